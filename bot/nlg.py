@@ -1,0 +1,57 @@
+"""Reply generation that answers in the script the merchant writes in."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Text
+
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.nlu import script
+from bot.nlu.normalizer import SCRIPT
+
+
+def reply_script(tracker: DialogueStateTracker) -> Optional[Text]:
+    """The script of the latest user message that had Chinese in it (None: simplified)."""
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            detected = (event.parse_data or {}).get(SCRIPT)
+            if detected in script.SCRIPTS:
+                return detected
+    return None
+
+
+def convert_response(response: Dict[Text, Any], target: Optional[Text]) -> Dict[Text, Any]:
+    """Convert the text and button titles of a rendered response to the target script."""
+    if target in (None, script.SIMPLIFIED):
+        return response
+    if isinstance(response.get("text"), str):
+        response["text"] = script.from_simplified(response["text"], target)
+    for key in ("buttons", "quick_replies"):
+        for button in response.get(key) or []:
+            if isinstance(button, dict) and isinstance(button.get("title"), str):
+                button["title"] = script.from_simplified(button["title"], target)
+    return response
+
+
+class ScriptAwareNaturalLanguageGenerator(TemplatedNaturalLanguageGenerator):
+    """Renders domain responses (simplified) and converts them to the merchant's script."""
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None,
+                 domain: Optional[Domain] = None) -> None:
+        super().__init__((domain or Domain.empty()).responses)
+
+    async def generate(
+        self,
+        utter_action: Text,
+        tracker: DialogueStateTracker,
+        output_channel: Text,
+        **kwargs: Any,
+    ) -> Optional[Dict[Text, Any]]:
+        """Render the response, then convert it to the script of the conversation."""
+        response = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        if response is None:
+            return None
+        return convert_response(response, reply_script(tracker))

@@ -1,0 +1,129 @@
+"""Rasa NLU component that makes simplified and traditional Chinese look the same downstream."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu import script
+
+# Keys added to each parsed message (and so to the tracker's parse data).
+TEXT_ORIGINAL = "text_original"
+SCRIPT = "script"
+
+
+# Registered as a tokenizer-type step (without subclassing Tokenizer) so that the
+# recipe runs it over the training data too, not only at prediction time.
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False
+)
+class OpenCCNormalizer(GraphComponent):
+    """Converts message text to simplified Chinese and records the script it was written in."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Returns the component's default config."""
+        return {
+            # Lower-case Latin letters, so "Gold Seller" and "gold seller" are one token.
+            "lowercase": True,
+        }
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        """Creates the component."""
+        self._lowercase = bool(config.get("lowercase", True))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> OpenCCNormalizer:
+        """Creates a new component."""
+        return cls(config)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> OpenCCNormalizer:
+        """Loads the component; it has no trained state."""
+        return cls(config)
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Lists the packages the component needs."""
+        return ["opencc"]
+
+    @staticmethod
+    def supported_languages() -> Optional[List[Text]]:
+        """Lists the languages the component supports."""
+        return ["zh"]
+
+    def _finish(self, text: Text) -> Text:
+        return text.lower() if self._lowercase else text
+
+    def _normalise_message(self, message: Message, add_to_output: bool) -> None:
+        original = message.get(TEXT)
+        if original is None:
+            return
+        entities = message.get(ENTITIES)
+        if entities:
+            detected = script.detect_script(original)
+            normalised = self._normalise_annotated(message, original, detected, entities)
+        else:
+            normalised, detected = script.normalize(original, self._lowercase)
+        message.set(TEXT, normalised)
+        message.set(TEXT_ORIGINAL, original, add_to_output=add_to_output)
+        message.set(SCRIPT, detected, add_to_output=add_to_output)
+
+    def _normalise_annotated(
+        self,
+        message: Message,
+        original: Text,
+        detected: Optional[Text],
+        entities: List[Dict[Text, Any]],
+    ) -> Text:
+        """Normalises text piece by piece so that entity offsets still point at the values."""
+        pieces: List[Text] = []
+        cursor = 0
+        new_entities = []
+        for entity in sorted(entities, key=lambda e: e["start"]):
+            start, end = entity["start"], entity["end"]
+            pieces.append(self._piece(original[cursor:start], detected))
+            new_start = sum(len(p) for p in pieces)
+            value_text = self._piece(original[start:end], detected)
+            pieces.append(value_text)
+            new_entity = dict(entity, start=new_start, end=new_start + len(value_text))
+            new_entities.append(new_entity)
+            cursor = end
+        pieces.append(self._piece(original[cursor:], detected))
+        message.set(ENTITIES, new_entities)
+        return "".join(pieces)
+
+    def _piece(self, text: Text, detected: Optional[Text]) -> Text:
+        # No clean() here: it trims and collapses spaces, which would shift entity offsets.
+        return self._finish(script.to_simplified(script.fold(text), detected))
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Normalises every training example."""
+        for example in training_data.training_examples:
+            self._normalise_message(example, add_to_output=False)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Normalises incoming messages, keeping the original text and the detected script."""
+        for message in messages:
+            self._normalise_message(message, add_to_output=True)
+        return messages

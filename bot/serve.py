@@ -1,0 +1,138 @@
+"""Run the action server and the Rasa server together: `python -m bot.serve`.
+
+Stays in the foreground until Ctrl-C (or until either server exits), then stops both.
+Ports come from RASA_PORT (5005) and ACTION_PORT (5055).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment both servers run with: the embedded defaults unless set already."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("PYTHONPATH", str(PROJECT))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
+    env.setdefault("TRACKER_STORE_DB", str(PROJECT / "var" / "trackers.db"))
+    Path(env["TRACKER_STORE_DB"]).parent.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+class Servers:
+    """The two server processes, started together and stopped together."""
+
+    def __init__(self, model: Path, rasa_port: int, action_port: int,
+                 env: Optional[Dict[str, str]] = None, log_dir: Optional[Path] = None,
+                 own_session: bool = False) -> None:
+        self.model, self.rasa_port, self.action_port = Path(model), rasa_port, action_port
+        self.env = server_env(rasa_port, action_port, env)
+        self.log_dir = log_dir
+        self.own_session = own_session
+        self.processes: List[subprocess.Popen] = []
+
+    def _spawn(self, name: str, cmd: List[str]) -> subprocess.Popen:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "wb")
+        proc = subprocess.Popen(cmd, cwd=PROJECT, env=self.env, stdout=out,
+                                stderr=subprocess.STDOUT if out else None,
+                                start_new_session=self.own_session)
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> "Servers":
+        """Start the action server, then the Rasa server."""
+        python = sys.executable
+        self._spawn("actions", [python, "-m", "rasa_sdk", "--actions", "actions",
+                                "--port", str(self.action_port)])
+        self._spawn("rasa", [python, "-m", "rasa", "run", "--model", str(self.model),
+                             "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
+                             "--credentials", "credentials.yml"])
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> float:
+        """Block until both servers answer over HTTP; return the seconds it took."""
+        started = time.monotonic()
+        urls = [f"http://127.0.0.1:{self.action_port}/health", f"http://127.0.0.1:{self.rasa_port}/"]
+        while urls:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"servers not ready after {timeout:.0f} s: {urls}")
+            for proc in self.processes:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited early (exit {proc.returncode}): {proc.args}")
+            try:
+                with urllib.request.urlopen(urls[0], timeout=2):
+                    urls.pop(0)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        return time.monotonic() - started
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop both servers: SIGTERM, then SIGKILL for any that linger."""
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.processes:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> "Servers":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=PROJECT / "models" / "assistant.tar.gz")
+    args = parser.parse_args(argv)
+    if not args.model.exists():
+        print(f"error: no model at {args.model}; run `make run` to train one", file=sys.stderr)
+        return 1
+    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    action_port = int(os.environ.get("ACTION_PORT", "5055"))
+    servers = Servers(args.model, rasa_port, action_port)
+    # SIGTERM (e.g. from a process manager) stops the servers like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        servers.start()
+        took = servers.wait_ready()
+        print(f"\nMerchant assistant ready in {took:.1f} s\n"
+              f"  REST channel: http://localhost:{rasa_port}/webhooks/rest/webhook\n"
+              f"  action server: http://localhost:{action_port}/webhook\n"
+              f"Press Ctrl-C to stop.", flush=True)
+        while all(p.poll() is None for p in servers.processes):
+            time.sleep(0.5)
+        print("a server exited; stopping the other", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    except (TimeoutError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        servers.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
