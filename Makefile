@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 # TensorFlow's start-up chatter hides the lines that matter.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export RASA_TELEMETRY_ENABLED ?= false
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
 .PHONY: run test venv artefacts model validate lock clean help
 

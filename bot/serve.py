@@ -24,6 +24,8 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
     env = dict(os.environ if base is None else base)
     env.setdefault("PYTHONPATH", str(PROJECT))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     env.setdefault("TRACKER_STORE_DB", str(PROJECT / "var" / "trackers.db"))
     Path(env["TRACKER_STORE_DB"]).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,62 @@
+"""Replies are rendered from domain responses and converted to the merchant's script."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.nlg import ScriptAwareNaturalLanguageGenerator, reply_script
+from bot.nlu import script
+
+DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
+
+
+def tracker_with(*scripts):
+    events = []
+    for detected in scripts:
+        events.append(UserUttered("…", {"name": "greet", "confidence": 1.0}, [],
+                                  parse_data={"script": detected}))
+        events.append(ActionExecuted("utter_greet"))
+    return DialogueStateTracker.from_events("merchant", events)
+
+
+@pytest.fixture(scope="module")
+def nlg():
+    return ScriptAwareNaturalLanguageGenerator(domain=Domain.load(str(DOMAIN)))
+
+
+def test_script_follows_the_latest_chinese_message():
+    assert reply_script(tracker_with(script.SIMPLIFIED, script.TAIWAN)) == script.TAIWAN
+    assert reply_script(tracker_with(script.TAIWAN, script.HONG_KONG)) == script.HONG_KONG
+    # A message with no Chinese in it ("ok", an emoji) keeps the script from before.
+    assert reply_script(tracker_with(script.HONG_KONG, None)) == script.HONG_KONG
+    assert reply_script(tracker_with()) is None
+
+
+async def test_domain_response_rendered_in_taiwan_traditional(nlg):
+    response = await nlg.generate("utter_tier_benefit", tracker_with(script.TAIWAN), "rest",
+                                  answer="金牌店铺每个月可以享受3个橱窗激励。", source="速卖通规则",
+                                  valid_from="2023年7月1日", valid_until="2024年3月31日")
+    assert response["text"].startswith("金牌店鋪每個月可以享受3個櫥窗激勵。")
+    assert "來源:速賣通規則" in response["text"]
+
+
+async def test_domain_response_stays_simplified_for_simplified_merchants(nlg):
+    response = await nlg.generate("utter_greet", tracker_with(script.SIMPLIFIED), "rest")
+    assert response["text"] == Domain.load(str(DOMAIN)).responses["utter_greet"][0]["text"]
+
+
+async def test_button_titles_are_converted(nlg):
+    nlg.responses["utter_test_buttons"] = [
+        {"text": "您是想问银牌吗?", "buttons": [{"title": "银牌权益", "payload": "/greet"}]}]
+    response = await nlg.generate("utter_test_buttons", tracker_with(script.HONG_KONG), "rest")
+    assert response["text"] == "您是想問銀牌嗎?"
+    assert response["buttons"][0]["title"] == "銀牌權益"
+    assert response["buttons"][0]["payload"] == "/greet"
+
+
+async def test_unknown_response_is_none(nlg):
+    assert await nlg.generate("utter_does_not_exist", tracker_with(script.TAIWAN), "rest") is None
