@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import KnowledgeBase, KnowledgeStore
+from actions.knowledge.model import ALL_TIERS
 
 
 def chinese_date(day: dt.date) -> str:
@@ -61,10 +62,13 @@ class ActionAnswerTierBenefit(Action):
             )
             return []
 
+        if ALL_TIERS in tier_ids:
+            tier_ids = []
         tiers = [kb.tier(t) for t in tier_ids] or list(kb.tiers)
         benefits = [kb.benefit(b) for b in benefit_ids] or list(kb.benefits)
         lines: List[str] = []
-        sections: List[str] = []
+        # Cite each heading once with its items: "一、金牌商家规则 1、金牌权益 1)流量扶持、4)金融扶持".
+        sections: Dict[str, List[str]] = {}
         for tier in tiers:
             for benefit in benefits:
                 granted = benefit.by_tier.get(tier.id)
@@ -72,15 +76,18 @@ class ActionAnswerTierBenefit(Action):
                     continue
                 # Listing several benefits: name each one so the list reads on its own.
                 lines.append(granted.answer if len(benefits) == 1 else f"· {benefit.name}:{granted.answer}")
-                if granted.source.section not in sections:
-                    sections.append(granted.source.section)
+                heading, _, item = granted.source.section.rpartition(" ")
+                items = sections.setdefault(heading, [])
+                if item not in items:
+                    items.append(item)
 
         programme = kb.programme
         expired = not programme.is_open_on(self._today())
         dispatcher.utter_message(
             response="utter_tier_benefit_expired" if expired else "utter_tier_benefit",
             answer="\n".join(lines),
-            source=f"{programme.document} " + ";".join(sections),
+            source=f"{programme.document} "
+            + ";".join(f"{heading} {'、'.join(items)}" for heading, items in sections.items()),
             valid_from=chinese_date(programme.valid_from) if programme.valid_from else "",
             valid_until=chinese_date(programme.valid_until) if programme.valid_until else "",
             validity_note=programme.validity_note,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List
 
 from actions.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from actions.knowledge.model import ALL_TIERS
 from actions.knowledge.store import knowledge_directory
 from bot.nlu import script
 
@@ -40,8 +41,7 @@ def jieba_words(kb: KnowledgeBase) -> List[str]:
     words: List[str] = []
     for term in kb.terms:
         words += [term.term, *term.aliases]
-    for tier in kb.tiers:
-        words += tier.aliases
+    words += list(kb.aliases["tier"])
     for benefit in kb.benefits:
         words += [benefit.name, *benefit.aliases]
     # jieba never joins across spaces, so multi-word aliases are left to the lookup tables.
@@ -60,7 +60,8 @@ def _yaml_list(items: Iterable[str]) -> str:
 def entity_data(kb: KnowledgeBase) -> str:
     """Rasa NLU data: a lookup table per entity type and a synonym per knowledge entry."""
     entries = {
-        "tier": [(t.id, t.aliases) for t in kb.tiers],
+        "tier": [(t.id, t.aliases) for t in kb.tiers]
+        + [(ALL_TIERS, tuple(a for a, i in kb.aliases["tier"].items() if i == ALL_TIERS))],
         "benefit": [(b.id, (b.name, *b.aliases)) for b in kb.benefits],
     }
     parts = [HEADER, 'version: "3.1"\nnlu:\n']

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from actions.knowledge.model import (
+    ALL_TIERS,
     Benefit,
     KnowledgeBase,
     Programme,
@@ -169,8 +170,9 @@ def _load_tiers(path: Path) -> Tuple[Programme, Tuple[Tier, ...], Tuple[Benefit,
                                 aliases=r.texts("aliases"), by_tier=by_tier))
     _unique(path, "benefit", [b.id for b in benefits])
 
+    all_tiers = (ALL_TIERS, root.texts("all_tiers_aliases"))
     aliases = {
-        "tier": _alias_index(path, "tier", [(t.id, t.aliases) for t in tiers]),
+        "tier": _alias_index(path, "tier", [(t.id, t.aliases) for t in tiers] + [all_tiers]),
         "benefit": _alias_index(path, "benefit", [(b.id, b.aliases) for b in benefits]),
     }
     return programme, tuple(tiers), tuple(benefits), aliases

@@ -5,6 +5,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
+# Entity value for "gold and silver" (金银牌): the question is about every tier.
+ALL_TIERS = "all"
+
 
 @dataclass(frozen=True)
 class Source:

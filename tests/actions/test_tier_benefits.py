@@ -126,3 +126,10 @@ def test_action_server_modules_do_not_import_rasa():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_gold_and_silver_together_answers_both(action, kb):
+    assert kb.resolve("tier", "金银牌") == "all"
+    messages, _ = await run(action, tracker_for("金银牌橱窗几个", [entity("tier", "all"),
+                                                                  entity("benefit", "showcase")]))
+    assert "3个" in messages[0]["answer"] and "2个" in messages[0]["answer"]

@@ -1,0 +1,73 @@
+"""Real servers for end-to-end tests: a freshly trained model, both servers on free ports."""
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from bot import train
+from bot.serve import Servers
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> Path:
+    """A model trained now, from the current inputs (never a stale one from models/)."""
+    if not (PROJECT / "build" / "jieba" / "userdict.txt").exists():
+        pytest.fail("generated artefacts missing: run `make test` (it builds them first)")
+    return train.train(tmp_path_factory.mktemp("model"), force=True)
+
+
+class Client:
+    """Talks to the Rasa REST channel."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+
+    def send(self, sender: str, message: str) -> List[Dict[str, Any]]:
+        body = json.dumps({"sender": sender, "message": message}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+            return json.loads(response.read())
+
+    def text(self, sender: str, message: str) -> str:
+        replies = self.send(sender, message)
+        assert replies, f"no reply to {message!r}"
+        return "\n".join(r.get("text", "") for r in replies)
+
+
+@pytest.fixture(scope="session")
+def servers(trained_model, tmp_path_factory):
+    state = tmp_path_factory.mktemp("servers")
+    env_overrides = {"TRACKER_STORE_DB": str(state / "trackers.db")}
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL",)}
+    env.update(env_overrides)
+    srv = Servers(trained_model, free_port(), free_port(), env=env, log_dir=state / "logs",
+                  own_session=True)
+    srv.start()
+    try:
+        srv.wait_ready(timeout=240)
+    except Exception:
+        srv.stop()
+        logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (state / "logs").glob("*.log"))
+        pytest.fail(f"servers did not start:\n{logs}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def client(servers) -> Client:
+    return Client(servers.rasa_port)
