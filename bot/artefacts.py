@@ -1,18 +1,19 @@
 """Generate the NLU artefacts derived from `knowledge/`: `python -m bot.artefacts`.
 
-Writes the jieba user dictionary and the entity lookup tables and synonyms under `build/`.
+Writes the jieba user dictionary, the spaCy entity patterns and the lookup tables (regex
+features for the intent classifier) under `build/`.
 A file is rewritten only when its content changes, so an unchanged knowledge base never
 makes the model look stale.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List
 
 from actions.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from actions.knowledge.model import ALL_TIERS
 from actions.knowledge.store import knowledge_directory
 from bot.nlu import script
 
@@ -27,13 +28,39 @@ JIEBA_FREQUENCY = 100000
 
 
 def _normalised(words: Iterable[str]) -> List[str]:
-    """Normalise words exactly as the NLU pipeline normalises messages; drop duplicates."""
+    """Every form a word takes after the NLU pipeline normalises a message; no duplicates.
+
+    Taiwan and Hong Kong wording can come back different from the simplified original
+    (支援 -> 支持 through tw2sp), so each word is also run through both round trips.
+    """
     seen: Dict[str, None] = {}
     for word in words:
-        text, _ = script.normalize(word)
-        if text:
-            seen.setdefault(text, None)
+        base, _ = script.normalize(word)
+        if not base:
+            continue
+        seen.setdefault(base, None)
+        for variant in (script.TAIWAN, script.HONG_KONG):
+            text, _ = script.normalize(script.from_simplified(base, variant))
+            if text:
+                seen.setdefault(text, None)
     return list(seen)
+
+
+def _aliases_by_kind(kb: KnowledgeBase) -> Dict[str, Dict[str, str]]:
+    """kind -> normalised alias -> entry id, for every alias the knowledge base declares."""
+    table: Dict[str, Dict[str, str]] = {}
+    owner: Dict[str, tuple] = {}
+    for kind, index in kb.names.items():
+        for alias, entry_id in index.items():
+            for text in _normalised([alias]):
+                # Two scripts of one name must not point at two different entries.
+                if owner.setdefault(text, (kind, entry_id)) != (kind, entry_id):
+                    other = owner[text]
+                    raise KnowledgeError(
+                        knowledge_directory(), f"{kind} '{entry_id}'",
+                        f"alias '{alias}' reads as '{text}', a name of {other[0]} '{other[1]}'")
+                table.setdefault(kind, {}).setdefault(text, entry_id)
+    return table
 
 
 def jieba_words(kb: KnowledgeBase) -> List[str]:
@@ -41,9 +68,8 @@ def jieba_words(kb: KnowledgeBase) -> List[str]:
     words: List[str] = []
     for term in kb.terms:
         words += [term.term, *term.aliases]
-    words += list(kb.aliases["tier"])
-    for benefit in kb.benefits:
-        words += [benefit.name, *benefit.aliases]
+    for aliases in _aliases_by_kind(kb).values():
+        words += list(aliases)
     # jieba never joins across spaces, so multi-word aliases are left to the lookup tables.
     return sorted(w for w in _normalised(words) if " " not in w)
 
@@ -53,28 +79,27 @@ def jieba_dictionary(kb: KnowledgeBase) -> str:
     return "".join(f"{w} {JIEBA_FREQUENCY}\n" for w in jieba_words(kb))
 
 
+def entity_patterns(kb: KnowledgeBase) -> str:
+    """spaCy EntityRuler phrase patterns (JSON lines): label = kind, id = knowledge id."""
+    lines = []
+    for kind, aliases in sorted(_aliases_by_kind(kb).items()):
+        for alias, entry_id in sorted(aliases.items()):
+            lines.append(json.dumps({"label": kind, "pattern": alias, "id": entry_id},
+                                    ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
 def _yaml_list(items: Iterable[str]) -> str:
-    return "".join(f"      - {item}\n" for item in items)
+    return "".join(f"      - {json.dumps(item, ensure_ascii=False)}\n" for item in items)
 
 
 def entity_data(kb: KnowledgeBase) -> str:
-    """Rasa NLU data: a lookup table per entity type and a synonym per knowledge entry."""
-    entries = {
-        "tier": [(t.id, t.aliases) for t in kb.tiers]
-        + [(ALL_TIERS, tuple(a for a, i in kb.aliases["tier"].items() if i == ALL_TIERS))],
-        "benefit": [(b.id, (b.name, *b.aliases)) for b in kb.benefits],
-    }
+    """Rasa NLU data: one lookup table per entity kind, features for the intent classifier."""
     parts = [HEADER, 'version: "3.1"\nnlu:\n']
-    for entity, items in entries.items():
+    for kind, aliases in sorted(_aliases_by_kind(kb).items()):
         # Longest first: the regex alternation takes the first alternative that matches.
-        aliases = sorted(
-            {a for _, names in items for a in _normalised(names)}, key=lambda a: (-len(a), a)
-        )
-        parts.append(f"  - lookup: {entity}\n    examples: |\n{_yaml_list(aliases)}")
-    for entity, items in entries.items():
-        for entry_id, names in items:
-            aliases = [a for a in _normalised(names) if a != entry_id]
-            parts.append(f"  - synonym: {entry_id}\n    examples: |\n{_yaml_list(aliases)}")
+        ordered = sorted(aliases, key=lambda a: (-len(a), a))
+        parts.append(f"  - lookup: {kind}\n    examples: |\n{_yaml_list(ordered)}")
     return "".join(parts)
 
 
@@ -95,6 +120,7 @@ def build(knowledge: Path, out: Path) -> Dict[Path, bool]:
     targets = {
         out / "jieba" / "userdict.txt": jieba_dictionary(kb),
         out / "data" / "nlu" / "entities.yml": entity_data(kb),
+        out / "entities" / "patterns.jsonl": entity_patterns(kb),
     }
     return {path: write_if_changed(path, content) for path, content in targets.items()}
 

@@ -16,7 +16,8 @@ from typing import Iterable, List
 
 PROJECT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "assistant"
-INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jieba", "bot/nlu",
+INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jieba", "build/entities",
+          "bot/nlu",
           "requirements.lock")
 
 

@@ -10,16 +10,24 @@ import yaml
 from actions.knowledge.model import (
     ALL_TIERS,
     Benefit,
+    Entry,
     KnowledgeBase,
     Programme,
     Source,
+    Table,
+    TableRow,
     Term,
     Tier,
     TierBenefit,
+    Window,
 )
 
-TIERS_FILE = "aliexpress_tiers.yml"
 GLOSSARY_FILE = "glossary.yml"
+REPLIES_FILE = "replies.yml"
+ENTRY_KINDS = ("measure", "guarantee", "resource", "version", "metric", "violation", "topic",
+               "section")
+ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time", "what",
+           "compare")
 
 
 class KnowledgeError(ValueError):
@@ -63,7 +71,7 @@ class _Reader:
     def texts(self, key: str) -> Tuple[str, ...]:
         value = self.data.get(key, [])
         if not isinstance(value, list) or not all(
-            isinstance(v, (str, int)) and str(v).strip() for v in value
+            isinstance(v, (str, int, float)) and str(v).strip() for v in value
         ):
             raise self.fail(f"'{key}' must be a list of non-empty texts")
         return tuple(str(v).strip() for v in value)
@@ -105,92 +113,225 @@ def _read_yaml(path: Path) -> Any:
         raise KnowledgeError(path, where, f"invalid YAML: {getattr(e, 'problem', e)}") from None
 
 
-def _unique(file: Path, kind: str, ids: List[str]) -> None:
-    seen = set()
-    for entry_id in ids:
-        if entry_id in seen:
-            raise KnowledgeError(file, f"{kind} '{entry_id}'", "duplicate id")
-        seen.add(entry_id)
+def _window(r: _Reader) -> Window:
+    window = Window(r.date("valid_from"), r.date("valid_until"), r.date("deadline"))
+    if window.valid_from and window.valid_until and window.valid_until < window.valid_from:
+        raise r.fail("'valid_until' is before 'valid_from'")
+    return window
 
 
-def _alias_index(
-    file: Path, kind: str, entries: List[Tuple[str, Tuple[str, ...]]]
-) -> Dict[str, str]:
-    index: Dict[str, str] = {}
-    for entry_id, aliases in entries:
-        for alias in (entry_id, *aliases):
-            key = alias.lower()
-            if index.get(key, entry_id) != entry_id:
-                raise KnowledgeError(
-                    file, f"{kind} '{entry_id}'", f"alias '{alias}' is also used by '{index[key]}'"
-                )
+class _Builder:
+    """Accumulates the entries of every file, checking ids and aliases across files."""
+
+    def __init__(self) -> None:
+        self.programmes: Dict[str, Programme] = {}
+        self.entries: Dict[str, Entry] = {}
+        self.tables: Dict[str, Table] = {}
+        self.tiers: List[Tier] = []
+        self.benefits: List[Benefit] = []
+        self.tier_programme = ""
+        self.aliases: Dict[str, Dict[str, str]] = {}
+        self.names: Dict[str, Dict[str, str]] = {}  # declared names only, without ids
+        self._owner: Dict[str, Tuple[str, str]] = {}  # alias -> (kind, id)
+        self._ids: Dict[str, str] = {}
+
+    def claim_id(self, r: _Reader, entry_id: str) -> None:
+        if entry_id in self._ids:
+            raise r.fail(f"duplicate id '{entry_id}' (also in {self._ids[entry_id]})")
+        self._ids[entry_id] = str(r.file.name)
+
+    def add_aliases(self, r: _Reader, kind: str, entry_id: str, names: Tuple[str, ...]) -> None:
+        index = self.aliases.setdefault(kind, {})
+        for alias in (entry_id, *names):
+            key = alias.strip().lower()
+            owner = self._owner.get(key)
+            if owner and owner != (kind, entry_id) and alias != entry_id:
+                raise r.fail(f"alias '{alias}' is also used by {owner[0]} '{owner[1]}'")
+            if alias != entry_id:
+                self._owner[key] = (kind, entry_id)
+                self.names.setdefault(kind, {})[key] = entry_id
             index[key] = entry_id
-    return index
+
+    def programme(self, path: Path, root: _Reader) -> Programme:
+        r = _Reader(path, "programme", root.mapping("programme"))
+        source = _Reader(path, "programme.source", r.mapping("source"))
+        programme = Programme(
+            id=r.text("id"), name=r.text("name"), document=source.text("document"),
+            window=_window(r), validity_note=r.text("validity_note", required=False),
+            answer=r.text("answer", required=False), section=r.text("section", required=False),
+            aliases=r.texts("aliases"), facts=r.data.get("facts") or {},
+        )
+        self.claim_id(r, programme.id)
+        self.add_aliases(r, "programme", programme.id, programme.aliases)
+        self.programmes[programme.id] = programme
+        return programme
+
+    def entry(self, path: Path, programme: Programme, raw: Any, where: str,
+              kind: Optional[str] = None, section_prefix: str = "") -> Entry:
+        r = _Reader(path, where, raw)
+        entry_id = r.text("id")
+        r = _Reader(path, f"entry '{entry_id}'", raw)
+        kind = kind or r.text("kind")
+        if kind not in ENTRY_KINDS:
+            raise r.fail(f"unknown kind '{kind}' (known: {', '.join(ENTRY_KINDS)})")
+        facets = r.data.get("facets") or {}
+        if not isinstance(facets, dict):
+            raise r.fail("'facets' must be a mapping of aspect to answer")
+        for aspect, text in facets.items():
+            if aspect not in ASPECTS:
+                raise r.fail(f"unknown facet '{aspect}' (known: {', '.join(ASPECTS)})")
+            if not isinstance(text, str) or not text.strip():
+                raise r.fail(f"facet '{aspect}' must be a non-empty text")
+        number = r.data.get("number")
+        if number is not None and (not isinstance(number, int) or number < 1):
+            raise r.fail("'number' must be a positive whole number")
+        section = r.text("section", required=not section_prefix)
+        entry = Entry(
+            id=entry_id, kind=kind, programme=programme.id, name=r.text("name"),
+            aliases=r.texts("aliases"),
+            source=Source(programme.document, f"{section_prefix} {section}".strip()),
+            answer=r.text("answer"), facets={k: v.strip() for k, v in facets.items()},
+            window=_window(r), number=number, group=r.data.get("group"),
+            values=r.texts("values"),
+        )
+        self.claim_id(r, entry_id)
+        self.add_aliases(r, kind, entry_id, entry.aliases)
+        self.entries[entry_id] = entry
+        return entry
+
+    def tier_rules(self, path: Path, programme: Programme, root: _Reader) -> None:
+        if self.tier_programme:
+            raise root.fail(f"tiers are already defined by programme '{self.tier_programme}'")
+        self.tier_programme = programme.id
+        for i, raw in enumerate(root.items("tiers")):
+            r = _Reader(path, f"tiers[{i}]", raw)
+            tier = Tier(id=r.text("id"), name=r.text("name"), section=r.text("section"),
+                        aliases=r.texts("aliases"))
+            self.claim_id(r, tier.id)
+            self.add_aliases(r, "tier", tier.id, tier.aliases)
+            self.tiers.append(tier)
+        self.add_aliases(root, "tier", ALL_TIERS, root.texts("all_tiers_aliases"))
+        tier_by_id = {t.id: t for t in self.tiers}
+        for i, raw in enumerate(root.items("benefits")):
+            entry = f"benefit '{_Reader(path, f'benefits[{i}]', raw).text('id')}'"
+            r = _Reader(path, entry, raw)
+            by_tier = {}
+            for tier_id, tier_raw in r.mapping("tiers").items():
+                if tier_id not in tier_by_id:
+                    raise r.fail(f"unknown tier '{tier_id}' (known: {', '.join(tier_by_id)})")
+                tr = _Reader(path, f"{entry} tier '{tier_id}'", tier_raw)
+                section = f"{tier_by_id[tier_id].section} {tr.text('section')}"
+                by_tier[tier_id] = TierBenefit(
+                    answer=tr.text("answer"), source=Source(programme.document, section),
+                    short=tr.text("short", required=False))
+            benefit = Benefit(id=r.text("id"), name=r.text("name"), category=r.text("category"),
+                              aliases=r.texts("aliases"), by_tier=by_tier)
+            self.claim_id(r, benefit.id)
+            self.add_aliases(r, "benefit", benefit.id, (benefit.name, *benefit.aliases))
+            self.benefits.append(benefit)
+
+    def table(self, path: Path, programme: Programme, raw: Any, where: str) -> None:
+        r = _Reader(path, where, raw)
+        table_id = r.text("id")
+        r = _Reader(path, f"table '{table_id}'", raw)
+        columns = r.texts("columns")
+        for column in columns:
+            if column not in self.entries:
+                raise r.fail(f"column '{column}' is not an entry id")
+        resource = r.text("resource")
+        if resource not in self.entries:
+            raise r.fail(f"resource '{resource}' is not an entry id")
+        rows = []
+        for j, row_raw in enumerate(r.items("rows")):
+            rr = _Reader(path, f"table '{table_id}' rows[{j}]", row_raw)
+            row_id = rr.text("id")
+            rr = _Reader(path, f"table '{table_id}' row '{row_id}'", row_raw)
+            cells = rr.mapping("cells")
+            if set(cells) != set(columns):
+                raise rr.fail(f"cells must be given for exactly the columns {list(columns)}")
+            row = TableRow(id=row_id, name=rr.text("name"), aliases=rr.texts("aliases"),
+                           cells={k: str(v).strip() for k, v in cells.items()},
+                           note=rr.text("note", required=False))
+            self.claim_id(rr, row_id)
+            self.add_aliases(rr, "feature", row_id, (row.name, *row.aliases))
+            rows.append(row)
+        self.claim_id(r, table_id)
+        self.tables[table_id] = Table(
+            id=table_id, programme=programme.id, resource=resource, name=r.text("name"),
+            source=Source(programme.document, r.text("section")), columns=columns,
+            rows=tuple(rows))
+
+    def sections(self, path: Path, programme: Programme, root: _Reader) -> None:
+        r = _Reader(path, "sections", root.mapping("sections"))
+        heading = r.text("section")
+        overview = dict(r.data, id="home_sections", name=heading)
+        overview.pop("items", None)
+        self.entry(path, programme, overview, "sections", kind="topic")
+        for i, raw in enumerate(r.items("items")):
+            self.entry(path, programme, raw, f"sections.items[{i}]", kind="section",
+                       section_prefix=heading)
+
+    def programme_file(self, path: Path) -> None:
+        root = _Reader(path, "(file)", _read_yaml(path))
+        programme = self.programme(path, root)
+        if "tiers" in root.data:
+            self.tier_rules(path, programme, root)
+        for i, raw in enumerate(root.data.get("entries") or []):
+            self.entry(path, programme, raw, f"entries[{i}]")
+        for i, raw in enumerate(root.data.get("tables") or []):
+            self.table(path, programme, raw, f"tables[{i}]")
+        if "sections" in root.data:
+            self.sections(path, programme, root)
 
 
-def _load_tiers(path: Path) -> Tuple[Programme, Tuple[Tier, ...], Tuple[Benefit, ...], Mapping]:
-    root = _Reader(path, "(file)", _read_yaml(path))
-    prog = _Reader(path, "programme", root.mapping("programme"))
-    source = _Reader(path, "programme.source", prog.mapping("source"))
-    programme = Programme(
-        id=prog.text("id"),
-        name=prog.text("name"),
-        document=source.text("document"),
-        valid_from=prog.date("valid_from"),
-        valid_until=prog.date("valid_until"),
-        validity_note=prog.text("validity_note", required=False),
-        portal=prog.text("portal", required=False),
-    )
-    if programme.valid_from and programme.valid_until and programme.valid_until < programme.valid_from:
-        raise prog.fail("'valid_until' is before 'valid_from'")
-
-    tiers = []
-    for i, raw in enumerate(root.items("tiers")):
-        r = _Reader(path, f"tiers[{i}]", raw)
-        tiers.append(Tier(id=r.text("id"), name=r.text("name"), section=r.text("section"),
-                          aliases=r.texts("aliases")))
-    _unique(path, "tier", [t.id for t in tiers])
-    tier_ids = {t.id: t for t in tiers}
-
-    benefits = []
-    for i, raw in enumerate(root.items("benefits")):
-        r = _Reader(path, f"benefits[{i}]", raw)
-        entry = f"benefit '{r.text('id')}'"
-        r = _Reader(path, entry, raw)
-        by_tier = {}
-        for tier_id, tier_raw in r.mapping("tiers").items():
-            if tier_id not in tier_ids:
-                raise r.fail(f"unknown tier '{tier_id}' (known: {', '.join(tier_ids)})")
-            tr = _Reader(path, f"{entry} tier '{tier_id}'", tier_raw)
-            section = f"{tier_ids[tier_id].section} {tr.text('section')}"
-            by_tier[tier_id] = TierBenefit(
-                answer=tr.text("answer"), source=Source(programme.document, section)
-            )
-        benefits.append(Benefit(id=r.text("id"), name=r.text("name"), category=r.text("category"),
-                                aliases=r.texts("aliases"), by_tier=by_tier))
-    _unique(path, "benefit", [b.id for b in benefits])
-
-    all_tiers = (ALL_TIERS, root.texts("all_tiers_aliases"))
-    aliases = {
-        "tier": _alias_index(path, "tier", [(t.id, t.aliases) for t in tiers] + [all_tiers]),
-        "benefit": _alias_index(path, "benefit", [(b.id, b.aliases) for b in benefits]),
-    }
-    return programme, tuple(tiers), tuple(benefits), aliases
-
-
-def _load_glossary(path: Path) -> Tuple[Term, ...]:
+def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]]]:
     root = _Reader(path, "(file)", _read_yaml(path))
     terms = []
     for i, raw in enumerate(root.items("terms")):
         r = _Reader(path, f"terms[{i}]", raw)
         terms.append(Term(term=r.text("term"), aliases=r.texts("aliases")))
-    return tuple(terms)
+    aspects_reader = _Reader(path, "aspects", root.mapping("aspects"))
+    aspects = {}
+    for aspect in aspects_reader.data:
+        if aspect not in ASPECTS:
+            raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
+        aspects[aspect] = aspects_reader.texts(aspect)
+    return tuple(terms), aspects
+
+
+REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
+                    "window_ended_open_start", "window_open", "window_open_no_end",
+                    "window_not_started", "programme_ended", "undated", "next_assessment",
+                    "table_header", "unknown_measure", "no_such_cell")
+
+
+def _load_replies(path: Path) -> Dict[str, str]:
+    root = _Reader(path, "(file)", _read_yaml(path))
+    r = _Reader(path, "replies", root.mapping("replies"))
+    return {key: r.text(key) for key in REQUIRED_REPLIES}
 
 
 def load_knowledge(directory: Path) -> KnowledgeBase:
     """Load the whole knowledge base, or raise KnowledgeError; never returns a partial base."""
     directory = Path(directory)
-    programme, tiers, benefits, aliases = _load_tiers(directory / TIERS_FILE)
-    terms = _load_glossary(directory / GLOSSARY_FILE)
-    return KnowledgeBase(programme=programme, tiers=tiers, benefits=benefits, terms=terms,
-                         aliases=aliases)
+    terms, aspects = _load_glossary(directory / GLOSSARY_FILE)
+    replies = _load_replies(directory / REPLIES_FILE)
+    builder = _Builder()
+    files = sorted(p for p in directory.glob("*.yml") if p.name not in (GLOSSARY_FILE, REPLIES_FILE))
+    if not files:
+        raise KnowledgeError(directory, "(directory)", "no programme files (*.yml)")
+    for path in files:
+        builder.programme_file(path)
+    if not builder.tier_programme:
+        raise KnowledgeError(directory, "(directory)", "no file defines the seller tiers")
+    for entry in builder.entries.values():
+        if entry.group and entry.group not in builder.entries:
+            raise KnowledgeError(directory, f"entry '{entry.id}'", f"unknown group '{entry.group}'")
+    glossary_reader = _Reader(directory / GLOSSARY_FILE, "aspects", {})
+    for aspect, names in aspects.items():
+        builder.add_aliases(glossary_reader, "aspect", aspect, names)
+    return KnowledgeBase(
+        programmes=builder.programmes, tier_programme=builder.tier_programme,
+        tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
+        tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
+        aliases=builder.aliases, names=builder.names)

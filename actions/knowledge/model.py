@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 # Entity value for "gold and silver" (金银牌): the question is about every tier.
 ALL_TIERS = "all"
@@ -22,22 +22,88 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A validity window and/or an application deadline (all dates inclusive)."""
+
+    valid_from: Optional[dt.date] = None
+    valid_until: Optional[dt.date] = None
+    deadline: Optional[dt.date] = None
+
+    @property
+    def dated(self) -> bool:
+        """Whether any date is known."""
+        return bool(self.valid_from or self.valid_until or self.deadline)
+
+
+@dataclass(frozen=True)
 class Programme:
     """A support programme with its validity window."""
 
     id: str
     name: str
     document: str
-    valid_from: Optional[dt.date]
-    valid_until: Optional[dt.date]
+    window: Window
     validity_note: str = ""
-    portal: str = ""
+    answer: str = ""
+    section: str = ""
+    aliases: Tuple[str, ...] = ()
+    facts: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def valid_from(self) -> Optional[dt.date]:
+        return self.window.valid_from
+
+    @property
+    def valid_until(self) -> Optional[dt.date]:
+        return self.window.valid_until
 
     def is_open_on(self, day: dt.date) -> bool:
         """Whether the programme's published validity window includes the day."""
         if self.valid_from and day < self.valid_from:
             return False
         return not (self.valid_until and day > self.valid_until)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One answerable fact: a measure, resource, metric, violation, topic, section, ..."""
+
+    id: str
+    kind: str
+    programme: str
+    name: str
+    aliases: Tuple[str, ...]
+    source: Source
+    answer: str
+    facets: Mapping[str, str] = field(default_factory=dict)
+    window: Window = Window()
+    number: Optional[int] = None
+    group: Optional[str] = None
+    values: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a comparison table: a feature and its value per column."""
+
+    id: str
+    name: str
+    aliases: Tuple[str, ...]
+    cells: Mapping[str, str]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A comparison table (columns are entry ids, e.g. versions)."""
+
+    id: str
+    programme: str
+    resource: str
+    name: str
+    source: Source
+    columns: Tuple[str, ...]
+    rows: Tuple[TableRow, ...]
 
 
 @dataclass(frozen=True)
@@ -56,6 +122,7 @@ class TierBenefit:
 
     answer: str
     source: Source
+    short: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,12 +148,24 @@ class Term:
 class KnowledgeBase:
     """Everything the assistant knows about the programmes, loaded and validated."""
 
-    programme: Programme
+    programmes: Mapping[str, Programme]
+    tier_programme: str
     tiers: Tuple[Tier, ...]
     benefits: Tuple[Benefit, ...]
+    entries: Mapping[str, Entry]
+    tables: Mapping[str, Table]
     terms: Tuple[Term, ...]
-    # kind ("tier", "benefit") -> lower-cased alias or id -> id
+    aspects: Mapping[str, Tuple[str, ...]]
+    replies: Mapping[str, str]
+    # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+    # The same without the ids: only the names merchants may type.
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
+
+    @property
+    def programme(self) -> Programme:
+        """The programme the seller tiers belong to."""
+        return self.programmes[self.tier_programme]
 
     def tier(self, tier_id: str) -> Tier:
         """Return the tier with the given id."""
@@ -95,6 +174,14 @@ class KnowledgeBase:
     def benefit(self, benefit_id: str) -> Benefit:
         """Return the benefit with the given id."""
         return next(b for b in self.benefits if b.id == benefit_id)
+
+    def entries_of(self, kind: str) -> Tuple[Entry, ...]:
+        """All entries of one kind, in file order."""
+        return tuple(e for e in self.entries.values() if e.kind == kind)
+
+    def measure(self, number: int) -> Optional[Entry]:
+        """The 春雷 measure with the given number, if there is one."""
+        return next((e for e in self.entries_of("measure") if e.number == number), None)
 
     def resolve(self, kind: str, value: object) -> Optional[str]:
         """Map an entity value (an id or any alias) to the id of a knowledge entry."""

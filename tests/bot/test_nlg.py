@@ -37,9 +37,9 @@ def test_script_follows_the_latest_chinese_message():
 
 
 async def test_domain_response_rendered_in_taiwan_traditional(nlg):
-    response = await nlg.generate("utter_tier_benefit", tracker_with(script.TAIWAN), "rest",
+    response = await nlg.generate("utter_answer", tracker_with(script.TAIWAN), "rest",
                                   answer="金牌店铺每个月可以享受3个橱窗激励。", source="速卖通规则",
-                                  valid_from="2023年7月1日", valid_until="2024年3月31日")
+                                  status="有效期至2024年3月31日")
     assert response["text"].startswith("金牌店鋪每個月可以享受3個櫥窗激勵。")
     assert "來源:速賣通規則" in response["text"]
 

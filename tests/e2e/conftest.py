@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import urllib.request
 from pathlib import Path
@@ -48,13 +50,34 @@ class Client:
         return "\n".join(r.get("text", "") for r in replies)
 
 
+# Figures the end-to-end tests report at the end of the run (name -> line).
+REPORT: Dict[str, str] = {}
+TODAY = "2026-11-22"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures measured by the end-to-end tests."""
+    if REPORT:
+        terminalreporter.section("end-to-end figures")
+        for line in REPORT.values():
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
-def servers(trained_model, tmp_path_factory):
+def knowledge_dir(tmp_path_factory) -> Path:
+    """A copy of knowledge/ served by the action server, so tests may break and fix it."""
+    target = tmp_path_factory.mktemp("served") / "knowledge"
+    shutil.copytree(PROJECT / "knowledge", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def servers(trained_model, knowledge_dir, tmp_path_factory):
     state = tmp_path_factory.mktemp("servers")
-    env_overrides = {"TRACKER_STORE_DB": str(state / "trackers.db")}
-    import os
     env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL",)}
-    env.update(env_overrides)
+    # One clock for the whole run: answers about deadlines do not depend on the real date.
+    env.update({"TRACKER_STORE_DB": str(state / "trackers.db"), "KNOWLEDGE_DIR": str(knowledge_dir),
+                "ASSISTANT_TODAY": TODAY})
     srv = Servers(trained_model, free_port(), free_port(), env=env, log_dir=state / "logs",
                   own_session=True)
     srv.start()

@@ -74,7 +74,7 @@ def test_greeting_follows_the_script(client):
 def test_out_of_scope_question_is_not_answered_with_a_benefit(client):
     reply = client.text(sender(), "今天天气怎么样")
     assert "橱窗激励" not in reply and "来源" not in reply
-    assert "回答不了" in reply or "没有理解" in reply
+    assert "不在我能回答的范围" in reply or "没有理解" in reply
 
 
 def test_conversation_keeps_following_the_latest_script(client):

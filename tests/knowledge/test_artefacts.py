@@ -48,17 +48,32 @@ def test_traditional_question_segments_like_simplified(tokenizer):
     assert "货不对版" in from_traditional and "纠纷率" in from_traditional
 
 
-def test_entity_data_is_valid_rasa_nlu_with_lookups_and_synonyms(kb):
+def test_entity_data_is_valid_rasa_nlu_with_a_lookup_per_kind(kb):
     data = yaml.safe_load(artefacts.entity_data(kb))
-    lookups = {item["lookup"]: item["examples"] for item in data["nlu"] if "lookup" in item}
-    synonyms = {item["synonym"]: item["examples"] for item in data["nlu"] if "synonym" in item}
-    assert set(lookups) == {"tier", "benefit"}
-    tier_aliases = [line[2:] for line in lookups["tier"].splitlines()]
-    # Longest first, so the regex alternation prefers 金牌卖家 over 金牌.
+    lookups = {item["lookup"]: item["examples"] for item in data["nlu"]}
+    assert set(lookups) == set(kb.names)
+    tier_aliases = [line[2:].strip('"') for line in lookups["tier"].splitlines()]
+    # Longest first, so a regex alternation prefers 金牌卖家 over 金牌.
     assert tier_aliases.index("金牌卖家") < tier_aliases.index("金牌")
     assert "gold seller" in tier_aliases
-    assert set(synonyms) >= {"gold", "silver", "showcase", "loan"}
-    assert "- 橱窗" in synonyms["showcase"]
+
+
+def test_entity_patterns_map_every_alias_to_its_entry(kb):
+    import json
+    patterns = [json.loads(line) for line in artefacts.entity_patterns(kb).splitlines()]
+    by_text = {(p["label"], p["pattern"]): p["id"] for p in patterns}
+    assert by_text[("measure", "备货贷")] == "measure_1"
+    assert by_text[("tier", "gold seller")] == "gold"
+    assert by_text[("metric", "72小时上网率")] == "metric_online_72h"
+    # Traditional aliases arrive normalised, the way messages do.
+    assert by_text[("metric", "货不对版纠纷率")] == "metric_snad"
+    assert ("tier", "gold") not in by_text or by_text[("tier", "gold")] == "gold"
+    # Every declared name of every kind is there.
+    assert len({(p["label"], p["pattern"]) for p in patterns}) == len(patterns)
+    for kind, names in kb.names.items():
+        for name in names:
+            normalised = script.normalize(name)[0]
+            assert (kind, normalised) in by_text, (kind, name)
 
 
 def test_build_writes_only_when_content_changes(tmp_path, knowledge_copy):
@@ -69,7 +84,8 @@ def test_build_writes_only_when_content_changes(tmp_path, knowledge_copy):
     assert not any(second.values())
     assert {p: p.stat().st_mtime_ns for p in second} == stamps
     glossary = knowledge_copy / "glossary.yml"
-    glossary.write_text(glossary.read_text(encoding="utf-8") + "  - term: 新词测试\n", encoding="utf-8")
+    glossary.write_text(glossary.read_text(encoding="utf-8").replace(
+        "terms:\n", "terms:\n  - term: 新词测试\n", 1), encoding="utf-8")
     third = artefacts.build(knowledge_copy, tmp_path / "out")
     assert third[tmp_path / "out" / "jieba" / "userdict.txt"] is True
     assert "新词测试 " in (tmp_path / "out" / "jieba" / "userdict.txt").read_text(encoding="utf-8")
@@ -80,3 +96,15 @@ def test_command_reports_a_broken_knowledge_base_without_traceback(knowledge_cop
     assert artefacts.main(["--knowledge", str(knowledge_copy), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "glossary.yml" in err and "invalid YAML" in err and "Traceback" not in err
+
+
+def test_a_traditional_alias_that_reads_as_another_entrys_name_is_rejected(knowledge_copy, tmp_path):
+    from actions.knowledge import KnowledgeError
+    path = knowledge_copy / "aliexpress_tiers.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("aliases: [店铺工具,", "aliases: [櫥窗位置, 橱窗激励方案, 店铺工具,")
+                    .replace("aliases: [店铺工具,", "aliases: [店铺工具,"), encoding="utf-8")
+    artefacts.build(knowledge_copy, tmp_path / "ok")  # distinct names: fine
+    path.write_text(text.replace("aliases: [店铺工具,", "aliases: [櫥窗激勵, 店铺工具,"), encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="store_tools.*'櫥窗激勵' reads as '橱窗激励'.*showcase"):
+        artefacts.build(knowledge_copy, tmp_path / "bad")

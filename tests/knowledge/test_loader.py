@@ -63,7 +63,7 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("  - id: loan\n", "  - id: showcase\n", "benefit 'showcase'", "duplicate id"),
         ("        answer: 金牌商家可享受行业客户经理对接服务,以及专属金牌人工服务。", "        answer: ''",
          "benefit 'service' tier 'gold'", "'answer' must be a non-empty text"),
-        ("aliases: [店铺工具,", "aliases: [橱窗,", "benefit 'store_tools'", "alias '橱窗' is also used by 'showcase'"),
+        ("aliases: [店铺工具,", "aliases: [橱窗,", "benefit 'store_tools'", "alias '橱窗' is also used by benefit 'showcase'"),
         ("tiers:\n  - id: gold", "tiers:\n  - id: gold\n    oops: [", "line", "invalid YAML"),
     ],
 )

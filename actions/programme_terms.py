@@ -1,0 +1,189 @@
+"""Answers questions about programme terms: measures, resources, tables, tier rules, topics."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import clock
+from actions.answers import Answer
+from actions.knowledge import KnowledgeBase, KnowledgeStore
+from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
+from actions.status import entry_status, next_assessment_phrase, programme_status
+from actions.tier_benefits import benefit_answer, comparison_answer
+
+# When a question names several aspects, the most specific one decides the facet.
+ASPECT_PRIORITY = ("deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
+# Entity kinds that name an entry of the knowledge base, in the order they win.
+ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
+MEASURE_NUMBER = "measure_number"
+
+
+@dataclass
+class Question:
+    """The knowledge ids named in one message, per entity kind."""
+
+    ids: Dict[str, List[str]] = field(default_factory=dict)
+    measure_numbers: List[int] = field(default_factory=list)
+
+    def of(self, kind: str) -> List[str]:
+        return self.ids.get(kind, [])
+
+    @property
+    def aspect(self) -> Optional[str]:
+        named = self.of("aspect")
+        return next((a for a in ASPECT_PRIORITY if a in named), None)
+
+    @property
+    def compare(self) -> bool:
+        return "compare" in self.of("aspect")
+
+
+def parse_question(kb: KnowledgeBase, entities: List[Dict[str, Any]]) -> Question:
+    """Resolve the message's entities (ids or aliases) to knowledge ids, dropping unknowns."""
+    question = Question()
+    for entity in entities:
+        kind, value = entity.get("entity"), entity.get("value")
+        if kind == MEASURE_NUMBER:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                continue
+            if number not in question.measure_numbers:
+                question.measure_numbers.append(number)
+            continue
+        entry_id = kb.resolve(kind, value) if isinstance(kind, str) else None
+        if entry_id is not None and entry_id not in question.ids.setdefault(kind, []):
+            question.ids[kind].append(entry_id)
+    return question
+
+
+def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
+                 today: dt.date) -> Answer:
+    """The facet asked for (or the entry's short answer), with the status of its window."""
+    answer = Answer()
+    for entry in entries:
+        facet = entry.facets.get(aspect) if aspect else None
+        if facet is None:
+            text = entry.answer
+        else:
+            # A facet is a fragment; say which measure or resource it belongs to.
+            label = f"第{entry.number}条 {entry.name}" if entry.number else entry.name
+            text = f"{label}:{facet}"
+        answer.add(text, entry.source)
+        if entry.id == "topic_assessment":
+            answer.lines.append(next_assessment_phrase(kb, today))
+    # One status line: the first dated entry's, else the programme's.
+    dated = next((e for e in entries if e.window.dated), entries[0])
+    answer.status = entry_status(kb, dated, today)
+    return answer
+
+
+def table_answer(kb: KnowledgeBase, table: Table, features: List[str], versions: List[str],
+                 today: dt.date) -> Answer:
+    """Cells, a row across versions, or the whole table for the versions compared."""
+    columns = [c for c in table.columns if c in versions] or list(table.columns)
+    rows = [r for r in table.rows if r.id in features] or list(table.rows)
+    names = {c: kb.entries[c].name for c in columns}
+    answer = Answer(status=programme_status(kb, kb.programmes[table.programme], today))
+    answer.cite(table.source)
+    if len(rows) > 1 or not features:
+        answer.lines.append(kb.replies["table_header"].format(name=table.name))
+        answer.lines.append(" | ".join(["功能", *(names[c] for c in columns)]))
+    for row in rows:
+        cells = [row.cells[c] for c in columns]
+        if len(rows) == 1 and features:
+            if len(columns) == 1:
+                answer.lines.append(f"{names[columns[0]]}的{row.name}:{cells[0]}。{row.note}")
+            else:
+                answer.lines.append(f"{row.name}:" + ";".join(
+                    f"{names[c]} {v}" for c, v in zip(columns, cells)) + f"。{row.note}")
+        else:
+            answer.lines.append(" | ".join([row.name, *cells]))
+    return answer
+
+
+class ActionAnswerProgramme(Action):
+    """Answer a question about any programme term, choosing the entry from the entities."""
+
+    def __init__(self, store: Optional[KnowledgeStore] = None,
+                 today: Callable[[], dt.date] = clock.today) -> None:
+        self._store = store
+        self._today = today
+
+    def name(self) -> Text:
+        return "action_answer_programme"
+
+    def _knowledge(self) -> KnowledgeBase:
+        if self._store is None:
+            self._store = KnowledgeStore()
+        return self._store.get()
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb = self._knowledge()
+        question = parse_question(kb, tracker.latest_message.get("entities") or [])
+        answer, topic = self.answer(kb, question, self._today())
+        if answer is None:
+            dispatcher.utter_message(response="utter_ask_which_programme")
+            return []
+        if isinstance(answer, str):
+            dispatcher.utter_message(response="utter_plain", text_body=answer)
+            return []
+        answer.send(dispatcher)
+        return [SlotSet("topic", topic)]
+
+    def answer(self, kb: KnowledgeBase, q: Question, today: dt.date):
+        """Pick what the question is about and compose the answer; (answer, topic id)."""
+        entries = kb.entries
+        if q.measure_numbers or q.of("measure"):
+            measures = [entries[m] for m in q.of("measure")]
+            for number in q.measure_numbers:
+                measure = kb.measure(number)
+                if measure is None:
+                    count = len(kb.entries_of("measure"))
+                    return kb.replies["unknown_measure"].format(count=count, number=number), None
+                if measure not in measures:
+                    measures.append(measure)
+            return entry_answer(kb, measures, q.aspect, today), measures[0].id
+
+        if q.of("feature") or q.of("version"):
+            table = next(iter(kb.tables.values()))
+            versions, features = q.of("version"), q.of("feature")
+            if len(versions) == 1 and not features and not q.compare:
+                return entry_answer(kb, [entries[versions[0]]], q.aspect, today), versions[0]
+            return table_answer(kb, table, features, versions, today), table.id
+
+        tiers = [kb.tier(t) for t in q.of("tier") if t != ALL_TIERS] or list(kb.tiers)
+        if q.of("benefit"):
+            benefits = [kb.benefit(b) for b in q.of("benefit")]
+            if q.compare and len(tiers) > 1:
+                return comparison_answer(kb, tiers, benefits, today), benefits[0].id
+            return benefit_answer(kb, tiers, benefits, today), benefits[0].id
+
+        for kind in ENTRY_KINDS:
+            if q.of(kind):
+                if kind == "resource" and "resource_inquiry" in q.of(kind) and q.compare:
+                    table = next(iter(kb.tables.values()))
+                    return table_answer(kb, table, [], [], today), table.id
+                named = [entries[e] for e in q.of(kind)]
+                return entry_answer(kb, named, q.aspect, today), named[0].id
+
+        if q.of("tier"):
+            if q.aspect in ("apply", "time"):
+                return entry_answer(kb, [entries["topic_assessment"]], None, today), "topic_assessment"
+            if q.compare or len(tiers) > 1:
+                return comparison_answer(kb, tiers, list(kb.benefits), today), "tiers"
+            return benefit_answer(kb, tiers, list(kb.benefits), today), tiers[0].id
+
+        if q.of("programme"):
+            programme = kb.programmes[q.of("programme")[0]]
+            answer = Answer(status=programme_status(kb, programme, today))
+            answer.add(programme.answer or programme.name,
+                       Source(programme.document, programme.section))
+            return answer, programme.id
+        return None, None

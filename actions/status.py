@@ -1,0 +1,71 @@
+"""Whether a programme, measure or deadline is still open today, phrased from knowledge/."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Mapping, Optional
+
+from actions.knowledge.model import Entry, KnowledgeBase, Programme, Window
+
+ASSESSMENT_MONTHS = (1, 4, 7, 10)
+
+
+def format_date(kb: KnowledgeBase, day: Optional[dt.date]) -> str:
+    """A date in the merchants' usual form (from the `date` reply template)."""
+    if day is None:
+        return ""
+    return kb.replies["date"].format(year=day.year, month=day.month, day=day.day)
+
+
+def _window_status(kb: KnowledgeBase, window: Window, today: dt.date) -> str:
+    r: Mapping[str, str] = kb.replies
+    fields = dict(today=format_date(kb, today), deadline=format_date(kb, window.deadline),
+                  valid_from=format_date(kb, window.valid_from),
+                  valid_until=format_date(kb, window.valid_until))
+    if window.deadline:
+        key = "deadline_closed" if today > window.deadline else "deadline_open"
+        return r[key].format(**fields)
+    if window.valid_from and today < window.valid_from:
+        return r["window_not_started"].format(**fields)
+    if window.valid_until and today > window.valid_until:
+        key = "window_ended" if window.valid_from else "window_ended_open_start"
+        return r[key].format(**fields)
+    if window.valid_until:
+        return r["window_open"].format(**fields)
+    return r["window_open_no_end"].format(**fields)
+
+
+def programme_status(kb: KnowledgeBase, programme: Programme, today: dt.date) -> str:
+    """Whether a programme as a whole is still in force today."""
+    window = programme.window
+    if not window.dated:
+        return kb.replies["undated"].format(validity_note=programme.validity_note)
+    if window.valid_until and today > window.valid_until:
+        return kb.replies["programme_ended"].format(
+            programme=programme.name, today=format_date(kb, today),
+            valid_from=format_date(kb, window.valid_from),
+            valid_until=format_date(kb, window.valid_until),
+            validity_note=programme.validity_note)
+    return _window_status(kb, window, today)
+
+
+def entry_status(kb: KnowledgeBase, entry: Entry, today: dt.date) -> str:
+    """The entry's own deadline or window if it has one, else its programme's."""
+    if entry.window.dated:
+        return _window_status(kb, entry.window, today)
+    return programme_status(kb, kb.programmes[entry.programme], today)
+
+
+def next_assessment(today: dt.date) -> dt.date:
+    """First day of the next quarterly assessment month (January, April, July, October)."""
+    for year in (today.year, today.year + 1):
+        for month in ASSESSMENT_MONTHS:
+            if (year, month) >= (today.year, today.month):
+                return dt.date(year, month, 1)
+    raise AssertionError("unreachable: a later assessment month always exists")
+
+
+def next_assessment_phrase(kb: KnowledgeBase, today: dt.date) -> str:
+    """'下一次考核在2027年1月' from the knowledge base's template."""
+    day = next_assessment(today)
+    return kb.replies["next_assessment"].format(month=f"{day.year}年{day.month}月",
+                                                today=format_date(kb, today))
