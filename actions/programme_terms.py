@@ -21,6 +21,8 @@ ASPECT_PRIORITY = ("deadline", "apply", "eligibility", "rate", "amount", "region
 # Entity kinds that name an entry of the knowledge base, in the order they win.
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
 MEASURE_NUMBER = "measure_number"
+# Names that exist only in our programmes, even when another platform is mentioned too.
+SPECIFIC_KINDS = ("measure", "resource", "version", "feature", "section", "guarantee")
 
 
 @dataclass
@@ -37,6 +39,11 @@ class Question:
     def aspect(self) -> Optional[str]:
         named = self.of("aspect")
         return next((a for a in ASPECT_PRIORITY if a in named), None)
+
+    @property
+    def specific(self) -> bool:
+        """Whether an entry only 1688 or AliExpress has is named (淘货源, 第3条, V2, ...)."""
+        return bool(self.measure_numbers or any(self.of(k) for k in SPECIFIC_KINDS))
 
     @property
     def compare(self) -> bool:
@@ -127,6 +134,9 @@ class ActionAnswerProgramme(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb = self._knowledge()
         question = parse_question(kb, tracker.latest_message.get("entities") or [])
+        if question.of("platform") and not question.specific:
+            dispatcher.utter_message(response="utter_other_platform")
+            return []
         answer, topic = self.answer(kb, question, self._today())
         if answer is None:
             dispatcher.utter_message(response="utter_ask_which_programme")

@@ -51,7 +51,11 @@ class ScriptAwareNaturalLanguageGenerator(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> Optional[Dict[Text, Any]]:
         """Render the response, then convert it to the script of the conversation."""
+        target = reply_script(tracker)
+        # Buttons sent by an action are appended by Rasa after this call, from these very
+        # dicts: convert their titles in place so they follow the script too.
+        convert_response({"buttons": kwargs.get("buttons")}, target)
         response = await super().generate(utter_action, tracker, output_channel, **kwargs)
         if response is None:
             return None
-        return convert_response(response, reply_script(tracker))
+        return convert_response(response, target)

@@ -9,6 +9,7 @@ import yaml
 
 from actions.knowledge.model import (
     ALL_TIERS,
+    OTHER_PLATFORM,
     Benefit,
     Entry,
     KnowledgeBase,
@@ -142,14 +143,14 @@ class _Builder:
 
     def add_aliases(self, r: _Reader, kind: str, entry_id: str, names: Tuple[str, ...]) -> None:
         index = self.aliases.setdefault(kind, {})
-        for alias in (entry_id, *names):
+        index[entry_id.lower()] = entry_id
+        for alias in names:
             key = alias.strip().lower()
             owner = self._owner.get(key)
-            if owner and owner != (kind, entry_id) and alias != entry_id:
+            if owner and owner != (kind, entry_id):
                 raise r.fail(f"alias '{alias}' is also used by {owner[0]} '{owner[1]}'")
-            if alias != entry_id:
-                self._owner[key] = (kind, entry_id)
-                self.names.setdefault(kind, {})[key] = entry_id
+            self._owner[key] = (kind, entry_id)
+            self.names.setdefault(kind, {})[key] = entry_id
             index[key] = entry_id
 
     def programme(self, path: Path, root: _Reader) -> Programme:
@@ -284,25 +285,29 @@ class _Builder:
             self.sections(path, programme, root)
 
 
-def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]]]:
+def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]], Tuple[str, ...]]:
     root = _Reader(path, "(file)", _read_yaml(path))
     terms = []
     for i, raw in enumerate(root.items("terms")):
         r = _Reader(path, f"terms[{i}]", raw)
         terms.append(Term(term=r.text("term"), aliases=r.texts("aliases")))
+    platforms = root.texts("other_platforms")
     aspects_reader = _Reader(path, "aspects", root.mapping("aspects"))
     aspects = {}
     for aspect in aspects_reader.data:
         if aspect not in ASPECTS:
             raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
         aspects[aspect] = aspects_reader.texts(aspect)
-    return tuple(terms), aspects
+    return tuple(terms), aspects, platforms
 
 
 REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "window_ended_open_start", "window_open", "window_open_no_end",
                     "window_not_started", "programme_ended", "undated", "next_assessment",
-                    "table_header", "unknown_measure", "no_such_cell")
+                    "table_header", "unknown_measure", "no_such_cell", "suggest_entry",
+                    "suggest_intent_ask_programme", "suggest_intent_greet",
+                    "suggest_intent_goodbye", "suggest_intent_thank",
+                    "suggest_intent_out_of_scope")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:
@@ -314,7 +319,7 @@ def _load_replies(path: Path) -> Dict[str, str]:
 def load_knowledge(directory: Path) -> KnowledgeBase:
     """Load the whole knowledge base, or raise KnowledgeError; never returns a partial base."""
     directory = Path(directory)
-    terms, aspects = _load_glossary(directory / GLOSSARY_FILE)
+    terms, aspects, platforms = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
     builder = _Builder()
     files = sorted(p for p in directory.glob("*.yml") if p.name not in (GLOSSARY_FILE, REPLIES_FILE))
@@ -330,6 +335,8 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
     glossary_reader = _Reader(directory / GLOSSARY_FILE, "aspects", {})
     for aspect, names in aspects.items():
         builder.add_aliases(glossary_reader, "aspect", aspect, names)
+    builder.add_aliases(_Reader(directory / GLOSSARY_FILE, "other_platforms", {}), "platform",
+                        OTHER_PLATFORM, platforms)
     return KnowledgeBase(
         programmes=builder.programmes, tier_programme=builder.tier_programme,
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,

@@ -7,6 +7,8 @@ from typing import Dict, Mapping, Optional, Tuple
 
 # Entity value for "gold and silver" (金银牌): the question is about every tier.
 ALL_TIERS = "all"
+# Entity value for a platform whose rules we do not hold (淘宝, 亚马逊, Shopee, ...).
+OTHER_PLATFORM = "other"
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,14 @@ def test_action_server_modules_do_not_import_rasa():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_question_about_another_platform_is_declined(action):
+    messages, events = await run(action, tracker_for("天猫的扣分规则", [
+        entity("platform", "other"), entity("violation", "violation_trade_points")]))
+    assert [m["response"] for m in messages] == ["utter_other_platform"] and events == []
+
+
+async def test_our_own_entry_is_answered_even_if_another_platform_is_named(action):
+    message, _ = await ask(action, entity("platform", "other"), entity("section", "home_taohuoyuan"))
+    assert message["response"] == "utter_answer" and "一件代发" in message["answer"]

@@ -60,3 +60,10 @@ async def test_button_titles_are_converted(nlg):
 
 async def test_unknown_response_is_none(nlg):
     assert await nlg.generate("utter_does_not_exist", tracker_with(script.TAIWAN), "rest") is None
+
+
+async def test_buttons_sent_by_an_action_are_converted_in_place(nlg):
+    buttons = [{"title": "问“备货贷”", "payload": '/ask_programme{"measure": "measure_1"}'}]
+    await nlg.generate("utter_clarify", tracker_with(script.TAIWAN), "rest", buttons=buttons)
+    assert buttons[0]["title"] == "問“備貨貸”"
+    assert buttons[0]["payload"] == '/ask_programme{"measure": "measure_1"}'

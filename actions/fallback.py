@@ -1,0 +1,93 @@
+"""When the assistant is unsure: suggest what the merchant may have meant, then offer a human."""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.knowledge import KnowledgeBase, KnowledgeStore
+from actions.programme_terms import parse_question
+
+FALLBACK = "nlu_fallback"
+# After this many misunderstood messages in a row, offer a human instead of guessing again.
+FAILURES_BEFORE_HANDOFF = 2
+MAX_SUGGESTIONS = 2
+
+
+def failures_in_a_row(tracker: Tracker) -> int:
+    """How many of the latest user messages in a row fell back (the current one included)."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != FALLBACK:
+            break
+        count += 1
+    return count
+
+
+def _entry_name(kb: KnowledgeBase, kind: str, entry_id: str) -> Optional[str]:
+    if entry_id in kb.entries:
+        entry = kb.entries[entry_id]
+        return f"第{entry.number}条 {entry.name}" if entry.number else entry.name
+    if kind == "benefit":
+        return kb.benefit(entry_id).name
+    if kind == "tier" and entry_id in {t.id for t in kb.tiers}:
+        return kb.tier(entry_id).name
+    if kind == "programme":
+        return kb.programmes[entry_id].name
+    return None
+
+
+def suggestions(kb: KnowledgeBase, tracker: Tracker) -> List[Dict[str, str]]:
+    """Buttons for the likeliest meanings: named knowledge entries first, then intents."""
+    message = tracker.latest_message or {}
+    entities = message.get("entities") or []
+    buttons: List[Dict[str, str]] = []
+    question = parse_question(kb, entities)
+    for kind, ids in question.ids.items():
+        if kind == "aspect":
+            continue
+        for entry_id in ids:
+            name = _entry_name(kb, kind, entry_id)
+            if name:
+                payload = "/ask_programme" + json.dumps({kind: entry_id}, ensure_ascii=False)
+                buttons.append({"title": kb.replies["suggest_entry"].format(name=name),
+                                "payload": payload})
+    ranking = [r.get("name") for r in message.get("intent_ranking") or []]
+    for intent in ranking:
+        key = f"suggest_intent_{intent}"
+        if intent == FALLBACK or key not in kb.replies:
+            continue
+        if intent == "ask_programme" and buttons:
+            continue  # the entries above already are programme questions
+        buttons.append({"title": kb.replies[key], "payload": f"/{intent}"})
+    return buttons[:MAX_SUGGESTIONS]
+
+
+class ActionClarify(Action):
+    """Two close guesses: ask which one; nothing to suggest: say what we can do; twice: offer a human."""
+
+    def __init__(self, store: Optional[KnowledgeStore] = None) -> None:
+        self._store = store
+
+    def name(self) -> Text:
+        return "action_clarify"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if failures_in_a_row(tracker) >= FAILURES_BEFORE_HANDOFF:
+            dispatcher.utter_message(response="utter_offer_handoff")
+            return []
+        if self._store is None:
+            self._store = KnowledgeStore()
+        buttons = suggestions(self._store.get(), tracker)
+        if buttons:
+            dispatcher.utter_message(response="utter_clarify", buttons=buttons)
+        else:
+            dispatcher.utter_message(response="utter_default")
+        return []

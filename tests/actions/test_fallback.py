@@ -1,0 +1,60 @@
+"""Clarification when the NLU is unsure, and the offer of a human after repeated failure."""
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+
+from actions.fallback import ActionClarify, failures_in_a_row
+from actions.knowledge import KnowledgeStore
+from tests.actions.helpers import entity, run
+from tests.conftest import KNOWLEDGE
+
+
+def user(intent: str) -> dict:
+    return {"event": "user", "text": "…", "parse_data": {"intent": {"name": intent}}}
+
+
+def tracker(events, entities=(), ranking=()) -> Tracker:
+    return Tracker("m", {}, {"text": "…", "intent": {"name": "nlu_fallback"},
+                             "entities": list(entities), "intent_ranking": list(ranking)},
+                   events, False, None, {}, "action_listen")
+
+
+def test_failures_are_counted_in_a_row_only():
+    events = [user("nlu_fallback"), {"event": "bot"}, user("greet"), user("nlu_fallback"),
+              {"event": "action"}, user("nlu_fallback")]
+    assert failures_in_a_row(Tracker("m", {}, {}, events, False, None, {}, "")) == 2
+    assert failures_in_a_row(Tracker("m", {}, {}, [user("greet")], False, None, {}, "")) == 0
+
+
+async def test_named_entry_is_suggested_with_a_precise_payload():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("nlu_fallback")], [entity("measure", "measure_1"), entity("aspect", "amount")],
+                [{"name": "nlu_fallback"}, {"name": "ask_programme"}, {"name": "greet"}])
+    [message], events = await run(action, t)
+    assert message["response"] == "utter_clarify"
+    titles = [b["title"] for b in message["buttons"]]
+    assert titles == ["问“第1条 湖北商家极速到账与备货贷”", "打个招呼"]
+    assert message["buttons"][0]["payload"] == '/ask_programme{"measure": "measure_1"}'
+    assert events == []
+
+
+async def test_two_close_intents_become_two_suggestions():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "thank"},
+                                             {"name": "goodbye"}])
+    [message], _ = await run(action, t)
+    assert [b["payload"] for b in message["buttons"]] == ["/thank", "/goodbye"]
+
+
+async def test_nothing_to_suggest_says_what_the_assistant_can_do():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    [message], _ = await run(action, tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}]))
+    assert message["response"] == "utter_default"
+
+
+async def test_second_failure_in_a_row_offers_a_human():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("greet"), user("nlu_fallback"), user("nlu_fallback")], [],
+                [{"name": "nlu_fallback"}, {"name": "thank"}])
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_offer_handoff"
