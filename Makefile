@@ -34,6 +34,7 @@ validate: artefacts
 	$(VENV)/bin/rasa data validate --config config.yml --domain domain.yml --data data build/data --fail-on-warnings
 
 run: model
+	$(PY) -m actions.cli init-db
 	$(PY) -m bot.serve
 
 test: validate

@@ -84,6 +84,8 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
         answer.add(text, entry.source)
         if entry.id == "topic_assessment":
             answer.lines.append(next_assessment_phrase(kb, today))
+    if any(e.kind == "metric" for e in entries):
+        answer.lines.append(kb.replies["status_offer_check"])
     # One status line: the first dated entry's, else the programme's.
     dated = next((e for e in entries if e.window.dated), entries[0])
     answer.status = entry_status(kb, dated, today)

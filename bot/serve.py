@@ -29,7 +29,21 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     env.setdefault("TRACKER_STORE_DB", str(PROJECT / "var" / "trackers.db"))
     Path(env["TRACKER_STORE_DB"]).parent.mkdir(parents=True, exist_ok=True)
+    if not env.get("ASSISTANT_JWT_SECRET"):
+        env["ASSISTANT_JWT_SECRET"] = _development_secret()
     return env
+
+
+def _development_secret() -> str:
+    """A per-installation secret for local use, kept in var/ (set your own in production)."""
+    import secrets
+
+    path = PROJECT / "var" / "jwt_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 class Servers:
@@ -120,6 +134,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         took = servers.wait_ready()
         print(f"\nMerchant assistant ready in {took:.1f} s\n"
               f"  REST channel: http://localhost:{rasa_port}/webhooks/rest/webhook\n"
+              f"  merchant channel (token): http://localhost:{rasa_port}/webhooks/merchant/webhook\n"
+              f"    token: ASSISTANT_JWT_SECRET=$(cat var/jwt_secret) "
+              f".venv/bin/python -m actions.cli token --sub M1003 --role merchant\n"
               f"  action server: http://localhost:{action_port}/webhook\n"
               f"Press Ctrl-C to stop.", flush=True)
         while all(p.poll() is None for p in servers.processes):

@@ -25,6 +25,8 @@ from actions.knowledge.model import (
 
 GLOSSARY_FILE = "glossary.yml"
 REPLIES_FILE = "replies.yml"
+# Read by actions/tiers/engine.py, not a programme file.
+TIER_RULES_FILE = "tier_rules.yml"
 ENTRY_KINDS = ("measure", "guarantee", "resource", "version", "metric", "violation", "topic",
                "section")
 ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time", "what",
@@ -307,7 +309,15 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "table_header", "unknown_measure", "no_such_cell", "suggest_entry",
                     "suggest_intent_ask_programme", "suggest_intent_greet",
                     "suggest_intent_goodbye", "suggest_intent_thank",
-                    "suggest_intent_out_of_scope")
+                    "suggest_intent_out_of_scope", "tier_name_gold", "tier_name_silver",
+                    "tier_name_none", "status_header", "status_projected_gold",
+                    "status_projected_silver", "status_projected_none",
+                    "status_projected_disqualified", "status_projected_protected",
+                    "status_projected_no_trade", "status_missed_header", "status_missed_line",
+                    "status_met_line", "status_violation_line", "status_platform_setting",
+                    "status_window", "status_gain", "status_loss", "status_need_login",
+                    "status_forbidden", "status_agent_needs_id", "status_unknown_merchant",
+                    "status_unavailable", "status_offer_check")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:
@@ -322,7 +332,8 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
     terms, aspects, platforms = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
     builder = _Builder()
-    files = sorted(p for p in directory.glob("*.yml") if p.name not in (GLOSSARY_FILE, REPLIES_FILE))
+    files = sorted(p for p in directory.glob("*.yml")
+                   if p.name not in (GLOSSARY_FILE, REPLIES_FILE, TIER_RULES_FILE))
     if not files:
         raise KnowledgeError(directory, "(directory)", "no programme files (*.yml)")
     for path in files:

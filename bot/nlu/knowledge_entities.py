@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 PATTERNS_FILE = "patterns.jsonl"
 DICTIONARY_FILE = "userdict.txt"
 MEASURE_NUMBER = "measure_number"
+MERCHANT_ID = "merchant_id"
+# Merchant ids as the platform writes them (M1001, ab12345); text is lower-cased by then.
+_MERCHANT_ID = re.compile(r"(?<![a-z0-9_])([a-z]{1,3}[0-9]{3,12})(?![a-z0-9_])")
 
 _DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
            "八": 8, "九": 9}
@@ -154,6 +157,9 @@ class KnowledgeEntityExtractor(GraphComponent, EntityExtractorMixin):
     def extract(self, text: str) -> List[Dict[str, Any]]:
         """Entities in an already normalised text."""
         entities = measure_numbers(text)
+        for match in _MERCHANT_ID.finditer(text):
+            entities.append({"entity": MERCHANT_ID, "value": match.group(1).upper(),
+                             "start": match.start(), "end": match.end(), "confidence": 1.0})
         if self._nlp is not None and text:
             for span in self._nlp(text).ents:
                 entities.append({"entity": span.label_, "value": span.ent_id_ or span.text,

@@ -53,6 +53,7 @@ class Client:
 # Figures the end-to-end tests report at the end of the run (name -> line).
 REPORT: Dict[str, str] = {}
 TODAY = "2026-11-22"
+JWT_SECRET = "e2e-secret"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -77,7 +78,8 @@ def servers(trained_model, knowledge_dir, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL",)}
     # One clock for the whole run: answers about deadlines do not depend on the real date.
     env.update({"TRACKER_STORE_DB": str(state / "trackers.db"), "KNOWLEDGE_DIR": str(knowledge_dir),
-                "ASSISTANT_TODAY": TODAY})
+                "ASSISTANT_TODAY": TODAY, "ASSISTANT_JWT_SECRET": JWT_SECRET,
+                "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}"})
     srv = Servers(trained_model, free_port(), free_port(), env=env, log_dir=state / "logs",
                   own_session=True)
     srv.start()
@@ -87,6 +89,7 @@ def servers(trained_model, knowledge_dir, tmp_path_factory):
         srv.stop()
         logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (state / "logs").glob("*.log"))
         pytest.fail(f"servers did not start:\n{logs}")
+    srv.database_url = env["DATABASE_URL"]
     yield srv
     srv.stop()
 

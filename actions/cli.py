@@ -1,0 +1,118 @@
+"""Operator commands: `python -m actions.cli import-metrics|assess|init-db|token ...`."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from actions.db.session import database_url, make_engine, make_session_factory
+
+
+def _factory(url: Optional[str]):
+    from actions.db.migrate import upgrade
+
+    url = url or database_url()
+    upgrade(url)
+    return make_session_factory(make_engine(url))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from actions.db.imports import RowError, import_categories, import_metrics
+
+    factory = _factory(args.database_url)
+    try:
+        if args.categories:
+            report = import_categories(factory, args.categories)
+            for error in report.errors:
+                print(f"{args.categories}: {error}", file=sys.stderr)
+            if report.errors:
+                print(f"{args.categories}: {len(report.errors)} bad rows; nothing imported",
+                      file=sys.stderr)
+                return 1
+            print(f"{args.categories}: {report.categories} categories imported")
+        with tqdm(desc=str(args.metrics), unit=" rows", disable=not sys.stderr.isatty(),
+                  file=sys.stderr) as bar:
+            report = import_metrics(factory, args.metrics, args.skip_bad_rows, progress=bar.update)
+    except RowError as e:
+        print(f"{args.metrics}: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"error: {e.filename}: file not found", file=sys.stderr)
+        return 1
+    for error in report.errors:
+        print(f"{args.metrics}: {error}", file=sys.stderr)
+    if report.errors and not args.skip_bad_rows:
+        print(f"{args.metrics}: {len(report.errors)} bad rows; nothing imported "
+              f"(use --skip-bad-rows to import the rest)", file=sys.stderr)
+        return 1
+    print(f"{args.metrics}: {report.imported} of {report.rows} rows imported"
+          + (f", {len(report.errors)} bad rows skipped" if report.errors else ""))
+    return 0
+
+
+def cmd_assess(args: argparse.Namespace) -> int:
+    from actions.tiers.batch import assess_all, parse_quarter
+
+    try:
+        quarter, today = parse_quarter(args.quarter)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    engine = make_engine(args.database_url or database_url())
+    _factory(args.database_url)
+    summary = assess_all(engine, quarter, today, progress=sys.stderr.isatty())
+    print(summary.render())
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    from actions.db.demo import seed_demo
+
+    factory = _factory(args.database_url)
+    created = seed_demo(factory)
+    print("demo merchants created" if created else "database already has merchants; left as is")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from actions.identity import issue_token
+
+    secret = os.environ.get("ASSISTANT_JWT_SECRET")
+    if not secret:
+        print("error: set ASSISTANT_JWT_SECRET first", file=sys.stderr)
+        return 1
+    print(issue_token(secret, args.sub, args.role, dt.timedelta(hours=args.hours)))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m actions.cli", description=__doc__)
+    parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL or var/merchants.db")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("import-metrics", help="import the platform's daily metrics export")
+    p.add_argument("metrics", type=Path)
+    p.add_argument("--categories", type=Path, help="CSV with l2_category,snad_dispute_avg")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.set_defaults(run=cmd_import)
+    p = sub.add_parser("assess", help="assess every merchant for a quarter, e.g. 2026Q4")
+    p.add_argument("--quarter", required=True)
+    p.set_defaults(run=cmd_assess)
+    p = sub.add_parser("init-db", help="migrate the schema and seed demo merchants if empty")
+    p.set_defaults(run=cmd_init_db)
+    p = sub.add_parser("token", help="print a signed token for development")
+    p.add_argument("--sub", required=True)
+    p.add_argument("--role", choices=("merchant", "agent"), required=True)
+    p.add_argument("--hours", type=float, default=12.0)
+    p.set_defaults(run=cmd_token)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Merchant data: SQLAlchemy models, the engine and session factory, migrations."""

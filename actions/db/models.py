@@ -1,0 +1,80 @@
+"""Tables for merchants, their rolling 90-day metrics, category benchmarks, assessments, audit."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Text)
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class Merchant(Base):
+    """A seller, with the tier the platform assigned at the last assessment."""
+
+    __tablename__ = "merchants"
+    id = Column(String(64), primary_key=True)
+    name = Column(String(200), nullable=False)
+    l2_category = Column(String(100), nullable=False)
+    china_good_seller_since = Column(Date, nullable=True)
+    current_tier = Column(String(16), nullable=False, default="none")
+    updated_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+
+
+class MerchantMetrics(Base):
+    """The merchant's rolling 90-day metrics as of the latest daily export (rates in percent)."""
+
+    __tablename__ = "merchant_metrics"
+    merchant_id = Column(String(64), ForeignKey("merchants.id", ondelete="CASCADE"),
+                         primary_key=True)
+    as_of = Column(Date, nullable=False)
+    has_trade_90d = Column(Boolean, nullable=False)
+    payment_rank_top_pct = Column(Float, nullable=False)
+    online_72h_rate = Column(Float, nullable=False)
+    snad_dispute_rate = Column(Float, nullable=False)
+    positive_feedback_rate = Column(Float, nullable=False)
+    dingtalk_active_days_90d = Column(Integer, nullable=False)
+    # Violation records of the window, as counted by the platform.
+    ip_severe_infringements = Column(Integer, nullable=False)
+    ip_prohibited_points = Column(Integer, nullable=False)
+    trade_violation_points = Column(Integer, nullable=False)
+    banned_or_frozen = Column(Boolean, nullable=False)
+    industry_conditions_met = Column(Boolean, nullable=False)
+
+
+class CategoryBenchmark(Base):
+    """Level-2 category averages the dispute rate is compared with."""
+
+    __tablename__ = "category_benchmarks"
+    l2_category = Column(String(100), primary_key=True)
+    snad_dispute_avg = Column(Float, nullable=False)
+
+
+class AssessmentResult(Base):
+    """One merchant's outcome in one quarterly assessment."""
+
+    __tablename__ = "assessment_results"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    quarter = Column(String(8), nullable=False)
+    merchant_id = Column(String(64), ForeignKey("merchants.id", ondelete="CASCADE"),
+                         nullable=False)
+    outcome = Column(String(16), nullable=False)
+    missed = Column(Text, nullable=False, default="")  # comma-separated metric names
+    assessed_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    __table_args__ = (Index("ix_assessment_quarter_merchant", "quarter", "merchant_id",
+                            unique=True),)
+
+
+class AuditRecord(Base):
+    """Every read of a merchant's private data, allowed or refused."""
+
+    __tablename__ = "audit_log"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    actor = Column(String(300), nullable=True)
+    actor_role = Column(String(16), nullable=True)
+    subject_merchant = Column(String(300), nullable=True)
+    action = Column(String(64), nullable=False)
+    allowed = Column(Boolean, nullable=False)
+    reason = Column(String(300), nullable=False, default="")

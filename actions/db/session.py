@@ -1,0 +1,36 @@
+"""The one place that creates the database engine and the session factory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE = PROJECT / "var" / "merchants.db"
+
+
+def database_url() -> str:
+    """$DATABASE_URL, else the embedded SQLite file under var/."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    DEFAULT_SQLITE.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_SQLITE}"
+
+
+def make_engine(url: Optional[str] = None) -> Engine:
+    """An engine for the URL; connections are checked before use so a restarted DB recovers."""
+    url = url or database_url()
+    kwargs = {"pool_pre_ping": True, "future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> "sessionmaker[Session]":
+    """Sessions bound to the engine; callers own one short transaction each."""
+    return sessionmaker(bind=engine, future=True, expire_on_commit=False)

@@ -1,0 +1,156 @@
+"""Live tier status: the caller's own store (or, for an agent, any store), audited."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions import clock
+from actions.audit import record
+from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
+from actions.db.session import make_engine, make_session_factory
+from actions.identity import Identity, secret, unseal
+from actions.knowledge import KnowledgeStore
+from actions.knowledge.store import knowledge_directory
+from actions.tiers import engine
+from actions.tiers.render import render_status
+
+logger = logging.getLogger(__name__)
+ACTION = "read_tier_status"
+
+
+@dataclass
+class Lookup:
+    """What the database said: metrics and category average, or why there are none."""
+
+    metrics: Optional[engine.Metrics] = None
+    category_average: Optional[float] = None
+    refused: Optional[str] = None  # reply key when access is refused
+    missing: bool = False
+
+
+def _metrics(merchant: Merchant, row: MerchantMetrics) -> engine.Metrics:
+    return engine.Metrics(
+        merchant_id=merchant.id, merchant_name=merchant.name, l2_category=merchant.l2_category,
+        as_of=row.as_of, has_trade_90d=bool(row.has_trade_90d),
+        payment_rank_top_pct=row.payment_rank_top_pct, online_72h_rate=row.online_72h_rate,
+        snad_dispute_rate=row.snad_dispute_rate, positive_feedback_rate=row.positive_feedback_rate,
+        dingtalk_active_days_90d=row.dingtalk_active_days_90d,
+        ip_severe_infringements=row.ip_severe_infringements,
+        ip_prohibited_points=row.ip_prohibited_points,
+        trade_violation_points=row.trade_violation_points,
+        banned_or_frozen=bool(row.banned_or_frozen),
+        industry_conditions_met=bool(row.industry_conditions_met),
+        china_good_seller_since=merchant.china_good_seller_since,
+        current_tier=merchant.current_tier)
+
+
+def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
+           requested: Optional[str]) -> Lookup:
+    """Authorise, read and audit in one short transaction (blocking: run it in a thread)."""
+    with factory.begin() as session:
+        if identity is None:
+            record(session, None, requested, ACTION, False, "not authenticated")
+            return Lookup(refused="status_need_login")
+        if identity.role == "merchant":
+            if requested and requested.lower() != identity.sub.lower():
+                record(session, identity, requested, ACTION, False, "merchant asked about another merchant")
+                return Lookup(refused="status_forbidden")
+            subject = identity.sub
+        else:
+            if not requested:
+                return Lookup(refused="status_agent_needs_id")
+            subject = requested
+        merchant = session.execute(
+            select(Merchant).where(func.lower(Merchant.id) == subject.lower())).scalar_one_or_none()
+        row = session.get(MerchantMetrics, merchant.id) if merchant else None
+        if merchant is None or row is None:
+            record(session, identity, subject, ACTION, True, "no such merchant or no metrics")
+            return Lookup(missing=True)
+        benchmark = session.get(CategoryBenchmark, merchant.l2_category)
+        record(session, identity, merchant.id, ACTION, True, "")
+        return Lookup(_metrics(merchant, row), benchmark.snad_dispute_avg if benchmark else None)
+
+
+class ActionTierStatus(Action):
+    """'我现在是什么等级?' '我离金牌还差多少?' '查一下商家 M1001 的金银牌状态' (agents)."""
+
+    def __init__(self, factory: Optional["sessionmaker[Session]"] = None,
+                 store: Optional[KnowledgeStore] = None,
+                 today: Callable[[], dt.date] = clock.today) -> None:
+        self._factory = factory
+        self._store = store
+        self._today = today
+        self._rules: Optional[Tuple[float, engine.Rules]] = None
+
+    def name(self) -> Text:
+        return "action_tier_status"
+
+    def _session_factory(self) -> "sessionmaker[Session]":
+        if self._factory is None:
+            from actions.db.migrate import upgrade
+            from actions.db.session import database_url
+
+            upgrade(database_url())
+            self._factory = make_session_factory(make_engine())
+        return self._factory
+
+    def _load_rules(self) -> engine.Rules:
+        path = knowledge_directory() / "tier_rules.yml"
+        mtime = path.stat().st_mtime
+        if self._rules is None or self._rules[0] != mtime:
+            self._rules = (mtime, engine.load_rules(path))
+        return self._rules[1]
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if self._store is None:
+            self._store = KnowledgeStore()
+        kb = self._store.get()
+        message = tracker.latest_message or {}
+        identity = unseal(secret(), tracker.sender_id, message.get("metadata"))
+        requested = next((str(v) for v in tracker.get_latest_entity_values("merchant_id")), None)
+        try:
+            result = await asyncio.to_thread(lookup, self._session_factory(), identity, requested)
+        except SQLAlchemyError as e:
+            logger.error("tier status lookup failed: %s", e.__class__.__name__)
+            self._send(dispatcher, kb.replies["status_unavailable"])
+            return []
+        if result.refused:
+            self._send(dispatcher, kb.replies[result.refused])
+            return []
+        if result.missing:
+            self._send(dispatcher, kb.replies["status_unknown_merchant"].format(
+                merchant=requested or (identity.sub if identity else "")))
+            return []
+        metrics = result.metrics
+        rules = self._load_rules()
+        today = self._today()
+        verdict = engine.evaluate(metrics, rules, result.category_average, today)
+        asked = [v for v in tracker.get_latest_entity_values("metric")]
+        only = [m for m in (_METRIC_IDS.get(a) for a in asked) if m]
+        who = metrics.merchant_name if identity and identity.role == "agent" else "您的店铺"
+        self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
+                                             f"{who}({metrics.merchant_id})", only))
+        return []
+
+    @staticmethod
+    def _send(dispatcher: CollectingDispatcher, text: str) -> None:
+        dispatcher.utter_message(response="utter_plain", text_body=text)
+
+
+# Knowledge metric entries -> metric columns.
+_METRIC_IDS = {
+    "metric_payment_rank": "payment_rank_top_pct", "metric_online_72h": "online_72h_rate",
+    "metric_snad": "snad_dispute_rate", "metric_positive_feedback": "positive_feedback_rate",
+    "metric_dingtalk": "dingtalk_active_days_90d", "metric_industry": "industry_conditions_met",
+}

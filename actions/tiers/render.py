@@ -1,0 +1,96 @@
+"""Render a tier verdict as a reply, from the phrases in knowledge/replies.yml."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import List, Optional
+
+from actions.knowledge.model import KnowledgeBase
+from actions.status import format_date
+from actions.tiers import engine
+from actions.tiers.engine import Criterion, Metrics, Rules, Verdict
+
+OPS = {">=": "≥", "<=": "≤", "==": ""}
+# What the source says where it gives no number (the threshold is the platform's setting).
+VAGUE = {"payment_rank_top_pct": "排名靠前", "dingtalk_active_days_90d": "高频使用钉钉"}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _value(rules: Rules, metric: str, value: float) -> str:
+    spec = rules.metric_names.get(metric, {})
+    if metric in ("industry_conditions_met", "banned_or_frozen"):
+        return "是" if value else "否"
+    if "format" in spec:
+        return spec["format"].format(value=_number(value))
+    return f"{_number(value)}{spec.get('unit', '')}"
+
+
+def criterion_line(kb: KnowledgeBase, rules: Rules, c: Criterion) -> str:
+    """'· 近90天店铺好评率:您是90.2%,要求≥92%,差1.8%' (or '已达标')."""
+    name = rules.metric_names.get(c.metric, {}).get("name", c.metric)
+    unit = rules.metric_names.get(c.metric, {}).get("unit", "")
+    if c.metric == "payment_rank_top_pct":
+        threshold, gap = f"前{_number(c.threshold)}%", f"{_number(c.gap)}个百分点"
+    elif c.metric == "industry_conditions_met":
+        threshold, gap = "满足", "未满足"
+    else:
+        threshold, gap = f"{_number(c.threshold)}{unit}", f"{_number(c.gap)}{unit}"
+    op = "" if c.metric in ("payment_rank_top_pct", "industry_conditions_met") else OPS[c.op]
+    key = "status_met_line" if c.met else "status_missed_line"
+    line = kb.replies[key].format(name=name, value=_value(rules, c.metric, c.value), op=op,
+                                  threshold=threshold, gap=gap)
+    if c.platform_setting:
+        line += kb.replies["status_platform_setting"].format(vague=VAGUE.get(c.metric, ""))
+    return line
+
+
+def _benefits(kb: KnowledgeBase, tier: str) -> str:
+    return "、".join(f"{b.name}({b.by_tier[tier].short})" for b in kb.benefits
+                    if tier in b.by_tier and b.by_tier[tier].short)
+
+
+def render_status(kb: KnowledgeBase, rules: Rules, metrics: Metrics, verdict: Verdict,
+                  today: dt.date, who: str, only_metrics: Optional[List[str]] = None) -> str:
+    """The whole status reply: header, the conditions that matter, assessment window, benefits."""
+    r = kb.replies
+    next_day = engine.next_assessment(rules, today)
+    next_month = f"{next_day.year}年{next_day.month}月"
+    projected = r[f"status_projected_{verdict.outcome}"].format(
+        until=format_date(kb, verdict.protected_until))
+    lines = [r["status_header"].format(
+        who=who, assigned=r[f"tier_name_{metrics.current_tier}"], as_of=format_date(kb, metrics.as_of),
+        next_month=next_month, projected=projected)]
+
+    if only_metrics:
+        for c in verdict.tiers[engine.GOLD] + verdict.tiers[engine.SILVER]:
+            if c.metric in only_metrics:
+                tier_name = r[f"tier_name_{engine.GOLD if c in verdict.tiers[engine.GOLD] else engine.SILVER}"]
+                lines.append(f"{tier_name}" + criterion_line(kb, rules, c))
+    elif verdict.outcome == engine.DISQUALIFIED:
+        for v in verdict.violations:
+            name = rules.metric_names.get(v.metric, {}).get("name", v.metric)
+            lines.append(r["status_violation_line"].format(
+                name=name, value=_value(rules, v.metric, v.value),
+                threshold=_value(rules, v.metric, v.threshold)))
+    elif verdict.outcome in (engine.SILVER, engine.NONE):
+        target = engine.GOLD if verdict.outcome == engine.SILVER else engine.SILVER
+        for tier in ([engine.SILVER, engine.GOLD] if target == engine.SILVER else [engine.GOLD]):
+            missed = verdict.missed(tier)
+            if missed:
+                lines.append(r["status_missed_header"].format(tier=r[f"tier_name_{tier}"]))
+                lines += [criterion_line(kb, rules, c) for c in missed]
+
+    start, end = engine.data_window(rules, next_day)
+    lines.append(r["status_window"].format(next_month=next_month, start=format_date(kb, start),
+                                           end=format_date(kb, end)))
+    projected_tier = verdict.outcome if verdict.outcome in (engine.GOLD, engine.SILVER) else None
+    current = metrics.current_tier if metrics.current_tier in (engine.GOLD, engine.SILVER) else None
+    if projected_tier and projected_tier != current and (current is None or projected_tier == engine.GOLD):
+        lines.append(r["status_gain"].format(tier=r[f"tier_name_{projected_tier}"],
+                                             benefits=_benefits(kb, projected_tier)))
+    elif current and verdict.outcome not in (engine.PROTECTED,) and projected_tier != current:
+        lines.append(r["status_loss"].format(tier=r[f"tier_name_{current}"],
+                                             benefits=_benefits(kb, current)))
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Import, status lookup with authorisation and audit, and the batch, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from rasa_sdk import Tracker
+from sqlalchemy import select
+
+from actions.db.demo import seed_demo
+from actions.db.imports import METRICS_COLUMNS, import_categories, import_metrics
+from actions.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
+from actions.db.session import make_engine
+from actions.identity import Identity, seal
+from actions.knowledge import KnowledgeStore
+from actions.tier_status import ActionTierStatus
+from actions.tiers.batch import assess_all, parse_quarter
+from tests.actions.helpers import run
+from tests.conftest import KNOWLEDGE
+
+SECRET = "test-secret"
+TODAY = dt.date(2026, 11, 22)
+ROW = dict(merchant_id="M2001", merchant_name="测试店", l2_category="女装", as_of="2026-11-21",
+           has_trade_90d="1", payment_rank_top_pct="4.5", online_72h_rate="85",
+           snad_dispute_rate="1.2", positive_feedback_rate="92", dingtalk_active_days_90d="61",
+           ip_severe_infringements="0", ip_prohibited_points="0", trade_violation_points="0",
+           banned_or_frozen="0", industry_conditions_met="1", china_good_seller_since="",
+           current_tier="silver")
+
+
+def write_csv(path: Path, rows, columns=METRICS_COLUMNS) -> Path:
+    lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_then_reimport_updates_in_place(factory, tmp_path):
+    categories = tmp_path / "cat.csv"
+    categories.write_text("l2_category,snad_dispute_avg\n女装,1.2\n", encoding="utf-8")
+    assert import_categories(factory, categories).categories == 1
+    report = import_metrics(factory, write_csv(tmp_path / "m.csv", [ROW]))
+    assert (report.rows, report.imported, report.errors) == (1, 1, [])
+    report = import_metrics(factory, write_csv(tmp_path / "m2.csv", [dict(ROW, online_72h_rate="70", current_tier="gold")]))
+    assert report.imported == 1
+    with factory() as s:
+        assert s.execute(select(MerchantMetrics.online_72h_rate)).scalar_one() == 70.0
+        assert s.execute(select(Merchant.current_tier)).scalar_one() == "gold"
+        assert len(s.execute(select(Merchant)).all()) == 1
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"online_72h_rate": "abc"}, "online_72h_rate is not a number"),
+    ({"online_72h_rate": "101"}, "between 0 and 100"),
+    ({"as_of": "2026-13-01"}, "as_of must be an ISO date"),
+    ({"has_trade_90d": "yes"}, "has_trade_90d must be 0 or 1"),
+    ({"current_tier": "bronze"}, "current_tier must be gold, silver or none"),
+    ({"merchant_id": ""}, "merchant_id is empty"),
+    ({"trade_violation_points": "-3"}, "whole number"),
+    ({"dingtalk_active_days_90d": "91"}, "cannot exceed 90"),
+])
+def test_a_bad_row_imports_nothing_and_names_its_line(factory, tmp_path, change, reason):
+    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"), dict(ROW, merchant_id="M2", **change)
+                                           if "merchant_id" not in change else dict(ROW, **change)])
+    report = import_metrics(factory, path)
+    [error] = report.errors
+    assert error.line == 3 and reason in error.reason
+    assert report.imported == 0
+    with factory() as s:
+        assert s.execute(select(Merchant)).all() == []
+
+
+def test_skip_bad_rows_imports_the_good_ones(factory, tmp_path):
+    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"), dict(ROW, merchant_id="M2", online_72h_rate="x"),
+                                           dict(ROW, merchant_id="M1")])
+    report = import_metrics(factory, path, skip_bad_rows=True)
+    assert report.imported == 1 and [e.line for e in report.errors] == [3, 4]
+    assert "already on line 2" in report.errors[1].reason
+
+
+def test_missing_columns_are_reported(factory, tmp_path):
+    from actions.db.imports import RowError
+    path = tmp_path / "m.csv"
+    path.write_text("merchant_id,merchant_name\nM1,x\n", encoding="utf-8")
+    with pytest.raises(RowError, match="missing columns: l2_category"):
+        import_metrics(factory, path)
+
+
+def status_tracker(sender: str, metadata=None, entities=()) -> Tracker:
+    return Tracker(sender, {}, {"text": "我离金牌还差多少", "intent": {"name": "ask_tier_status"},
+                                "entities": list(entities), "metadata": metadata or {}},
+                   [], False, None, {}, "action_listen")
+
+
+@pytest.fixture
+def action(factory, monkeypatch):
+    monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
+    seed_demo(factory, TODAY)
+    return ActionTierStatus(factory, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+
+
+def audit(factory):
+    with factory() as s:
+        return [(a.actor, a.actor_role, a.subject_merchant, a.allowed, a.reason)
+                for a in s.execute(select(AuditRecord).order_by(AuditRecord.id)).scalars()]
+
+
+async def test_merchant_sees_own_gaps_with_values(action, factory):
+    me = Identity("M1003", "merchant")
+    [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me)))
+    text = message["text_body"]
+    assert "当前的等级:银牌" in text and "暂不满足银牌条件" in text
+    assert "近90天72h上网率:您是81.5%,要求≥85%,差3.5%" in text
+    assert "近90天店铺好评率:您是90.2%,要求≥92%,差1.8%" in text
+    assert "由平台设定" in text  # rank and DingTalk thresholds are the platform's setting
+    assert "下一次考核在2027年1月,使用2026年10月1日至2026年12月31日的经营数据" in text
+    assert "将失去银牌的" in text
+    assert audit(factory) == [("M1003", "merchant", "M1003", True, "")]
+
+
+async def test_gold_silver_disqualified_protected_no_trade(action):
+    expected = {"M1001": "可评为金牌", "M1002": "可评为银牌", "M1004": "因违规不予准入",
+                "M1005": "处于中国好卖家保护期", "M1006": "没有交易记录"}
+    for merchant, phrase in expected.items():
+        who = Identity(merchant, "merchant")
+        [message], _ = await run(action, status_tracker(f"merchant:{merchant}",
+                                                        seal(SECRET, f"merchant:{merchant}", who)))
+        assert phrase in message["text_body"], (merchant, message["text_body"])
+    [m], _ = await run(action, status_tracker("merchant:M1004", seal(SECRET, "merchant:M1004", Identity("M1004", "merchant"))))
+    assert "交易违规扣分:26分" in m["text_body"]
+
+
+@pytest.mark.parametrize("sender, metadata", [
+    ("merchant:M1001", {}),                                                     # no identity
+    ("merchant:M1001", {"identity": {"sub": "M1001", "role": "merchant", "seal": "forged"}}),
+    ("rest-user", None),
+    # A seal made for another conversation does not transfer.
+    ("merchant:M1001", seal(SECRET, "merchant:M1003", Identity("M1001", "merchant"))),
+    ("merchant:M1001", seal("other-secret", "merchant:M1001", Identity("M1001", "merchant"))),
+])
+async def test_unauthenticated_callers_get_no_private_data(action, factory, sender, metadata):
+    [message], _ = await run(action, status_tracker(sender, metadata))
+    assert "需要先登录" in message["text_body"] and "%" not in message["text_body"]
+    assert audit(factory) == [(None, None, None, False, "not authenticated")]
+
+
+async def test_merchant_cannot_read_another_merchant(action, factory):
+    me = Identity("M1003", "merchant")
+    [message], _ = await run(action, status_tracker(
+        "merchant:M1003", seal(SECRET, "merchant:M1003", me),
+        [{"entity": "merchant_id", "value": "M1001"}]))
+    assert "只能查询自己店铺" in message["text_body"] and "93" not in message["text_body"]
+    assert audit(factory) == [("M1003", "merchant", "M1001", False, "merchant asked about another merchant")]
+
+
+async def test_agent_reads_any_merchant_and_is_audited(action, factory):
+    agent = Identity("agent-7", "agent")
+    sender = "agent:agent-7"
+    [message], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent),
+                                                    [{"entity": "merchant_id", "value": "m1001"}]))
+    assert "杭州锦绣服饰(M1001)" in message["text_body"] and "可评为金牌" in message["text_body"]
+    [ask_id], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent)))
+    assert "请告诉我要查询的商家ID" in ask_id["text_body"]
+    assert audit(factory) == [("agent-7", "agent", "M1001", True, "")]
+
+
+async def test_only_the_asked_metric(action):
+    me = Identity("M1003", "merchant")
+    [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
+                                                    [{"entity": "metric", "value": "metric_positive_feedback"}]))
+    text = message["text_body"]
+    assert "好评率" in text and "上网率" not in text
+
+
+async def test_database_down_says_temporarily_unavailable(monkeypatch, tmp_path):
+    from actions.db.session import make_session_factory
+    monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
+    broken = make_session_factory(make_engine("postgresql://nobody@127.0.0.1:1/none"))
+    action = ActionTierStatus(broken, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    me = Identity("M1001", "merchant")
+    [message], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", me)))
+    assert "暂时无法查询" in message["text_body"]
+
+
+def test_batch_agrees_with_the_engine(factory, db_url):
+    seed_demo(factory, dt.date(2026, 12, 20))
+    quarter, day = parse_quarter("2026Q4")
+    assert (quarter, day) == ("2026Q4", dt.date(2027, 1, 1))
+    summary = assess_all(make_engine(db_url), quarter, day)
+    assert summary.total == 6
+    assert summary.outcomes == {"gold": 1, "silver": 1, "none": 1, "disqualified": 1,
+                                "protected": 1, "no_trade": 1}
+    assert dict(summary.missed)["online_72h_rate"] == 1
+    again = assess_all(make_engine(db_url), quarter, day)  # re-running replaces, not duplicates
+    assert again.total == 6
+    with factory() as s:
+        rows = dict(s.execute(select(AssessmentResult.merchant_id, AssessmentResult.outcome)).all())
+    assert rows["M1005"] == "protected" and rows["M1004"] == "disqualified"
+
+
+def test_quarter_parsing():
+    assert parse_quarter("2027q1") == ("2027Q1", dt.date(2027, 4, 1))
+    with pytest.raises(ValueError):
+        parse_quarter("2027Q5")
