@@ -127,8 +127,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     action_port = int(os.environ.get("ACTION_PORT", "5055"))
     servers = Servers(args.model, rasa_port, action_port)
-    # SIGTERM (e.g. from a process manager) stops the servers like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM (a process manager) and SIGINT stop the servers like Ctrl-C does; SIGINT is
+    # installed explicitly because a shell that starts us in the background ignores it.
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         servers.start()
         took = servers.wait_ready()
