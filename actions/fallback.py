@@ -33,7 +33,8 @@ def failures_in_a_row(tracker: Tracker) -> int:
 def _entry_name(kb: KnowledgeBase, kind: str, entry_id: str) -> Optional[str]:
     if entry_id in kb.entries:
         entry = kb.entries[entry_id]
-        return f"第{entry.number}条 {entry.name}" if entry.number else entry.name
+        return (kb.replies["measure_label"].format(number=entry.number, name=entry.name)
+                if entry.number else entry.name)
     if kind == "benefit":
         return kb.benefit(entry_id).name
     if kind == "tier" and entry_id in {t.id for t in kb.tiers}:

@@ -2,14 +2,17 @@
 
 The merchant channel verifies the bearer token (HS256 JWT, `sub` = merchant or agent id,
 `role` = merchant|agent) and passes the identity to the action server in the message
-metadata, sealed with an HMAC over (sender, sub, role). The action server trusts an identity
-only with a valid seal, so neither the message text, the sender field, slots, `/intent{...}`
-payloads nor client-supplied metadata (other channels pass it through) can claim one.
+metadata, sealed with an HMAC over (sender, sub, role, expiry) under a key derived from the
+secret. The action server trusts an identity only when the message came in through that
+channel (Rasa records the input channel; clients cannot set it), the seal is valid for this
+conversation and has not expired. So neither the message text, the sender field, slots,
+`/intent{...}` payloads nor metadata replayed through another channel can claim one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 import hmac
 import os
 from dataclasses import dataclass
@@ -19,15 +22,17 @@ import jwt
 
 ROLES = ("merchant", "agent")
 METADATA_KEY = "identity"
+CHANNEL = "merchant"
 ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated caller."""
+    """An authenticated caller (expires: the token's expiry, seconds since the epoch)."""
 
     sub: str
     role: str
+    expires: int = 0
 
 
 class InvalidToken(ValueError):
@@ -48,7 +53,7 @@ def issue_token(key: str, sub: str, role: str, ttl: dt.timedelta) -> str:
                       algorithm=ALGORITHM)
 
 
-def verify_token(key: str, token: str) -> Identity:
+def verify_token(key: str, token: str) -> "Identity":
     """Verify signature, expiry and claims; raise InvalidToken with a reason otherwise."""
     try:
         claims = jwt.decode(token, key, algorithms=[ALGORITHM],
@@ -62,29 +67,47 @@ def verify_token(key: str, token: str) -> Identity:
         raise InvalidToken("invalid token: bad subject")
     if role not in ROLES:
         raise InvalidToken("invalid token: bad role")
-    return Identity(sub, role)
+    return Identity(sub, role, int(claims["exp"]))
 
 
-def _mac(key: str, sender: str, identity: Identity) -> str:
-    message = "\x1f".join((sender, identity.sub, identity.role)).encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+def _derived(key: str, purpose: str) -> bytes:
+    # One configured secret, separate keys per use: token signing and identity seals.
+    return hmac.new(key.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
-def seal(key: str, sender: str, identity: Identity) -> Dict[str, Any]:
+def _mac(key: str, sender: str, identity: "Identity") -> str:
+    message = "\x1f".join((sender, identity.sub, identity.role, str(identity.expires)))
+    return hmac.new(_derived(key, "identity-seal"), message.encode(), hashlib.sha256).hexdigest()
+
+
+def conversation_id(key: str, identity: "Identity") -> str:
+    """The conversation of an authenticated caller: unguessable to other channels' clients."""
+    tag = hmac.new(_derived(key, "conversation"), f"{identity.role}\x1f{identity.sub}".encode(),
+                   hashlib.sha256).hexdigest()[:16]
+    return f"{identity.role}:{identity.sub}:{tag}"
+
+
+def seal(key: str, sender: str, identity: "Identity") -> Dict[str, Any]:
     """Metadata the channel attaches to an authenticated message."""
     return {METADATA_KEY: {"sub": identity.sub, "role": identity.role,
-                           "seal": _mac(key, sender, identity)}}
+                           "exp": identity.expires, "seal": _mac(key, sender, identity)}}
 
 
-def unseal(key: Optional[str], sender: str, metadata: Any) -> Optional[Identity]:
-    """The identity in a message's metadata if the channel sealed it for this sender."""
-    if not key or not isinstance(metadata, dict):
+def unseal(key: Optional[str], sender: str, metadata: Any, input_channel: Optional[str],
+           now: Optional[float] = None) -> Optional["Identity"]:
+    """The identity in a message's metadata if the merchant channel sealed it for this sender."""
+    if not key or input_channel != CHANNEL or not isinstance(metadata, dict):
         return None
     claimed = metadata.get(METADATA_KEY)
     if not isinstance(claimed, dict):
         return None
-    sub, role, mac = claimed.get("sub"), claimed.get("role"), claimed.get("seal")
-    if not (isinstance(sub, str) and role in ROLES and isinstance(mac, str)):
+    sub, role, mac, exp = (claimed.get("sub"), claimed.get("role"), claimed.get("seal"),
+                           claimed.get("exp"))
+    if not (isinstance(sub, str) and role in ROLES and isinstance(mac, str)
+            and isinstance(exp, int) and mac.isascii()):
         return None
-    identity = Identity(sub, role)
-    return identity if hmac.compare_digest(mac, _mac(key, sender, identity)) else None
+    if exp < (time.time() if now is None else now):
+        return None
+    identity = Identity(sub, role, exp)
+    expected = _mac(key, sender, identity)
+    return identity if hmac.compare_digest(mac.encode(), expected.encode()) else None

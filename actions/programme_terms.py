@@ -79,7 +79,8 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
             text = entry.answer
         else:
             # A facet is a fragment; say which measure or resource it belongs to.
-            label = f"第{entry.number}条 {entry.name}" if entry.number else entry.name
+            label = (kb.replies["measure_label"].format(number=entry.number, name=entry.name)
+                     if entry.number else entry.name)
             text = f"{label}:{facet}"
         answer.add(text, entry.source)
         if entry.id == "topic_assessment":
@@ -102,12 +103,14 @@ def table_answer(kb: KnowledgeBase, table: Table, features: List[str], versions:
     answer.cite(table.source)
     if len(rows) > 1 or not features:
         answer.lines.append(kb.replies["table_header"].format(name=table.name))
-        answer.lines.append(" | ".join(["功能", *(names[c] for c in columns)]))
+        answer.lines.append(" | ".join([kb.replies["table_feature_column"],
+                                        *(names[c] for c in columns)]))
     for row in rows:
         cells = [row.cells[c] for c in columns]
         if len(rows) == 1 and features:
             if len(columns) == 1:
-                answer.lines.append(f"{names[columns[0]]}的{row.name}:{cells[0]}。{row.note}")
+                answer.lines.append(kb.replies["table_cell"].format(
+                    version=names[columns[0]], feature=row.name, value=cells[0], note=row.note))
             else:
                 answer.lines.append(f"{row.name}:" + ";".join(
                     f"{names[c]} {v}" for c, v in zip(columns, cells)) + f"。{row.note}")

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import func, select
+
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,16 +62,17 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
             record(session, None, requested, ACTION, False, "not authenticated")
             return Lookup(refused="status_need_login")
         if identity.role == "merchant":
-            if requested and requested.lower() != identity.sub.lower():
+            if requested and requested.upper() != identity.sub.upper():
                 record(session, identity, requested, ACTION, False, "merchant asked about another merchant")
                 return Lookup(refused="status_forbidden")
             subject = identity.sub
         else:
             if not requested:
+                record(session, identity, None, ACTION, False, "agent named no merchant")
                 return Lookup(refused="status_agent_needs_id")
             subject = requested
-        merchant = session.execute(
-            select(Merchant).where(func.lower(Merchant.id) == subject.lower())).scalar_one_or_none()
+        # Primary-key lookups (indexed); ids typed by agents may come upper-cased by the NLU.
+        merchant = session.get(Merchant, subject) or session.get(Merchant, subject.upper())
         row = session.get(MerchantMetrics, merchant.id) if merchant else None
         if merchant is None or row is None:
             record(session, identity, subject, ACTION, True, "no such merchant or no metrics")
@@ -104,12 +105,21 @@ class ActionTierStatus(Action):
             self._factory = make_session_factory(make_engine())
         return self._factory
 
-    def _load_rules(self) -> engine.Rules:
+    def _lookup(self, identity: Optional[Identity], requested: Optional[str]) -> Lookup:
+        # Runs in a worker thread: migrating on first use must not stall the event loop.
+        return lookup(self._session_factory(), identity, requested)
+
+    def _load_rules(self) -> Optional[engine.Rules]:
+        """The rules, reloaded when the file changes; a broken edit keeps the last good ones."""
         path = knowledge_directory() / "tier_rules.yml"
-        mtime = path.stat().st_mtime
-        if self._rules is None or self._rules[0] != mtime:
-            self._rules = (mtime, engine.load_rules(path))
-        return self._rules[1]
+        try:
+            mtime = path.stat().st_mtime
+            if self._rules is None or self._rules[0] != mtime:
+                self._rules = (mtime, engine.load_rules(path))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            logger.error("%s: tier rules not (re)loaded, keeping the previous ones: %s: %s",
+                         path, e.__class__.__name__, e)
+        return self._rules[1] if self._rules else None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
@@ -117,10 +127,11 @@ class ActionTierStatus(Action):
             self._store = KnowledgeStore()
         kb = self._store.get()
         message = tracker.latest_message or {}
-        identity = unseal(secret(), tracker.sender_id, message.get("metadata"))
+        identity = unseal(secret(), tracker.sender_id, message.get("metadata"),
+                          tracker.get_latest_input_channel())
         requested = next((str(v) for v in tracker.get_latest_entity_values("merchant_id")), None)
         try:
-            result = await asyncio.to_thread(lookup, self._session_factory(), identity, requested)
+            result = await asyncio.to_thread(self._lookup, identity, requested)
         except SQLAlchemyError as e:
             logger.error("tier status lookup failed: %s", e.__class__.__name__)
             self._send(dispatcher, kb.replies["status_unavailable"])
@@ -134,11 +145,17 @@ class ActionTierStatus(Action):
             return []
         metrics = result.metrics
         rules = self._load_rules()
+        if rules is None:
+            self._send(dispatcher, kb.replies["status_unavailable"])
+            return []
         today = self._today()
-        verdict = engine.evaluate(metrics, rules, result.category_average, today)
+        # The projection is for the next assessment: protection is judged on that day.
+        verdict = engine.evaluate(metrics, rules, result.category_average,
+                                  engine.next_assessment(rules, today))
         asked = [v for v in tracker.get_latest_entity_values("metric")]
         only = [m for m in (_METRIC_IDS.get(a) for a in asked) if m]
-        who = metrics.merchant_name if identity and identity.role == "agent" else "您的店铺"
+        who = (metrics.merchant_name if identity and identity.role == "agent"
+               else kb.replies["status_own_store"])
         self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
                                              f"{who}({metrics.merchant_id})", only))
         return []

@@ -60,7 +60,8 @@ def train(out: Path, root: Path = PROJECT, force: bool = False) -> Path:
     cmd = [sys.executable, "-m", "rasa", "train", "--config", "config.yml",
            "--domain", "domain.yml", "--data", "data", "build/data",
            "--out", str(out), "--fixed-model-name", MODEL_NAME, "--force"]
-    env = dict(os.environ, PYTHONPATH=str(root))
+    # Rasa's training cache goes next to the model, never into the working tree.
+    env = dict(os.environ, PYTHONPATH=str(root), RASA_CACHE_DIRECTORY=str(out / ".cache"))
     subprocess.run(cmd, cwd=root, env=env, check=True)
     stamp.write_text(current + "\n")
     print(f"trained {model} in {time.monotonic() - started:.1f} s")

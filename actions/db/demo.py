@@ -6,6 +6,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions import clock
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
 
 CATEGORIES = {"女装": 1.2, "消费电子": 0.8, "家居用品": 1.0}
@@ -34,7 +35,7 @@ DEMO = [
 
 def seed_demo(factory: "sessionmaker[Session]", today: dt.date | None = None) -> bool:
     """Insert the demo merchants if there are no merchants yet; return whether it did."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     with factory.begin() as session:
         if session.execute(select(func.count()).select_from(Merchant)).scalar_one():
             return False

@@ -317,7 +317,9 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "status_met_line", "status_violation_line", "status_platform_setting",
                     "status_window", "status_gain", "status_loss", "status_need_login",
                     "status_forbidden", "status_agent_needs_id", "status_unknown_merchant",
-                    "status_unavailable", "status_offer_check")
+                    "status_unavailable", "status_offer_check", "month", "measure_label",
+                    "table_feature_column", "table_cell", "status_own_store", "value_yes",
+                    "value_no", "rank_value", "rank_gap", "condition_met", "condition_unmet")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

@@ -18,28 +18,35 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _value(rules: Rules, metric: str, value: float) -> str:
+def _value(kb: KnowledgeBase, rules: Rules, metric: str, value: float) -> str:
     spec = rules.metric_names.get(metric, {})
     if metric in ("industry_conditions_met", "banned_or_frozen"):
-        return "是" if value else "否"
-    if "format" in spec:
-        return spec["format"].format(value=_number(value))
+        return kb.replies["value_yes" if value else "value_no"]
+    if metric == "payment_rank_top_pct":
+        return kb.replies["rank_value"].format(value=_number(value))
     return f"{_number(value)}{spec.get('unit', '')}"
+
+
+def month(kb: KnowledgeBase, day: dt.date) -> str:
+    """'2027年1月' from the `month` reply template."""
+    return kb.replies["month"].format(year=day.year, month=day.month)
 
 
 def criterion_line(kb: KnowledgeBase, rules: Rules, c: Criterion) -> str:
     """'· 近90天店铺好评率:您是90.2%,要求≥92%,差1.8%' (or '已达标')."""
     name = rules.metric_names.get(c.metric, {}).get("name", c.metric)
     unit = rules.metric_names.get(c.metric, {}).get("unit", "")
+    r = kb.replies
     if c.metric == "payment_rank_top_pct":
-        threshold, gap = f"前{_number(c.threshold)}%", f"{_number(c.gap)}个百分点"
+        threshold = r["rank_value"].format(value=_number(c.threshold))
+        gap = r["rank_gap"].format(gap=_number(c.gap))
     elif c.metric == "industry_conditions_met":
-        threshold, gap = "满足", "未满足"
+        threshold, gap = r["condition_met"], r["condition_unmet"]
     else:
         threshold, gap = f"{_number(c.threshold)}{unit}", f"{_number(c.gap)}{unit}"
     op = "" if c.metric in ("payment_rank_top_pct", "industry_conditions_met") else OPS[c.op]
     key = "status_met_line" if c.met else "status_missed_line"
-    line = kb.replies[key].format(name=name, value=_value(rules, c.metric, c.value), op=op,
+    line = kb.replies[key].format(name=name, value=_value(kb, rules, c.metric, c.value), op=op,
                                   threshold=threshold, gap=gap)
     if c.platform_setting:
         line += kb.replies["status_platform_setting"].format(vague=VAGUE.get(c.metric, ""))
@@ -56,7 +63,7 @@ def render_status(kb: KnowledgeBase, rules: Rules, metrics: Metrics, verdict: Ve
     """The whole status reply: header, the conditions that matter, assessment window, benefits."""
     r = kb.replies
     next_day = engine.next_assessment(rules, today)
-    next_month = f"{next_day.year}年{next_day.month}月"
+    next_month = month(kb, next_day)
     projected = r[f"status_projected_{verdict.outcome}"].format(
         until=format_date(kb, verdict.protected_until))
     lines = [r["status_header"].format(
@@ -72,8 +79,8 @@ def render_status(kb: KnowledgeBase, rules: Rules, metrics: Metrics, verdict: Ve
         for v in verdict.violations:
             name = rules.metric_names.get(v.metric, {}).get("name", v.metric)
             lines.append(r["status_violation_line"].format(
-                name=name, value=_value(rules, v.metric, v.value),
-                threshold=_value(rules, v.metric, v.threshold)))
+                name=name, value=_value(kb, rules, v.metric, v.value),
+                threshold=_value(kb, rules, v.metric, v.threshold)))
     elif verdict.outcome in (engine.SILVER, engine.NONE):
         target = engine.GOLD if verdict.outcome == engine.SILVER else engine.SILVER
         for tier in ([engine.SILVER, engine.GOLD] if target == engine.SILVER else [engine.GOLD]):

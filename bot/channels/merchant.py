@@ -9,15 +9,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.identity import Identity, InvalidToken, seal, secret, verify_token
+from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
-
-
-def conversation_id(identity: Identity) -> str:
-    """The conversation belongs to the token's subject, whatever the body says."""
-    return f"{identity.role}:{identity.sub}"
 
 
 class MerchantInput(InputChannel):
@@ -62,7 +57,8 @@ class MerchantInput(InputChannel):
             if len(text) > MAX_MESSAGE_CHARS:
                 return response.json({"error": f"message longer than {MAX_MESSAGE_CHARS} characters"},
                                      status=413)
-            sender = conversation_id(identity)
+            # The conversation belongs to the token's subject, whatever the body says.
+            sender = conversation_id(secret(), identity)
             collector = CollectingOutputChannel()
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=seal(secret(), sender, identity)))

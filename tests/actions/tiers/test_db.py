@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -86,10 +87,15 @@ def test_missing_columns_are_reported(factory, tmp_path):
         import_metrics(factory, path)
 
 
-def status_tracker(sender: str, metadata=None, entities=()) -> Tracker:
+def status_tracker(sender: str, metadata=None, entities=(), channel="merchant") -> Tracker:
+    events = [{"event": "user", "text": "…", "input_channel": channel}]
     return Tracker(sender, {}, {"text": "我离金牌还差多少", "intent": {"name": "ask_tier_status"},
                                 "entities": list(entities), "metadata": metadata or {}},
-                   [], False, None, {}, "action_listen")
+                   events, False, None, {}, "action_listen")
+
+
+def merchant(sub: str, role: str = "merchant", hours: int = 1) -> Identity:
+    return Identity(sub, role, int(time.time()) + hours * 3600)
 
 
 @pytest.fixture
@@ -106,7 +112,7 @@ def audit(factory):
 
 
 async def test_merchant_sees_own_gaps_with_values(action, factory):
-    me = Identity("M1003", "merchant")
+    me = merchant("M1003")
     [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me)))
     text = message["text_body"]
     assert "当前的等级:银牌" in text and "暂不满足银牌条件" in text
@@ -121,12 +127,12 @@ async def test_merchant_sees_own_gaps_with_values(action, factory):
 async def test_gold_silver_disqualified_protected_no_trade(action):
     expected = {"M1001": "可评为金牌", "M1002": "可评为银牌", "M1004": "因违规不予准入",
                 "M1005": "处于中国好卖家保护期", "M1006": "没有交易记录"}
-    for merchant, phrase in expected.items():
-        who = Identity(merchant, "merchant")
-        [message], _ = await run(action, status_tracker(f"merchant:{merchant}",
-                                                        seal(SECRET, f"merchant:{merchant}", who)))
-        assert phrase in message["text_body"], (merchant, message["text_body"])
-    [m], _ = await run(action, status_tracker("merchant:M1004", seal(SECRET, "merchant:M1004", Identity("M1004", "merchant"))))
+    for m_id, phrase in expected.items():
+        who = merchant(m_id)
+        [message], _ = await run(action, status_tracker(f"merchant:{m_id}",
+                                                        seal(SECRET, f"merchant:{m_id}", who)))
+        assert phrase in message["text_body"], (m_id, message["text_body"])
+    [m], _ = await run(action, status_tracker("merchant:M1004", seal(SECRET, "merchant:M1004", merchant("M1004"))))
     assert "交易违规扣分:26分" in m["text_body"]
 
 
@@ -135,8 +141,11 @@ async def test_gold_silver_disqualified_protected_no_trade(action):
     ("merchant:M1001", {"identity": {"sub": "M1001", "role": "merchant", "seal": "forged"}}),
     ("rest-user", None),
     # A seal made for another conversation does not transfer.
-    ("merchant:M1001", seal(SECRET, "merchant:M1003", Identity("M1001", "merchant"))),
-    ("merchant:M1001", seal("other-secret", "merchant:M1001", Identity("M1001", "merchant"))),
+    ("merchant:M1001", seal(SECRET, "merchant:M1003", merchant("M1001"))),
+    ("merchant:M1001", seal("other-secret", "merchant:M1001", merchant("M1001"))),
+    # An expired seal, and a non-ASCII forged one (must not crash before the audit).
+    ("merchant:M1001", seal(SECRET, "merchant:M1001", merchant("M1001", hours=-1))),
+    ("merchant:M1001", {"identity": {"sub": "M1001", "role": "merchant", "exp": 4102444800, "seal": "密"}}),
 ])
 async def test_unauthenticated_callers_get_no_private_data(action, factory, sender, metadata):
     [message], _ = await run(action, status_tracker(sender, metadata))
@@ -144,8 +153,16 @@ async def test_unauthenticated_callers_get_no_private_data(action, factory, send
     assert audit(factory) == [(None, None, None, False, "not authenticated")]
 
 
+async def test_a_valid_seal_replayed_through_another_channel_is_refused(action, factory):
+    # Metadata is passed through by Rasa's REST channel; only the merchant channel counts.
+    sealed = seal(SECRET, "merchant:M1001", merchant("M1001"))
+    [message], _ = await run(action, status_tracker("merchant:M1001", sealed, channel="rest"))
+    assert "需要先登录" in message["text_body"]
+    assert audit(factory) == [(None, None, None, False, "not authenticated")]
+
+
 async def test_merchant_cannot_read_another_merchant(action, factory):
-    me = Identity("M1003", "merchant")
+    me = merchant("M1003")
     [message], _ = await run(action, status_tracker(
         "merchant:M1003", seal(SECRET, "merchant:M1003", me),
         [{"entity": "merchant_id", "value": "M1001"}]))
@@ -154,18 +171,19 @@ async def test_merchant_cannot_read_another_merchant(action, factory):
 
 
 async def test_agent_reads_any_merchant_and_is_audited(action, factory):
-    agent = Identity("agent-7", "agent")
+    agent = merchant("agent-7", role="agent")
     sender = "agent:agent-7"
     [message], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent),
                                                     [{"entity": "merchant_id", "value": "m1001"}]))
     assert "杭州锦绣服饰(M1001)" in message["text_body"] and "可评为金牌" in message["text_body"]
     [ask_id], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent)))
     assert "请告诉我要查询的商家ID" in ask_id["text_body"]
-    assert audit(factory) == [("agent-7", "agent", "M1001", True, "")]
+    assert audit(factory) == [("agent-7", "agent", "M1001", True, ""),
+                              ("agent-7", "agent", None, False, "agent named no merchant")]
 
 
 async def test_only_the_asked_metric(action):
-    me = Identity("M1003", "merchant")
+    me = merchant("M1003")
     [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
                                                     [{"entity": "metric", "value": "metric_positive_feedback"}]))
     text = message["text_body"]
@@ -177,25 +195,47 @@ async def test_database_down_says_temporarily_unavailable(monkeypatch, tmp_path)
     monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
     broken = make_session_factory(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     action = ActionTierStatus(broken, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
-    me = Identity("M1001", "merchant")
+    me = merchant("M1001")
     [message], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", me)))
     assert "暂时无法查询" in message["text_body"]
 
 
-def test_batch_agrees_with_the_engine(factory, db_url):
+def test_batch_agrees_with_the_engine(factory, db_url, tmp_path):
     seed_demo(factory, dt.date(2026, 12, 20))
+    # Merchants on every boundary, each compared with engine.evaluate below.
+    edges = [dict(ROW, merchant_id=f"E{i}", **change) for i, change in enumerate([
+        {"online_72h_rate": "85"}, {"online_72h_rate": "84.99"}, {"positive_feedback_rate": "92"},
+        {"positive_feedback_rate": "91.99"}, {"snad_dispute_rate": "1.2"}, {"snad_dispute_rate": "1.21"},
+        {"ip_severe_infringements": "2"}, {"ip_severe_infringements": "1"}, {"ip_prohibited_points": "18"},
+        {"trade_violation_points": "24"}, {"trade_violation_points": "23"}, {"banned_or_frozen": "1"},
+        {"has_trade_90d": "0"}, {"industry_conditions_met": "0"}, {"payment_rank_top_pct": "10"},
+        {"payment_rank_top_pct": "10.01"}, {"payment_rank_top_pct": "30.01"},
+        {"dingtalk_active_days_90d": "60"}, {"dingtalk_active_days_90d": "59"},
+        {"china_good_seller_since": "2026-07-06"}, {"china_good_seller_since": "2026-07-05"},
+        {"china_good_seller_since": "2027-02-01"},
+    ])]
+    assert import_metrics(factory, write_csv(tmp_path / "edges.csv", edges)).imported == len(edges)
     quarter, day = parse_quarter("2026Q4")
     assert (quarter, day) == ("2026Q4", dt.date(2027, 1, 1))
     summary = assess_all(make_engine(db_url), quarter, day)
-    assert summary.total == 6
-    assert summary.outcomes == {"gold": 1, "silver": 1, "none": 1, "disqualified": 1,
-                                "protected": 1, "no_trade": 1}
-    assert dict(summary.missed)["online_72h_rate"] == 1
+    assert summary.total == 6 + len(edges)
+    assert set(summary.outcomes) == {"gold", "silver", "none", "disqualified", "protected", "no_trade"}
     again = assess_all(make_engine(db_url), quarter, day)  # re-running replaces, not duplicates
-    assert again.total == 6
+    assert again.total == 6 + len(edges) and again.outcomes == summary.outcomes
+    from actions.tier_status import _metrics
+    from actions.tiers import engine
+    from actions.db.models import CategoryBenchmark
+    rules = engine.load_rules(KNOWLEDGE / "tier_rules.yml")
     with factory() as s:
         rows = dict(s.execute(select(AssessmentResult.merchant_id, AssessmentResult.outcome)).all())
+        averages = dict(s.execute(select(CategoryBenchmark.l2_category, CategoryBenchmark.snad_dispute_avg)).all())
+        for m in s.execute(select(Merchant)).scalars():
+            expected = engine.evaluate(_metrics(m, s.get(MerchantMetrics, m.id)), rules,
+                                       averages.get(m.l2_category), day).outcome
+            assert rows[m.id] == expected, m.id
     assert rows["M1005"] == "protected" and rows["M1004"] == "disqualified"
+    # Day 1 of protection is the approval day: 2026-07-05 + 179 days = 2026-12-31.
+    assert rows["E19"] == "protected" and rows["E20"] != "protected" and rows["E21"] != "protected"
 
 
 def test_quarter_parsing():
