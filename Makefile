@@ -37,7 +37,10 @@ run: model
 	$(PY) -m actions.cli init-db
 	$(PY) -m bot.serve
 
-test: validate
+# Conversation test stories (tests/test_*.yml) against the trained model, then the suite.
+test: validate model
+	$(VENV)/bin/rasa test core --model models/assistant.tar.gz --stories tests \
+	  --fail-on-prediction-errors --out build/rasa-test
 	$(PY) -m pytest
 
 lock:

@@ -16,6 +16,8 @@ class Answer:
     lines: List[str] = field(default_factory=list)
     sources: List[Source] = field(default_factory=list)
     status: str = ""
+    # Whether the merchant should be offered a check of their own store afterwards.
+    offers_status_check: bool = False
 
     def add(self, line: str, source: Source) -> None:
         """Add a line of the reply and cite its source (each once)."""

@@ -5,11 +5,11 @@ import json
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import KnowledgeBase, KnowledgeStore
-from actions.programme_terms import parse_question
+from actions.questions import parse_question
 
 FALLBACK = "nlu_fallback"
 # After this many misunderstood messages in a row, offer a human instead of guessing again.
@@ -82,8 +82,9 @@ class ActionClarify(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         if failures_in_a_row(tracker) >= FAILURES_BEFORE_HANDOFF:
+            # "好的" now accepts a human agent (data/rules/handoff.yml).
             dispatcher.utter_message(response="utter_offer_handoff")
-            return []
+            return [SlotSet("pending_offer", "handoff")]
         if self._store is None:
             self._store = KnowledgeStore()
         buttons = suggestions(self._store.get(), tracker)
@@ -91,4 +92,4 @@ class ActionClarify(Action):
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         else:
             dispatcher.utter_message(response="utter_default")
-        return []
+        return [SlotSet("pending_offer", None)]

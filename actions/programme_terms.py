@@ -2,71 +2,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import clock
+from actions import clock, context
 from actions.answers import Answer
 from actions.knowledge import KnowledgeBase, KnowledgeStore
 from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
 from actions.status import entry_status, next_assessment_phrase, programme_status
+from actions.questions import Question, parse_question
 from actions.tier_benefits import benefit_answer, comparison_answer
 
-# When a question names several aspects, the most specific one decides the facet.
-ASPECT_PRIORITY = ("deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
 # Entity kinds that name an entry of the knowledge base, in the order they win.
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
-MEASURE_NUMBER = "measure_number"
-# Names that exist only in our programmes, even when another platform is mentioned too.
-SPECIFIC_KINDS = ("measure", "resource", "version", "feature", "section", "guarantee")
-
-
-@dataclass
-class Question:
-    """The knowledge ids named in one message, per entity kind."""
-
-    ids: Dict[str, List[str]] = field(default_factory=dict)
-    measure_numbers: List[int] = field(default_factory=list)
-
-    def of(self, kind: str) -> List[str]:
-        return self.ids.get(kind, [])
-
-    @property
-    def aspect(self) -> Optional[str]:
-        named = self.of("aspect")
-        return next((a for a in ASPECT_PRIORITY if a in named), None)
-
-    @property
-    def specific(self) -> bool:
-        """Whether an entry only 1688 or AliExpress has is named (淘货源, 第3条, V2, ...)."""
-        return bool(self.measure_numbers or any(self.of(k) for k in SPECIFIC_KINDS))
-
-    @property
-    def compare(self) -> bool:
-        return "compare" in self.of("aspect")
-
-
-def parse_question(kb: KnowledgeBase, entities: List[Dict[str, Any]]) -> Question:
-    """Resolve the message's entities (ids or aliases) to knowledge ids, dropping unknowns."""
-    question = Question()
-    for entity in entities:
-        kind, value = entity.get("entity"), entity.get("value")
-        if kind == MEASURE_NUMBER:
-            try:
-                number = int(value)
-            except (TypeError, ValueError):
-                continue
-            if number not in question.measure_numbers:
-                question.measure_numbers.append(number)
-            continue
-        entry_id = kb.resolve(kind, value) if isinstance(kind, str) else None
-        if entry_id is not None and entry_id not in question.ids.setdefault(kind, []):
-            question.ids[kind].append(entry_id)
-    return question
+# Answers about these tier conditions end with an offer to check the merchant's own store.
+STATUS_CHECK_KINDS = ("metric", "violation")
 
 
 def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
@@ -85,8 +38,8 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
         answer.add(text, entry.source)
         if entry.id == "topic_assessment":
             answer.lines.append(next_assessment_phrase(kb, today))
-    if any(e.kind == "metric" for e in entries):
-        answer.lines.append(kb.replies["status_offer_check"])
+    # A tier condition: the merchant may want to know where their own store stands.
+    answer.offers_status_check = any(e.kind in STATUS_CHECK_KINDS for e in entries)
     # One status line: the first dated entry's, else the programme's.
     dated = next((e for e in entries if e.window.dated), entries[0])
     answer.status = entry_status(kb, dated, today)
@@ -138,19 +91,33 @@ class ActionAnswerProgramme(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb = self._knowledge()
-        question = parse_question(kb, tracker.latest_message.get("entities") or [])
+        message = tracker.latest_message or {}
+        entities = message.get("entities") or []
+        question = parse_question(kb, entities)
+        withdrawn = [SlotSet("pending_offer", None)]
         if question.of("platform") and not question.specific:
             dispatcher.utter_message(response="utter_other_platform")
-            return []
-        answer, topic = self.answer(kb, question, self._today())
+            return withdrawn
+        previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
+        elliptical = context.is_elliptical(message.get("text") or "", entities, kb.follow_up)
+        resolved = context.resolve(question, previous, elliptical)
+        answer, topic = self.answer(kb, resolved, self._today())
+        if answer is None and resolved is not question:
+            resolved = question
+            answer, topic = self.answer(kb, question, self._today())
         if answer is None:
             dispatcher.utter_message(response="utter_ask_which_programme")
-            return []
+            return withdrawn
         if isinstance(answer, str):
             dispatcher.utter_message(response="utter_plain", text_body=answer)
-            return []
+            return withdrawn
         answer.send(dispatcher)
-        return [SlotSet("topic", topic)]
+        events: List[EventType] = [SlotSet("topic", topic),
+                                   SlotSet("programme_context", context.to_slot(resolved))]
+        if answer.offers_status_check:
+            dispatcher.utter_message(response="utter_offer_check_status")
+            return events + [SlotSet("pending_offer", "check_status")]
+        return events + withdrawn
 
     def answer(self, kb: KnowledgeBase, q: Question, today: dt.date):
         """Pick what the question is about and compose the answer; (answer, topic id)."""

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import clock
+from actions import clock, context
 from actions.audit import record
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
-from actions.db.session import make_engine, make_session_factory
+from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal
 from actions.knowledge import KnowledgeStore
 from actions.knowledge.store import knowledge_directory
@@ -97,13 +97,7 @@ class ActionTierStatus(Action):
         return "action_tier_status"
 
     def _session_factory(self) -> "sessionmaker[Session]":
-        if self._factory is None:
-            from actions.db.migrate import upgrade
-            from actions.db.session import database_url
-
-            upgrade(database_url())
-            self._factory = make_session_factory(make_engine())
-        return self._factory
+        return self._factory or shared_factory()
 
     def _lookup(self, identity: Optional[Identity], requested: Optional[str]) -> Lookup:
         # Runs in a worker thread: migrating on first use must not stall the event loop.
@@ -134,35 +128,45 @@ class ActionTierStatus(Action):
             result = await asyncio.to_thread(self._lookup, identity, requested)
         except SQLAlchemyError as e:
             logger.error("tier status lookup failed: %s", e.__class__.__name__)
-            self._send(dispatcher, kb.replies["status_unavailable"])
-            return []
+            self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
+            return withdrawn()
         if result.refused:
-            self._send(dispatcher, kb.replies[result.refused])
-            return []
+            self._send(dispatcher, kb.replies[result.refused], "refused")
+            return withdrawn()
         if result.missing:
             self._send(dispatcher, kb.replies["status_unknown_merchant"].format(
-                merchant=requested or (identity.sub if identity else "")))
-            return []
+                merchant=requested or (identity.sub if identity else "")), "missing")
+            return withdrawn()
         metrics = result.metrics
         rules = self._load_rules()
         if rules is None:
-            self._send(dispatcher, kb.replies["status_unavailable"])
-            return []
+            self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
+            return withdrawn()
         today = self._today()
         # The projection is for the next assessment: protection is judged on that day.
         verdict = engine.evaluate(metrics, rules, result.category_average,
                                   engine.next_assessment(rules, today))
         asked = [v for v in tracker.get_latest_entity_values("metric")]
+        if not asked:
+            # "那我呢?" after "金牌的好评率要多少?": the metric just discussed.
+            previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
+            asked = previous.of("metric") if previous else []
         only = [m for m in (_METRIC_IDS.get(a) for a in asked) if m]
         who = (metrics.merchant_name if identity and identity.role == "agent"
                else kb.replies["status_own_store"])
         self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
-                                             f"{who}({metrics.merchant_id})", only))
-        return []
+                                             f"{who}({metrics.merchant_id})", only), "status")
+        return withdrawn()
 
     @staticmethod
-    def _send(dispatcher: CollectingDispatcher, text: str) -> None:
-        dispatcher.utter_message(response="utter_plain", text_body=text)
+    def _send(dispatcher: CollectingDispatcher, text: str, outcome: str) -> None:
+        # The outcome travels in the reply's metadata: handoff summaries read it.
+        dispatcher.utter_message(response="utter_plain", text_body=text, outcome=outcome)
+
+
+def withdrawn() -> List[EventType]:
+    """Whatever the outcome, an offer made before this turn has been answered."""
+    return [SlotSet("pending_offer", None)]
 
 
 # Knowledge metric entries -> metric columns.

@@ -10,17 +10,26 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.nlu import script
-from bot.nlu.normalizer import SCRIPT
+from bot.nlu.normalizer import SCRIPT, SCRIPT_NEUTRAL
 
 
 def reply_script(tracker: DialogueStateTracker) -> Optional[Text]:
-    """The script of the latest user message that had Chinese in it (None: simplified)."""
+    """The script of the merchant's latest message that shows one (None: simplified).
+
+    A message that reads the same in both scripts ("好的") keeps the earlier script; it
+    decides only when no earlier message had Chinese in it.
+    """
+    neutral: Optional[Text] = None
     for event in reversed(tracker.events):
         if isinstance(event, UserUttered):
-            detected = (event.parse_data or {}).get(SCRIPT)
-            if detected in script.SCRIPTS:
+            parse = event.parse_data or {}
+            detected = parse.get(SCRIPT)
+            if detected not in script.SCRIPTS:
+                continue
+            if not parse.get(SCRIPT_NEUTRAL):
                 return detected
-    return None
+            neutral = neutral or detected
+    return neutral
 
 
 def convert_response(response: Dict[Text, Any], target: Optional[Text]) -> Dict[Text, Any]:

@@ -144,6 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"  merchant channel (token): http://localhost:{rasa_port}/webhooks/merchant/webhook\n"
               f"    token: ASSISTANT_JWT_SECRET=$(cat var/jwt_secret) "
               f".venv/bin/python -m actions.cli token --sub M1003 --role merchant\n"
+              f"  agent desk (agent token): http://localhost:{rasa_port}/webhooks/agent/tickets\n"
               f"  action server: http://localhost:{action_port}/webhook\n"
               f"Press Ctrl-C to stop.", flush=True)
         while all(p.poll() is None for p in servers.processes):

@@ -78,3 +78,39 @@ class AuditRecord(Base):
     action = Column(String(64), nullable=False)
     allowed = Column(Boolean, nullable=False)
     reason = Column(String(300), nullable=False, default="")
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a human agent: open, claimed by an agent, then closed."""
+
+    __tablename__ = "handoff_tickets"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(300), nullable=False, index=True)
+    channel = Column(String(64), nullable=False)
+    merchant_id = Column(String(64), nullable=True)  # only when the channel authenticated them
+    reason = Column(String(32), nullable=False)  # requested | repeated_failure
+    status = Column(String(16), nullable=False, default="open")  # open | claimed | closed
+    script = Column(String(8), nullable=True)  # the merchant's script, for agent messages
+    summary = Column(Text, nullable=False)  # JSON, see actions.handoff.conversation_summary
+    created_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    claimed_by = Column(String(64), nullable=True)
+    claimed_at = Column(DateTime, nullable=True)
+    closed_at = Column(DateTime, nullable=True)
+    __table_args__ = (Index("ix_handoff_tickets_status", "status", "created_at"),)
+
+
+class TicketEvent(Base):
+    """What happened on a ticket; rows with text for the merchant are also its outbox."""
+
+    __tablename__ = "ticket_events"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(Integer, ForeignKey("handoff_tickets.id", ondelete="CASCADE"),
+                       nullable=False, index=True)
+    at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    # created | claimed | agent_message | delegated | assistant_answer | handed_back
+    kind = Column(String(32), nullable=False)
+    actor = Column(String(64), nullable=True)
+    text = Column(Text, nullable=False, default="")
+    # For messages to the merchant: set once a channel has passed the message on.
+    for_merchant = Column(Boolean, nullable=False, default=False)
+    delivered_at = Column(DateTime, nullable=True)

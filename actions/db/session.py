@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+import threading
+from typing import Dict, Optional
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -34,3 +35,22 @@ def make_engine(url: Optional[str] = None) -> Engine:
 def make_session_factory(engine: Engine) -> "sessionmaker[Session]":
     """Sessions bound to the engine; callers own one short transaction each."""
     return sessionmaker(bind=engine, future=True, expire_on_commit=False)
+
+
+_shared: Dict[str, "sessionmaker[Session]"] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_factory() -> "sessionmaker[Session]":
+    """The process's session factory for $DATABASE_URL, the schema migrated on first use.
+
+    Blocking (it may migrate): call it from a worker thread, never on the event loop.
+    """
+    url = database_url()
+    with _shared_lock:
+        if url not in _shared:
+            from actions.db.migrate import upgrade
+
+            upgrade(url)
+            _shared[url] = make_session_factory(make_engine(url))
+        return _shared[url]

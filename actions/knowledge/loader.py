@@ -287,7 +287,8 @@ class _Builder:
             self.sections(path, programme, root)
 
 
-def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]], Tuple[str, ...]]:
+def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]],
+                                        Tuple[str, ...], Tuple[str, ...]]:
     root = _Reader(path, "(file)", _read_yaml(path))
     terms = []
     for i, raw in enumerate(root.items("terms")):
@@ -300,7 +301,7 @@ def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, .
         if aspect not in ASPECTS:
             raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
         aspects[aspect] = aspects_reader.texts(aspect)
-    return tuple(terms), aspects, platforms
+    return tuple(terms), aspects, platforms, root.texts("follow_up")
 
 
 REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
@@ -317,7 +318,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "status_met_line", "status_violation_line", "status_platform_setting",
                     "status_window", "status_gain", "status_loss", "status_need_login",
                     "status_forbidden", "status_agent_needs_id", "status_unknown_merchant",
-                    "status_unavailable", "status_offer_check", "month", "measure_label",
+                    "status_unavailable", "month", "measure_label",
                     "table_feature_column", "table_cell", "status_own_store", "value_yes",
                     "value_no", "rank_value", "rank_gap", "condition_met", "condition_unmet")
 
@@ -331,7 +332,7 @@ def _load_replies(path: Path) -> Dict[str, str]:
 def load_knowledge(directory: Path) -> KnowledgeBase:
     """Load the whole knowledge base, or raise KnowledgeError; never returns a partial base."""
     directory = Path(directory)
-    terms, aspects, platforms = _load_glossary(directory / GLOSSARY_FILE)
+    terms, aspects, platforms, follow_up = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
     builder = _Builder()
     files = sorted(p for p in directory.glob("*.yml")
@@ -354,4 +355,4 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
         programmes=builder.programmes, tier_programme=builder.tier_programme,
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
         tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
-        aliases=builder.aliases, names=builder.names)
+        follow_up=follow_up, aliases=builder.aliases, names=builder.names)

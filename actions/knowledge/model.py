@@ -159,6 +159,8 @@ class KnowledgeBase:
     terms: Tuple[Term, ...]
     aspects: Mapping[str, Tuple[str, ...]]
     replies: Mapping[str, str]
+    # Words that mark an elliptical follow-up ("那 … 呢"); see actions/context.py.
+    follow_up: Tuple[str, ...] = ()
     # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
     # The same without the ids: only the names merchants may type.

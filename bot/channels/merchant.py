@@ -1,7 +1,6 @@
 """Authenticated REST channel: POST /webhooks/merchant/webhook with `Authorization: Bearer`."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Awaitable, Callable, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -9,9 +8,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
+from actions.identity import InvalidToken, conversation_id, seal, secret
+from bot import handoff
+from bot.channels.auth import bearer_identity, unauthorised
 
-logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
 
 
@@ -22,16 +22,6 @@ class MerchantInput(InputChannel):
     def name(cls) -> Text:
         return "merchant"
 
-    def _identity(self, request: Request) -> Identity:
-        key = secret()
-        if not key:
-            raise InvalidToken("authentication is not configured (ASSISTANT_JWT_SECRET)")
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidToken("missing bearer token")
-        return verify_token(key, token.strip())
-
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("merchant_webhook", __name__)
 
@@ -39,13 +29,22 @@ class MerchantInput(InputChannel):
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @hook.route("/messages", methods=["GET"])
+        async def messages(request: Request) -> HTTPResponse:
+            """Messages from a human agent that arrived since the merchant last heard from us."""
+            try:
+                identity = bearer_identity(request)
+            except InvalidToken as e:
+                return unauthorised(self.name(), e)
+            sender = conversation_id(secret(), identity)
+            return response.json(await handoff.pending_for_merchant(sender))
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                identity = self._identity(request)
+                identity = bearer_identity(request)
             except InvalidToken as e:
-                logger.info("merchant channel refused a request: %s", e)
-                return response.json({"error": str(e)}, status=401)
+                return unauthorised(self.name(), e)
             try:
                 body = request.json
             except Exception:  # sanic raises its own error types for bad JSON
@@ -62,6 +61,7 @@ class MerchantInput(InputChannel):
             collector = CollectingOutputChannel()
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=seal(secret(), sender, identity)))
-            return response.json(collector.messages)
+            return response.json(await handoff.replies_for_merchant(
+                request.app.ctx.agent, sender, collector.messages))
 
         return hook

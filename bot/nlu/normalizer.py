@@ -16,6 +16,9 @@ from bot.nlu import script
 # Keys added to each parsed message (and so to the tracker's parse data).
 TEXT_ORIGINAL = "text_original"
 SCRIPT = "script"
+# Set when the message reads the same in both scripts ("好的"): replies keep the script of
+# the merchant's earlier messages.
+SCRIPT_NEUTRAL = "script_neutral"
 
 
 # Registered as a tokenizer-type step (without subclassing Tokenizer) so that the
@@ -87,6 +90,8 @@ class OpenCCNormalizer(GraphComponent):
         message.set(TEXT, normalised)
         message.set(TEXT_ORIGINAL, original, add_to_output=add_to_output)
         message.set(SCRIPT, detected, add_to_output=add_to_output)
+        if add_to_output and script.is_neutral(original):
+            message.set(SCRIPT_NEUTRAL, True, add_to_output=True)
 
     def _normalise_annotated(
         self,

@@ -80,6 +80,13 @@ def detect_script(text: Optional[Text]) -> Optional[Text]:
     return HONG_KONG if hk > tw else TAIWAN
 
 
+def is_neutral(text: Optional[Text]) -> bool:
+    """Whether the text reads the same in both scripts ("好的", "OK", "V2"): it says nothing
+    about which script the merchant writes in."""
+    cleaned = clean(text)
+    return _convert(cleaned, "t2s") == cleaned and _convert(cleaned, "s2t") == cleaned
+
+
 def to_simplified(text: Text, script: Optional[Text]) -> Text:
     """Convert text in the given script to simplified, using that region's conventions."""
     if script == HONG_KONG:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 
 from actions.fallback import ActionClarify, failures_in_a_row
 from actions.knowledge import KnowledgeStore
@@ -35,7 +36,7 @@ async def test_named_entry_is_suggested_with_a_precise_payload():
     titles = [b["title"] for b in message["buttons"]]
     assert titles == ["问“第1条 湖北商家极速到账与备货贷”", "打个招呼"]
     assert message["buttons"][0]["payload"] == '/ask_programme{"measure": "measure_1"}'
-    assert events == []
+    assert events == [SlotSet("pending_offer", None)]
 
 
 async def test_two_close_intents_become_two_suggestions():
@@ -56,5 +57,6 @@ async def test_second_failure_in_a_row_offers_a_human():
     action = ActionClarify(KnowledgeStore(KNOWLEDGE))
     t = tracker([user("greet"), user("nlu_fallback"), user("nlu_fallback")], [],
                 [{"name": "nlu_fallback"}, {"name": "thank"}])
-    [message], _ = await run(action, t)
+    [message], events = await run(action, t)
     assert message["response"] == "utter_offer_handoff"
+    assert events == [SlotSet("pending_offer", "handoff")]

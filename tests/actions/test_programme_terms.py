@@ -20,9 +20,15 @@ def action():
     return ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
 
 
+WITHDRAWN = [SlotSet("pending_offer", None)]
+
+
 async def ask(action, *entities):
     messages, events = await run(action, tracker_for("…", list(entities)))
-    assert len(messages) == 1
+    # A tier condition is followed by the offer to check the merchant's own store.
+    offers = [m for m in messages if m.get("response") == "utter_offer_check_status"]
+    assert len(messages) - len(offers) == 1 and messages[0] not in offers
+    assert bool(offers) == (SlotSet("pending_offer", "check_status") in events)
     return messages[0], events
 
 
@@ -33,7 +39,10 @@ async def test_gold_showcase(action, kb):
     assert message["source"].startswith(kb.programme.document)
     assert "一、金牌商家规则 1、金牌权益 1)流量扶持" in message["source"]
     assert "2024年3月31日" in message["status"] and "已不在有效期内" in message["status"]
-    assert events == [SlotSet("topic", "showcase")]
+    assert events == [SlotSet("topic", "showcase"),
+                      SlotSet("programme_context", {"ids": {"tier": ["gold"], "benefit": ["showcase"]},
+                                                    "measure_numbers": []}),
+                      SlotSet("pending_offer", None)]
 
 
 async def test_silver_loan(action):
@@ -66,7 +75,9 @@ async def test_measure_by_number_and_by_name(action, kb):
     assert by_number["answer"] == kb.entries["measure_15"].answer
     assert "规则调整保障 第15条" in by_number["source"]
     assert "2020年1月19日至2020年2月16日" in by_number["status"] and "已过期" in by_number["status"]
-    assert events == [SlotSet("topic", "measure_15")]
+    assert events == [SlotSet("topic", "measure_15"),
+                      SlotSet("programme_context", {"ids": {}, "measure_numbers": [15]}),
+                      *WITHDRAWN]
     by_name, _ = await ask(action, entity("measure", "measure_1"), entity("aspect", "amount"))
     assert by_name["answer"] == "第1条 湖北商家极速到账与备货贷:" + kb.entries["measure_1"].facets["amount"]
 
@@ -75,7 +86,7 @@ async def test_measure_that_does_not_exist(action):
     message, events = await ask(action, {"entity": "measure_number", "value": "20"})
     assert message["response"] == "utter_plain"
     assert "第1条到第17条" in message["text_body"] and "第20条" in message["text_body"]
-    assert events == []
+    assert events == WITHDRAWN
 
 
 async def test_deadline_question_says_closed_relative_to_today(action):
@@ -99,7 +110,7 @@ async def test_version_comparison_table(action, kb):
     assert "类目订阅 | 5个 | 10个" in lines
     assert "消息通道 | 邮件、旺旺、千牛 | 商机库、千牛PC端、千牛无线端、旺旺、1688APP(部分)" in lines
     assert all("V1.0" not in line for line in lines[1:])
-    assert events == [SlotSet("topic", "inquiry_versions")]
+    assert events[0] == SlotSet("topic", "inquiry_versions") and events[-1:] == WITHDRAWN
 
 
 async def test_single_cell(action):
@@ -114,7 +125,8 @@ async def test_feature_across_versions(action):
 
 
 async def test_metric_threshold(action):
-    message, _ = await ask(action, entity("tier", "gold"), entity("metric", "metric_online_72h"))
+    message, events = await ask(action, entity("tier", "gold"), entity("metric", "metric_online_72h"))
+    assert events[-1] == SlotSet("pending_offer", "check_status")
     assert "≥85%" in message["answer"]
     assert "金牌与银牌基础准入条件 2.2 2)" in message["source"]
 
@@ -162,7 +174,7 @@ async def test_homepage_section(action):
 async def test_nothing_recognised_asks_which_programme(action):
     messages, events = await run(action, tracker_for("怎么申请?", [entity("aspect", "apply")]))
     assert [m["response"] for m in messages] == ["utter_ask_which_programme"]
-    assert events == []
+    assert events == WITHDRAWN
 
 
 async def test_unknown_entity_values_are_ignored(action):
@@ -197,7 +209,7 @@ def test_action_server_modules_do_not_import_rasa():
 async def test_question_about_another_platform_is_declined(action):
     messages, events = await run(action, tracker_for("天猫的扣分规则", [
         entity("platform", "other"), entity("violation", "violation_trade_points")]))
-    assert [m["response"] for m in messages] == ["utter_other_platform"] and events == []
+    assert [m["response"] for m in messages] == ["utter_other_platform"] and events == WITHDRAWN
 
 
 async def test_our_own_entry_is_answered_even_if_another_platform_is_named(action):

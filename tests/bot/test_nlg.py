@@ -67,3 +67,22 @@ async def test_buttons_sent_by_an_action_are_converted_in_place(nlg):
     await nlg.generate("utter_clarify", tracker_with(script.TAIWAN), "rest", buttons=buttons)
     assert buttons[0]["title"] == "問“備貨貸”"
     assert buttons[0]["payload"] == '/ask_programme{"measure": "measure_1"}'
+
+
+def test_a_message_that_reads_the_same_in_both_scripts_keeps_the_earlier_script():
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.nlu.normalizer import SCRIPT, SCRIPT_NEUTRAL
+
+    def said(detected, neutral=False):
+        parse = {SCRIPT: detected, **({SCRIPT_NEUTRAL: True} if neutral else {})}
+        return UserUttered("…", parse_data=parse)
+
+    taiwan_then_ok = DialogueStateTracker.from_events(
+        "m", [said(script.TAIWAN), said(script.SIMPLIFIED, neutral=True)])
+    assert reply_script(taiwan_then_ok) == script.TAIWAN
+    only_ok = DialogueStateTracker.from_events("m", [said(script.SIMPLIFIED, neutral=True)])
+    assert reply_script(only_ok) == script.SIMPLIFIED
+    assert script.is_neutral("好的") and script.is_neutral("OK 88")
+    assert not script.is_neutral("轉人工") and not script.is_neutral("转人工")

@@ -25,9 +25,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> Path:
-    """A model trained now, from the current inputs (never a stale one from models/)."""
+    """The model of the current inputs: models/ when its fingerprint matches, else trained now."""
     if not (PROJECT / "build" / "jieba" / "userdict.txt").exists():
         pytest.fail("generated artefacts missing: run `make test` (it builds them first)")
+    built = PROJECT / "models" / f"{train.MODEL_NAME}.tar.gz"
+    stamp = PROJECT / "models" / f"{train.MODEL_NAME}.fingerprint"
+    if built.exists() and stamp.exists() and stamp.read_text().strip() == train.fingerprint():
+        return built
     return train.train(tmp_path_factory.mktemp("model"), force=True)
 
 

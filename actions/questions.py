@@ -1,0 +1,57 @@
+"""A question as the knowledge ids its message names, per entity kind."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from actions.knowledge import KnowledgeBase
+
+# When a question names several aspects, the most specific one decides the facet.
+ASPECT_PRIORITY = ("deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
+MEASURE_NUMBER = "measure_number"
+# Names that exist only in our programmes, even when another platform is mentioned too.
+SPECIFIC_KINDS = ("measure", "resource", "version", "feature", "section", "guarantee")
+
+
+@dataclass
+class Question:
+    """The knowledge ids named in one message, per entity kind."""
+
+    ids: Dict[str, List[str]] = field(default_factory=dict)
+    measure_numbers: List[int] = field(default_factory=list)
+
+    def of(self, kind: str) -> List[str]:
+        return self.ids.get(kind, [])
+
+    @property
+    def aspect(self) -> Optional[str]:
+        named = self.of("aspect")
+        return next((a for a in ASPECT_PRIORITY if a in named), None)
+
+    @property
+    def specific(self) -> bool:
+        """Whether an entry only 1688 or AliExpress has is named (淘货源, 第3条, V2, ...)."""
+        return bool(self.measure_numbers or any(self.of(k) for k in SPECIFIC_KINDS))
+
+    @property
+    def compare(self) -> bool:
+        return "compare" in self.of("aspect")
+
+
+def parse_question(kb: KnowledgeBase, entities: List[Dict[str, Any]]) -> Question:
+    """Resolve the message's entities (ids or aliases) to knowledge ids, dropping unknowns."""
+    question = Question()
+    for entity in entities:
+        kind, value = entity.get("entity"), entity.get("value")
+        if kind == MEASURE_NUMBER:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                continue
+            if number not in question.measure_numbers:
+                question.measure_numbers.append(number)
+            continue
+        entry_id = kb.resolve(kind, value) if isinstance(kind, str) else None
+        if entry_id is not None and entry_id not in question.ids.setdefault(kind, []):
+            question.ids[kind].append(entry_id)
+    return question

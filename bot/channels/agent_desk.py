@@ -1,0 +1,173 @@
+"""Agent desk API: authenticated agents work the handoff tickets (routes under /webhooks/agent/).
+
+    GET  /webhooks/agent/tickets                    open and claimed tickets (?status=closed|all)
+    GET  /webhooks/agent/tickets/<n>                 summary, ticket history and transcript (audited)
+    POST /webhooks/agent/tickets/<n>/claim           take the ticket
+    POST /webhooks/agent/tickets/<n>/messages        {"text": "..."} to the merchant
+    POST /webhooks/agent/tickets/<n>/delegate        {"text": "..."} (optional) the assistant answers
+    POST /webhooks/agent/tickets/<n>/handback        the assistant takes the conversation back
+
+`Authorization: Bearer <JWT>` with role `agent` (as on the merchant channel); other roles get
+403, bad tokens 401. Acting on a ticket (messages, delegate, hand-back) needs having claimed it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from actions.audit import record
+from actions.db import tickets
+from actions.db.models import HandoffTicket
+from actions.identity import Identity, InvalidToken
+from bot import handoff
+from bot.channels.auth import bearer_identity, unauthorised
+
+logger = logging.getLogger(__name__)
+MAX_TEXT_CHARS = 4000
+
+
+def _ticket_json(ticket: HandoffTicket) -> Dict[str, Any]:
+    return {"id": ticket.id, "status": ticket.status, "conversation_id": ticket.conversation_id,
+            "channel": ticket.channel, "merchant_id": ticket.merchant_id, "reason": ticket.reason,
+            "script": ticket.script,
+            "created_at": ticket.created_at.isoformat() + "Z" if ticket.created_at else None,
+            "claimed_by": ticket.claimed_by,
+            "claimed_at": ticket.claimed_at.isoformat() + "Z" if ticket.claimed_at else None,
+            "closed_at": ticket.closed_at.isoformat() + "Z" if ticket.closed_at else None}
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+class AgentDeskInput(InputChannel):
+    """Not a chat channel: the HTTP API agents use to take over and hand back conversations."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "agent"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        desk = Blueprint("agent_desk", __name__)
+
+        def authorised(handler):
+            async def wrapped(request: Request, **kwargs: Any) -> HTTPResponse:
+                try:
+                    identity = bearer_identity(request)
+                except InvalidToken as e:
+                    return unauthorised(self.name(), e)
+                if identity.role != "agent":
+                    await handoff.in_transaction(record, identity, None, "agent_desk", False,
+                                                 f"{request.method} {request.path}: not an agent")
+                    return _error(403, "only agents may use the agent desk")
+                try:
+                    return await handler(request, identity, **kwargs)
+                except KeyError:
+                    return _error(404, "no such ticket")
+                except tickets.TicketConflict as e:
+                    return _error(409, str(e))
+                except SQLAlchemyError as e:
+                    logger.error("agent desk: database error: %s", e.__class__.__name__)
+                    return _error(503, "ticket database unavailable; try again shortly")
+            wrapped.__name__ = handler.__name__
+            return wrapped
+
+        def body_text(request: Request, required: bool) -> Optional[str]:
+            try:
+                body = request.json
+            except Exception:  # sanic raises its own error types for bad JSON
+                body = None
+            text = body.get("text") if isinstance(body, dict) else None
+            if text is None and not required:
+                return None
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("body must be JSON with a non-empty text 'text'")
+            if len(text) > MAX_TEXT_CHARS:
+                raise ValueError(f"text longer than {MAX_TEXT_CHARS} characters")
+            return text.strip()
+
+        async def ticket_or_404(number: int) -> HandoffTicket:
+            ticket = await handoff.in_transaction(tickets.get_ticket, number)
+            if ticket is None:
+                raise KeyError(number)
+            return ticket
+
+        @desk.route("/tickets", methods=["GET"])
+        @authorised
+        async def list_tickets(request: Request, agent: Identity) -> HTTPResponse:
+            wanted = request.args.get("status", "open,claimed")
+            statuses = tickets.STATUSES if wanted == "all" else tuple(wanted.split(","))
+            if not set(statuses) <= set(tickets.STATUSES):
+                return _error(400, f"status must be 'all' or some of {', '.join(tickets.STATUSES)}")
+            found = await handoff.in_transaction(tickets.list_tickets, statuses)
+            return response.json({"tickets": [_ticket_json(t) for t in found]})
+
+        @desk.route("/tickets/<number:int>", methods=["GET"])
+        @authorised
+        async def show(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            def read(session):
+                ticket = tickets.get_ticket(session, number)
+                if ticket is None:
+                    record(session, agent, None, "read_ticket", False, f"no ticket {number}")
+                    return None, []
+                # The summary and transcript may hold the merchant's tier status: audited.
+                record(session, agent, ticket.merchant_id or ticket.conversation_id,
+                       "read_ticket", True, f"ticket {number}")
+                return ticket, tickets.events(session, number)
+
+            ticket, history = await handoff.in_transaction(read)
+            if ticket is None:
+                raise KeyError(number)
+            conversation = await handoff.read_conversation(request.app.ctx.agent,
+                                                           ticket.conversation_id)
+            return response.json({
+                "ticket": _ticket_json(ticket), "summary": tickets.summary_of(ticket),
+                "history": [{"at": e.at.isoformat() + "Z", "kind": e.kind, "actor": e.actor,
+                             "text": e.text, "delivered": e.delivered_at is not None}
+                            for e in history],
+                "transcript": handoff.transcript(conversation)})
+
+        @desk.route("/tickets/<number:int>/claim", methods=["POST"])
+        @authorised
+        async def claim(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            ticket = await handoff.in_transaction(tickets.claim, number, agent.sub)
+            return response.json({"ticket": _ticket_json(ticket)})
+
+        @desk.route("/tickets/<number:int>/messages", methods=["POST"])
+        @authorised
+        async def message(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            try:
+                text = body_text(request, required=True)
+            except ValueError as e:
+                return _error(400, str(e))
+            ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
+            sent = await handoff.post_agent_message(request.app.ctx.agent, ticket, agent.sub, text)
+            return response.json({"ticket": number, "sent": sent})
+
+        @desk.route("/tickets/<number:int>/delegate", methods=["POST"])
+        @authorised
+        async def delegate(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            try:
+                text = body_text(request, required=False)
+            except ValueError as e:
+                return _error(400, str(e))
+            ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
+            try:
+                result = await handoff.delegate(request.app.ctx.agent, ticket, agent.sub, text)
+            except ValueError as e:
+                return _error(409, str(e))
+            return response.json(dict(result, ticket=number))
+
+        @desk.route("/tickets/<number:int>/handback", methods=["POST"])
+        @authorised
+        async def hand_back(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            await ticket_or_404(number)
+            return response.json(await handoff.hand_back(request.app.ctx.agent, number, agent.sub))
+
+        return desk

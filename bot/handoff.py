@@ -1,0 +1,191 @@
+"""The Rasa server's side of a handoff: agents act on conversations, merchants get the replies.
+
+Tickets live in the database (actions/db/tickets.py); the conversation lives in the tracker
+store. Every change to a conversation is made under the lock store's lock for it, so an
+agent's message, a merchant's message and a hand-back never interleave. Database calls run
+in worker threads, off the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import (ActionExecuted, BotUttered, ConversationPaused,
+                                     ConversationResumed, SlotSet, UserUttered)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from actions.db import tickets
+from actions.db.models import HandoffTicket
+from actions.db.session import shared_factory
+from bot.nlu import script
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+TICKET_SLOT = "handoff_ticket"
+# Metadata keys on events the handoff adds to a conversation.
+AGENT_KEY = "agent"
+DELEGATED_KEY = "delegated_by"
+
+
+async def in_transaction(work: Callable[..., T], *args: Any) -> T:
+    """Run `work(session, *args)` in one transaction in a worker thread."""
+    def run() -> T:
+        with shared_factory().begin() as session:
+            return work(session, *args)
+
+    return await asyncio.to_thread(run)
+
+
+def to_merchant_script(text: str, target: Optional[str]) -> str:
+    """An agent's text in the merchant's script (agents may write either)."""
+    cleaned = script.clean(text)
+    simplified = script.to_simplified(cleaned, script.detect_script(cleaned))
+    return script.from_simplified(simplified, target)
+
+
+def resume(tracker: DialogueStateTracker) -> None:
+    """Let the assistant answer again, as if it had just listened (what its rules expect)."""
+    tracker.update(ConversationResumed())
+    if tracker.latest_action_name != ACTION_LISTEN_NAME:
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+
+
+def merchant_messages(tracker: DialogueStateTracker) -> List[UserUttered]:
+    """What the merchant wrote (not questions an agent handed to the assistant)."""
+    return [e for e in tracker.events if isinstance(e, UserUttered)
+            and not (e.metadata or {}).get(DELEGATED_KEY) and e.text is not None]
+
+
+def transcript(tracker: DialogueStateTracker) -> List[Dict[str, Any]]:
+    """The conversation as agents read it: who said what, when."""
+    lines: List[Dict[str, Any]] = []
+    for event in tracker.events:
+        if isinstance(event, UserUttered) and event.text is not None:
+            metadata = event.metadata or {}
+            lines.append({"at": event.timestamp,
+                          "from": "agent" if metadata.get(DELEGATED_KEY) else "merchant",
+                          "text": (event.parse_data or {}).get("text_original") or event.text,
+                          "delegated_by": metadata.get(DELEGATED_KEY)})
+        elif isinstance(event, BotUttered) and event.text:
+            agent = (event.metadata or {}).get(AGENT_KEY)
+            lines.append({"at": event.timestamp, "from": "agent" if agent else "assistant",
+                          "agent": agent, "text": event.text})
+        elif isinstance(event, (ConversationPaused, ConversationResumed)):
+            lines.append({"at": event.timestamp, "from": "system",
+                          "event": "paused" if isinstance(event, ConversationPaused) else "resumed"})
+    return lines
+
+
+async def read_conversation(agent: Agent, conversation_id: str) -> DialogueStateTracker:
+    """The whole conversation, all sessions."""
+    tracker = await agent.tracker_store.retrieve_full_tracker(conversation_id)
+    return tracker or DialogueStateTracker(conversation_id, agent.domain.slots)
+
+
+async def post_agent_message(agent: Agent, ticket: HandoffTicket, agent_id: str,
+                             text: str) -> str:
+    """Put an agent's message into the conversation (the transcript) and the outbox."""
+    converted = to_merchant_script(text, ticket.script)
+    async with agent.lock_store.lock(ticket.conversation_id):
+        tracker = await agent.processor.get_tracker(ticket.conversation_id)
+        tracker.update(BotUttered(converted, metadata={AGENT_KEY: agent_id, "ticket": ticket.id}))
+        await agent.tracker_store.save(tracker)
+    await in_transaction(tickets.add_event, ticket.id, "agent_message", agent_id, converted, True)
+    return converted
+
+
+async def delegate(agent: Agent, ticket: HandoffTicket, agent_id: str,
+                   question: Optional[str]) -> Dict[str, Any]:
+    """Let the assistant answer a question for the agent, straight to the merchant.
+
+    The question is the agent's text, or else the merchant's latest message. It runs with the
+    merchant's own channel and identity (from their latest message), so private data stays
+    as private as if the merchant had asked; then the conversation returns to the agent.
+    """
+    conversation = ticket.conversation_id
+    collector = CollectingOutputChannel()
+    async with agent.lock_store.lock(conversation):
+        tracker = await agent.processor.get_tracker(conversation)
+        own = merchant_messages(tracker)
+        latest = own[-1] if own else None
+        text = question or ((latest.parse_data or {}).get("text_original") or latest.text
+                            if latest else None)
+        if not text:
+            raise ValueError("no question to hand to the assistant")
+        metadata = dict((latest.metadata or {}) if latest else {})
+        metadata[DELEGATED_KEY] = agent_id
+        channel = (latest.input_channel if latest else None) or ticket.channel
+        resume(tracker)
+        await agent.tracker_store.save(tracker)
+        try:
+            await agent.processor.handle_message(
+                UserMessage(text, collector, conversation, input_channel=channel,
+                            metadata=metadata))
+        finally:
+            tracker = await agent.processor.get_tracker(conversation)
+            if not tracker.is_paused():
+                tracker.update(ConversationPaused())
+                await agent.tracker_store.save(tracker)
+    answers = [m.get("text") for m in collector.messages if m.get("text")]
+
+    def record(session) -> None:
+        tickets.add_event(session, ticket.id, "delegated", agent_id, text)
+        for answer in answers:
+            tickets.add_event(session, ticket.id, "assistant_answer", None, answer, True)
+
+    await in_transaction(record)
+    return {"question": text, "answers": answers}
+
+
+async def hand_back(agent: Agent, ticket_id: int, agent_id: str) -> Dict[str, Any]:
+    """Close the ticket and give the conversation back to the assistant, context intact."""
+    ticket = await in_transaction(tickets.close, ticket_id, agent_id)
+    conversation = ticket.conversation_id
+    async with agent.lock_store.lock(conversation):
+        tracker = await agent.processor.get_tracker(conversation)
+        resume(tracker)
+        tracker.update(SlotSet(TICKET_SLOT, None))
+        notice = await agent.nlg.generate("utter_handoff_returned", tracker, ticket.channel)
+        text = (notice or {}).get("text") or ""
+        if text:
+            tracker.update(BotUttered(text, metadata={"utter_action": "utter_handoff_returned"}))
+        await agent.tracker_store.save(tracker)
+    if text:
+        await in_transaction(tickets.add_event, ticket.id, "handed_back", agent_id, text, True)
+    return {"ticket": ticket.id, "status": ticket.status, "notice": text}
+
+
+async def replies_for_merchant(agent: Agent, conversation_id: str,
+                               produced: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """What a merchant's request returns: the assistant's replies, then anything waiting.
+
+    While an agent holds the conversation the assistant says nothing; the merchant is told
+    their message reached the agent. Messages from agents (and answers an agent asked the
+    assistant for) are passed on once, in order.
+    """
+    replies = list(produced)
+    if not replies:
+        tracker = await agent.tracker_store.retrieve(conversation_id)
+        if tracker is not None and tracker.is_paused():
+            ticket = tracker.get_slot(TICKET_SLOT)
+            notice = await agent.nlg.generate("utter_handoff_waiting", tracker, "rest",
+                                              ticket=ticket or "")
+            if notice and notice.get("text"):
+                replies.append({"recipient_id": conversation_id, "text": notice["text"]})
+    return replies + await pending_for_merchant(conversation_id)
+
+
+async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:
+    """Messages from the handoff outbox, marked as passed on; none if the database is down."""
+    try:
+        waiting = await in_transaction(tickets.take_outgoing, conversation_id)
+    except Exception as e:  # noqa: BLE001 - the assistant's own replies must still go out
+        logger.error("handoff outbox not read: %s", e.__class__.__name__)
+        return []
+    return [{"recipient_id": conversation_id, "text": m.text,
+             "custom": {"from": "agent" if m.kind == "agent_message" else "assistant",
+                        "ticket": m.ticket_id}} for m in waiting]
