@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-.PHONY: run test venv artefacts model validate lock clean help eval-nlu
+.PHONY: run test test-packages venv web artefacts model validate lock clean help eval-nlu
 
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
@@ -33,12 +33,25 @@ model: artefacts
 validate: artefacts
 	$(VENV)/bin/rasa data validate --config config.yml --domain domain.yml --data data build/data --fail-on-warnings
 
-run: model
+run: model web
 	$(PY) -m actions.cli init-db
 	$(PY) -m bot.serve
 
+# The chat page's widget (rasa-webchat, prebuilt), from the npm registry as pinned in
+# web/package-lock.json; the Rasa server serves it at /webhooks/webchat/.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+web: web/node_modules/.installed
+
+# Debian packages the suite drives: nginx in front of two Rasa servers (scale-out test),
+# chromium and a Chinese font for the chat page (browser test and its screenshot).
+test-packages:
+	scripts/ensure-debian-packages.sh nginx-light chromium fonts-wqy-microhei
+
 # Conversation test stories (tests/test_*.yml) against the trained model, then the suite.
-test: validate model
+test: validate model test-packages web
 	$(VENV)/bin/rasa test core --model models/assistant.tar.gz --stories tests \
 	  --fail-on-prediction-errors --out build/rasa-test
 	$(PY) -m pytest

@@ -79,6 +79,22 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_link_dingtalk(args: argparse.Namespace) -> int:
+    from actions.db.models import DingTalkUser, Merchant
+
+    factory = _factory(args.database_url)
+    with factory.begin() as session:
+        if session.get(Merchant, args.merchant) is None:
+            print(f"error: no merchant {args.merchant}", file=sys.stderr)
+            return 1
+        user = session.get(DingTalkUser, args.staff_id) or DingTalkUser(staff_id=args.staff_id)
+        user.merchant_id = args.merchant
+        user.linked_at = dt.datetime.utcnow()
+        session.add(user)
+    print(f"DingTalk account {args.staff_id} now speaks for merchant {args.merchant}")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from actions.identity import issue_token
 
@@ -105,6 +121,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.set_defaults(run=cmd_assess)
     p = sub.add_parser("init-db", help="migrate the schema and seed demo merchants if empty")
     p.set_defaults(run=cmd_init_db)
+    p = sub.add_parser("link-dingtalk", help="let a DingTalk account speak for a merchant")
+    p.add_argument("staff_id", help="the senderStaffId DingTalk sends")
+    p.add_argument("merchant", help="merchant id")
+    p.set_defaults(run=cmd_link_dingtalk)
     p = sub.add_parser("token", help="print a signed token for development")
     p.add_argument("--sub", required=True)
     p.add_argument("--role", choices=("merchant", "agent"), required=True)

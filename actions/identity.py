@@ -3,8 +3,9 @@
 The merchant channel verifies the bearer token (HS256 JWT, `sub` = merchant or agent id,
 `role` = merchant|agent) and passes the identity to the action server in the message
 metadata, sealed with an HMAC over (sender, sub, role, expiry) under a key derived from the
-secret. The action server trusts an identity only when the message came in through that
-channel (Rasa records the input channel; clients cannot set it), the seal is valid for this
+secret. The action server trusts an identity only when the message came in through such a
+channel (the merchant channel, or DingTalk with a linked account; Rasa records the input
+channel and clients cannot set it), the seal is valid for this
 conversation and has not expired. So neither the message text, the sender field, slots,
 `/intent{...}` payloads nor metadata replayed through another channel can claim one.
 """
@@ -22,7 +23,8 @@ import jwt
 
 ROLES = ("merchant", "agent")
 METADATA_KEY = "identity"
-CHANNEL = "merchant"
+# Channels that authenticate their callers and seal the identity into the metadata.
+CHANNELS = ("merchant", "dingtalk", "webchat")
 ALGORITHM = "HS256"
 
 
@@ -96,7 +98,7 @@ def seal(key: str, sender: str, identity: "Identity") -> Dict[str, Any]:
 def unseal(key: Optional[str], sender: str, metadata: Any, input_channel: Optional[str],
            now: Optional[float] = None) -> Optional["Identity"]:
     """The identity in a message's metadata if the merchant channel sealed it for this sender."""
-    if not key or input_channel != CHANNEL or not isinstance(metadata, dict):
+    if not key or input_channel not in CHANNELS or not isinstance(metadata, dict):
         return None
     claimed = metadata.get(METADATA_KEY)
     if not isinstance(claimed, dict):

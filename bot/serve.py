@@ -27,18 +27,27 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
-    env.setdefault("TRACKER_STORE_DB", str(PROJECT / "var" / "trackers.db"))
-    Path(env["TRACKER_STORE_DB"]).parent.mkdir(parents=True, exist_ok=True)
+    if not env.get("TRACKER_STORE_URL"):
+        # The embedded default: a SQLite file (TRACKER_STORE_DB, else var/trackers.db).
+        db = Path(env.get("TRACKER_STORE_DB") or PROJECT / "var" / "trackers.db").resolve()
+        db.parent.mkdir(parents=True, exist_ok=True)
+        env["TRACKER_STORE_URL"] = f"sqlite:///{db}"
+    env.setdefault("LOCK_STORE_TYPE", "in_memory")
+    env.setdefault("REDIS_HOST", "127.0.0.1")
+    env.setdefault("REDIS_PORT", "6379")
+    env.setdefault("REDIS_DB", "1")
     if not env.get("ASSISTANT_JWT_SECRET"):
-        env["ASSISTANT_JWT_SECRET"] = _development_secret()
+        env["ASSISTANT_JWT_SECRET"] = _development_secret("jwt_secret")
+    if not env.get("ACTION_SERVER_TOKEN"):
+        env["ACTION_SERVER_TOKEN"] = _development_secret("action_token")
     return env
 
 
-def _development_secret() -> str:
+def _development_secret(name: str) -> str:
     """A per-installation secret for local use, kept in var/ (set your own in production)."""
     import secrets
 
-    path = PROJECT / "var" / "jwt_secret"
+    path = PROJECT / "var" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Created owner-only from the start, never readable by others even briefly.
@@ -72,13 +81,30 @@ class Servers:
         return proc
 
     def start(self) -> "Servers":
-        """Start the action server, then the Rasa server."""
+        """Bring the database schema up to date, start the action server, then the Rasa server."""
+        from actions.db.migrate import upgrade
+        from actions.db.session import DEFAULT_SQLITE
+
+        # Both servers use the database; migrating here means neither races the other to it.
+        url = self.env.get("DATABASE_URL", "").strip()
+        if not url:
+            DEFAULT_SQLITE.parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{DEFAULT_SQLITE}"
+        try:
+            upgrade(url)
+        except Exception as e:  # noqa: BLE001 - programme answers do not need the database
+            print(f"warning: database not migrated ({e.__class__.__name__}); tier status and "
+                  f"handoff will retry when it is reachable", file=sys.stderr)
         python = sys.executable
-        self._spawn("actions", [python, "-m", "rasa_sdk", "--actions", "actions",
+        self._spawn("actions", [python, "-m", "actions.server", "--actions", "actions",
                                 "--port", str(self.action_port)])
-        self._spawn("rasa", [python, "-m", "rasa", "run", "--model", str(self.model),
-                             "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
-                             "--credentials", "credentials.yml"])
+        rasa = [python, "-m", "rasa", "run", "--model", str(self.model),
+                "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml"]
+        # Rasa's HTTP API (trackers, events, model loading) stays off unless a token is set.
+        if self.env.get("RASA_API_TOKEN"):
+            rasa += ["--enable-api", "--auth-token", self.env["RASA_API_TOKEN"]]
+        self._spawn("rasa", rasa)
         return self
 
     def wait_ready(self, timeout: float = 180.0) -> float:

@@ -114,3 +114,12 @@ class TicketEvent(Base):
     # For messages to the merchant: set once a channel has passed the message on.
     for_merchant = Column(Boolean, nullable=False, default=False)
     delivered_at = Column(DateTime, nullable=True)
+
+
+class DingTalkUser(Base):
+    """A DingTalk account (staff id) that speaks for a merchant on the DingTalk channel."""
+
+    __tablename__ = "dingtalk_users"
+    staff_id = Column(String(128), primary_key=True)
+    merchant_id = Column(String(64), nullable=False)
+    linked_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)

@@ -15,6 +15,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import handoff
+from bot.channels.guard import guarded
 
 MAX_MESSAGE_CHARS = 4000
 MAX_SENDER_CHARS = 128
@@ -70,6 +71,7 @@ class PublicRestInput(InputChannel):
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             collector = CollectingOutputChannel()
+            text = await guarded(request.app.ctx.agent, sender, text)
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
             return response.json(await handoff.replies_for_merchant(
                 request.app.ctx.agent, sender, collector.messages))

@@ -16,6 +16,9 @@ from bot.nlu import script
 # Keys added to each parsed message (and so to the tracker's parse data).
 TEXT_ORIGINAL = "text_original"
 SCRIPT = "script"
+INTENT_PREFIX = "/"
+# The full-width solidus: reads the same, but is not Rasa's intent prefix.
+TEXT_SLASH = "\uff0f"
 # Set when the message reads the same in both scripts ("好的"): replies keep the script of
 # the merchant's earlier messages.
 SCRIPT_NEUTRAL = "script_neutral"
@@ -87,6 +90,11 @@ class OpenCCNormalizer(GraphComponent):
             normalised = self._normalise_annotated(message, original, detected, entities)
         else:
             normalised, detected = script.normalize(original, self._lowercase)
+        if normalised.lstrip().startswith(INTENT_PREFIX):
+            # Text that reaches the NLU is text (Rasa unpacks intent payloads before it); a
+            # leading "/" would make the RegexMessageHandler at the end of the pipeline read
+            # it as an intent with entities after all.
+            normalised = normalised.replace(INTENT_PREFIX, TEXT_SLASH, 1)
         message.set(TEXT, normalised)
         message.set(TEXT_ORIGINAL, original, add_to_output=add_to_output)
         message.set(SCRIPT, detected, add_to_output=add_to_output)

@@ -66,3 +66,16 @@ def test_empty_message_gets_empty_text_and_no_script():
     assert processed.get(TEXT) == ""
     assert processed.get(SCRIPT) is None
     assert processed.get(TEXT_ORIGINAL) == " \u200b "
+
+
+def test_text_starting_with_a_slash_stays_text_for_the_whole_pipeline():
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.normalizer import OpenCCNormalizer
+
+    message = Message({TEXT: '\uff0fask_tier_status{"merchant_id": "T9002"}'})
+    OpenCCNormalizer({}).process([message])
+    # Rasa's RegexMessageHandler reads text that starts with "/" as an intent with entities.
+    assert not message.get(TEXT).lstrip().startswith("/")
+    assert message.get(TEXT) == '\uff0fask_tier_status{"merchant_id": "t9002"}'

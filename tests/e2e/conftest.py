@@ -58,6 +58,8 @@ class Client:
 REPORT: Dict[str, str] = {}
 TODAY = "2026-11-22"
 JWT_SECRET = "e2e-secret"
+ACTION_TOKEN = "e2e-action-token"
+DINGTALK_SECRET = "e2e-dingtalk-app-secret"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -79,10 +81,15 @@ def knowledge_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def servers(trained_model, knowledge_dir, tmp_path_factory):
     state = tmp_path_factory.mktemp("servers")
-    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL",)}
+    # The embedded defaults, whatever the calling shell has configured.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL", "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
     # One clock for the whole run: answers about deadlines do not depend on the real date.
     env.update({"TRACKER_STORE_DB": str(state / "trackers.db"), "KNOWLEDGE_DIR": str(knowledge_dir),
                 "ASSISTANT_TODAY": TODAY, "ASSISTANT_JWT_SECRET": JWT_SECRET,
+                "ACTION_SERVER_TOKEN": ACTION_TOKEN,
+                # DingTalk replies go to the fake DingTalk server of the tests, on loopback.
+                "DINGTALK_APP_SECRET": DINGTALK_SECRET, "DINGTALK_WEBHOOK_HOSTS": "127.0.0.1",
                 "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}"})
     srv = Servers(trained_model, free_port(), free_port(), env=env, log_dir=state / "logs",
                   own_session=True)

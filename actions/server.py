@@ -1,0 +1,69 @@
+"""The action server: rasa-sdk's, answering only the Rasa server (`python -m actions.server`).
+
+Every call but the health check must carry the shared token ($ACTION_SERVER_TOKEN) in the
+`X-Action-Token` header, which the Rasa server sends from endpoints.yml. Without a configured
+token the server does not start: a reachable action server would otherwise hand anyone the
+actions, and through them the database.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from rasa_sdk import utils
+from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
+from rasa_sdk.endpoint import create_app, create_argument_parser
+from sanic import Sanic, response
+from sanic.request import Request
+
+logger = logging.getLogger(__name__)
+TOKEN_HEADER = "X-Action-Token"
+OPEN_PATHS = ("/health",)
+
+
+def action_token() -> Optional[str]:
+    """The shared token ($ACTION_SERVER_TOKEN); None when not configured."""
+    return os.environ.get("ACTION_SERVER_TOKEN") or None
+
+
+def protect(app: Sanic, token: str) -> Sanic:
+    """Refuse (401) every request without the token, except the health check."""
+    expected = token.encode()
+
+    @app.middleware("request")
+    async def require_token(request: Request):
+        if request.path in OPEN_PATHS:
+            return None
+        given = request.headers.get(TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            logger.warning("action server refused a call to %s without a valid token", request.path)
+            return response.json({"error": "missing or wrong action server token"}, status=401)
+        return None
+
+    return app
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point (the same options as `python -m rasa_sdk`)."""
+    args = create_argument_parser().parse_args(argv)
+    logging.getLogger("matplotlib").setLevel(logging.WARN)
+    utils.configure_colored_logging(args.loglevel)
+    utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file,
+                                 args.loglevel, args.logging_config_file)
+    utils.update_sanic_log_level()
+    token = action_token()
+    if not token:
+        print("error: set ACTION_SERVER_TOKEN (shared with the Rasa server's endpoints.yml)",
+              file=sys.stderr)
+        return 1
+    app = protect(create_app(args.actions, cors_origins=args.cors), token)
+    host = os.environ.get("SANIC_HOST", "0.0.0.0")
+    app.run(host, args.port, workers=utils.number_of_sanic_workers())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

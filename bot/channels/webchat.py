@@ -1,0 +1,276 @@
+"""Web chat: a chat page for signed-in merchants, and the socket.io channel it talks over.
+
+GET /webhooks/webchat/ serves the page (web/index.html) with the rasa-webchat widget
+(web/node_modules/rasa-webchat/lib/index.js, installed from npm by `make web`; nothing is
+loaded from elsewhere). The widget connects to socket.io at /webhooks/webchat/socket.io/ and
+sends each message as `user_uttered` {"message", "customData": {"token": JWT}, "session_id"}.
+
+Identity comes only from the token, verified on every message like the merchant channel's
+bearer token (HS256 with $ASSISTANT_JWT_SECRET, claims `sub`, `role`, `exp`): the
+conversation id is derived from it (the same conversation as the merchant channel's), and
+the identity is sealed into the message metadata, so the action server trusts it only for
+this channel and conversation, until the token expires. The widget's session id and
+metadata are ignored. A message without a valid token (missing, malformed, wrongly signed
+or expired) is not processed at all: the page is for signed-in merchants only, and the
+widget is told to sign in again (anonymous visitors have the public REST channel).
+
+Like every channel, "/intent{...}" text is read as an intent only when it is the payload of
+a button just offered. Replies go back to the socket that asked (text, suggestion buttons as
+`quick_replies`), followed by messages from a human agent waiting in the handoff outbox;
+while an agent holds the conversation, the page also receives the agent's messages as they
+come (checked every few seconds, for as long as a page of that conversation is connected).
+
+Only pages of the Rasa server's own origin may connect (`cors_allowed_origins` in
+credentials.yml to allow others). With several Rasa servers behind a load balancer, the
+balancer must keep a socket.io client on one server (sticky sessions).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
+from bot import handoff
+from bot.channels.guard import guarded
+from bot.nlu import script
+
+logger = logging.getLogger(__name__)
+
+PROJECT = Path(__file__).resolve().parents[2]
+PAGE_DIR = PROJECT / "web"
+# The widget as published on npm: one prebuilt file (React included).
+WIDGET = PAGE_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+STATIC = {"webchat.js": WIDGET, "page.js": PAGE_DIR / "page.js", "page.css": PAGE_DIR / "page.css"}
+MAX_MESSAGE_CHARS = 4000
+# How often the outbox of a conversation held by a human agent is checked for the page.
+AGENT_POLL_SECONDS = 3.0
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The widget's stylesheets import a web font from Google's servers. The page loads nothing
+# from elsewhere (its Content-Security-Policy would block it anyway), so the import is left
+# out of the widget as served and the browser's own fonts are used.
+OUTSIDE_IMPORT = re.compile(rb"@import url\(https?://[^)\"]*\);?")
+
+SIGN_IN = "您还没有登录或登录已过期,请从商家后台重新打开在线客服。"
+TOO_LONG = f"消息太长了,请分几次发送(每条最多{MAX_MESSAGE_CHARS}字)。"
+
+# The page loads only its own files; the widget injects its styles and connects back here.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; connect-src 'self'; "
+                               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "font-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def in_script_of(text: str, written: Optional[str]) -> str:
+    """A notice from the channel in the script of what the merchant wrote."""
+    return script.from_simplified(text, script.detect_script(script.clean(written or "")))
+
+
+def to_widget(message: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A reply as rasa-webchat messages: text, text with suggestion buttons, or an image.
+
+    As Rasa's socket.io channel sends them: paragraphs separately, buttons as quick replies
+    on the last one. Only titles and payloads of buttons are passed on (no links).
+    """
+    out: List[Dict[str, Any]] = []
+    text = message.get("text")
+    buttons = [b for b in message.get("buttons") or []
+               if isinstance(b, dict) and isinstance(b.get("title"), str)
+               and isinstance(b.get("payload"), str)]
+    if isinstance(text, str) and text.strip():
+        out = [{"text": part} for part in text.strip().split("\n\n") if part.strip()]
+    if buttons:
+        if not out:
+            out = [{"text": ""}]
+        out[-1]["quick_replies"] = [{"content_type": "text", "title": b["title"],
+                                     "payload": b["payload"]} for b in buttons]
+    image = message.get("image")
+    if isinstance(image, str) and image:
+        out.append({"attachment": {"type": "image", "payload": {"src": image}}})
+    return out
+
+
+_served: Dict[Path, Any] = {}
+
+
+def served(path: Path) -> bytes:
+    """A file of the page as served (read once per version of the file)."""
+    mtime = path.stat().st_mtime_ns
+    cached = _served.get(path)
+    if cached is None or cached[0] != mtime:
+        body = path.read_bytes()
+        if path == WIDGET:
+            body = OUTSIDE_IMPORT.sub(b"", body)
+        cached = _served[path] = (mtime, body)
+    return cached[1]
+
+
+class _Blueprint(SocketBlueprint):
+    """Attaches socket.io under the channel's own prefix and remembers the app."""
+
+    def __init__(self, channel: "WebchatInput", sio: AsyncServer) -> None:
+        super().__init__(sio, "", "webchat")
+        self.ctx.channel = channel
+
+    def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+        prefix = (options.get("url_prefix") or self.url_prefix or "").rstrip("/")
+        self.ctx.socketio_path = f"{prefix}/socket.io"
+        self.ctx.channel.app = app
+        super().register(app, options)
+
+
+class WebchatInput(SocketIOInput):
+    """rasa-webchat over socket.io, for merchants signed in with a token."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WebchatInput":
+        origins = (credentials or {}).get("cors_allowed_origins")
+        if isinstance(origins, str):
+            origins = [origins]
+        return cls(origins)
+
+    def __init__(self, cors_allowed_origins: Optional[List[str]] = None) -> None:
+        super().__init__(user_message_evt="user_uttered", bot_message_evt="bot_uttered")
+        # None: only pages served by this server (its own origin) may connect.
+        self.cors_allowed_origins = cors_allowed_origins or None
+        self.app: Optional[Sanic] = None
+        self._watched: Dict[str, "asyncio.Task[None]"] = {}
+
+    @property
+    def agent(self):
+        return self.app.ctx.agent if self.app is not None else None
+
+    async def _emit(self, messages: Iterable[Dict[str, Any]], room: str) -> None:
+        for message in messages:
+            for part in to_widget(message):
+                await self.sio.emit(self.bot_message_evt, part, room=room)
+
+    def _connected(self, room: str) -> bool:
+        return any(True for _ in self.sio.manager.get_participants("/", room))
+
+    def _watch(self, conversation: str, identity: Identity) -> None:
+        """Pass an agent's messages on to the pages of a conversation held by an agent."""
+        task = self._watched.get(conversation)
+        if task is not None and not task.done():
+            return
+
+        async def watch() -> None:
+            try:
+                while self._connected(conversation) and time.time() < identity.expires:
+                    await asyncio.sleep(AGENT_POLL_SECONDS)
+                    await self._emit(await handoff.pending_for_merchant(conversation),
+                                     conversation)
+                    tracker = await self.agent.tracker_store.retrieve(conversation)
+                    if tracker is None or not tracker.is_paused():
+                        # Handed back: the notice has just been passed on.
+                        return
+            except Exception as e:  # noqa: BLE001 - the merchant's next message gets them
+                logger.error("webchat: agent messages not passed on: %s", e.__class__.__name__)
+            finally:
+                self._watched.pop(conversation, None)
+
+        self._watched[conversation] = asyncio.ensure_future(watch())
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
+        self.sio = sio
+        hook = _Blueprint(self, sio)
+
+        async def page(request: Request) -> HTTPResponse:
+            if not request.path.endswith("/"):
+                # The page refers to its files relative to its own address.
+                query = f"?{request.query_string}" if request.query_string else ""
+                return response.redirect(f"{request.path}/{query}", status=301)
+            return await response.file(PAGE_DIR / "index.html", headers=SECURITY_HEADERS,
+                                       mime_type="text/html; charset=utf-8")
+
+        hook.add_route(page, "/", methods=["GET"], name="page")
+
+        @hook.route("/<name:str>", methods=["GET"])
+        async def static(request: Request, name: str) -> HTTPResponse:
+            if not name:  # the prefix with its trailing slash
+                return await page(request)
+            path = STATIC.get(name)
+            if path is None:
+                return response.json({"error": "not found"}, status=404)
+            if not path.is_file():
+                return response.text(f"{name} is not installed: run `make web`", status=503)
+            kind = "text/css" if name.endswith(".css") else "application/javascript"
+            return response.raw(served(path), headers=SECURITY_HEADERS,
+                                content_type=f"{kind}; charset=utf-8")
+
+        @hook.route("/health", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if WIDGET.is_file() else "widget not installed"})
+
+        @sio.on("connect")
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            # Anyone may connect; every message is checked for its token.
+            return True
+
+        @sio.on("session_request")
+        async def session_request(sid: Text, data: Any) -> None:
+            # The widget's own key for its local history; conversations come from tokens.
+            wanted = data.get("session_id") if isinstance(data, dict) else None
+            session = wanted if isinstance(wanted, str) and SESSION_ID.match(wanted) \
+                else uuid.uuid4().hex
+            await sio.emit("session_confirm", session, room=sid)
+
+        @sio.on(self.user_message_evt)
+        async def handle_message(sid: Text, data: Any) -> None:
+            if not isinstance(data, dict):
+                return
+            text = data.get("message")
+            if not isinstance(text, str) or not text.strip():
+                return
+            custom = data.get("customData")
+            token = custom.get("token") if isinstance(custom, dict) else None
+            key = secret()
+            try:
+                if not key:
+                    raise InvalidToken("authentication is not configured (ASSISTANT_JWT_SECRET)")
+                if not isinstance(token, str) or not token.strip():
+                    raise InvalidToken("missing token")
+                identity = verify_token(key, token.strip())
+            except InvalidToken as e:
+                logger.info("%s channel refused a message: %s", self.name(), e)
+                await self._emit([{"text": in_script_of(SIGN_IN, text)}], sid)
+                return
+            if len(text) > MAX_MESSAGE_CHARS:
+                await self._emit([{"text": in_script_of(TOO_LONG, text[:200])}], sid)
+                return
+            # The conversation belongs to the token's subject, whatever the widget says.
+            sender = conversation_id(key, identity)
+            await sio.enter_room(sid, sender)
+            agent = self.agent
+            collector = CollectingOutputChannel()
+            text = await guarded(agent, sender, text)
+            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                             metadata=seal(key, sender, identity)))
+            await self._emit(await handoff.replies_for_merchant(agent, sender,
+                                                                collector.messages), sid)
+            tracker = await agent.tracker_store.retrieve(sender)
+            if tracker is not None and tracker.is_paused():
+                self._watch(sender, identity)
+
+        return hook
