@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-.PHONY: run test test-packages venv web artefacts model validate lock clean help eval-nlu
+.PHONY: run test test-packages bench venv web artefacts model validate lock clean help eval-nlu
 
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
@@ -66,6 +66,11 @@ lock:
 
 clean:
 	rm -rf build models var .pytest_cache
+
+# Speed and memory beside stock Rasa (not part of `make test`; several minutes):
+# writes bench/results.json and bench/results.md.
+bench: artefacts
+	$(PY) -m bench.run
 
 # NLU figures on the held-out set, ours beside the stock Rasa Chinese set-up (not part of `make test`).
 eval-nlu: artefacts

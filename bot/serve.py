@@ -98,14 +98,18 @@ class Servers:
         python = sys.executable
         self._spawn("actions", [python, "-m", "actions.server", "--actions", "actions",
                                 "--port", str(self.action_port)])
-        rasa = [python, "-m", "rasa", "run", "--model", str(self.model),
-                "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
-                "--credentials", "credentials.yml"]
+        self._spawn("rasa", self.rasa_command())
+        return self
+
+    def rasa_command(self) -> List[str]:
+        """The Rasa server's command line."""
+        command = [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+                   "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
+                   "--credentials", "credentials.yml"]
         # Rasa's HTTP API (trackers, events, model loading) stays off unless a token is set.
         if self.env.get("RASA_API_TOKEN"):
-            rasa += ["--enable-api", "--auth-token", self.env["RASA_API_TOKEN"]]
-        self._spawn("rasa", rasa)
-        return self
+            command += ["--enable-api", "--auth-token", self.env["RASA_API_TOKEN"]]
+        return command
 
     def wait_ready(self, timeout: float = 180.0) -> float:
         """Block until both servers answer over HTTP; return the seconds it took."""
@@ -170,6 +174,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"  merchant channel (token): http://localhost:{rasa_port}/webhooks/merchant/webhook\n"
               f"    token: ASSISTANT_JWT_SECRET=$(cat var/jwt_secret) "
               f".venv/bin/python -m actions.cli token --sub M1003 --role merchant\n"
+              f"  web chat page (token): http://localhost:{rasa_port}/webhooks/webchat/#token=<token>\n"
               f"  agent desk (agent token): http://localhost:{rasa_port}/webhooks/agent/tickets\n"
               f"  action server: http://localhost:{action_port}/webhook\n"
               f"Press Ctrl-C to stop.", flush=True)

@@ -90,10 +90,12 @@ class OpenCCNormalizer(GraphComponent):
             normalised = self._normalise_annotated(message, original, detected, entities)
         else:
             normalised, detected = script.normalize(original, self._lowercase)
-        if normalised.lstrip().startswith(INTENT_PREFIX):
-            # Text that reaches the NLU is text (Rasa unpacks intent payloads before it); a
-            # leading "/" would make the RegexMessageHandler at the end of the pipeline read
-            # it as an intent with entities after all.
+        if (normalised.lstrip().startswith(INTENT_PREFIX)
+                and not original.lstrip().startswith(INTENT_PREFIX)):
+            # A "/" that folding produced (the channels turn "/" that is not an offered
+            # button's payload into "／") must stay text: the RegexMessageHandler at the end
+            # of the pipeline reads a leading "/" as an intent with entities. Payloads that
+            # arrive with a real "/" were let through by the channel and are unpacked there.
             normalised = normalised.replace(INTENT_PREFIX, TEXT_SLASH, 1)
         message.set(TEXT, normalised)
         message.set(TEXT_ORIGINAL, original, add_to_output=add_to_output)

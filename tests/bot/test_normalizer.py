@@ -79,3 +79,14 @@ def test_text_starting_with_a_slash_stays_text_for_the_whole_pipeline():
     # Rasa's RegexMessageHandler reads text that starts with "/" as an intent with entities.
     assert not message.get(TEXT).lstrip().startswith("/")
     assert message.get(TEXT) == '\uff0fask_tier_status{"merchant_id": "t9002"}'
+
+
+def test_a_payload_the_channel_let_through_is_left_for_rasa_to_unpack():
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu.normalizer import OpenCCNormalizer
+
+    message = Message({TEXT: '/ask_programme{"tier": "gold"}'})
+    OpenCCNormalizer({}).process([message])
+    assert message.get(TEXT).startswith("/ask_programme")

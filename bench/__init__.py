@@ -1,0 +1,1 @@
+"""Benchmarks of the assistant beside stock Rasa: `make bench` (see bench/run.py)."""

@@ -1,0 +1,158 @@
+"""Per-turn latency, throughput and memory over HTTP, ours beside a stock Rasa assistant."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+Request = Callable[[str], Tuple[bool, float]]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def post(url: str, body: Dict[str, Any], headers: Optional[Dict[str, str]] = None,
+         timeout: float = 60) -> Tuple[bool, float]:
+    """(answered, seconds): a 200 with at least one non-empty reply counts as answered."""
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **(headers or {})})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            replies = json.loads(response.read())
+            ok = response.status == 200 and any(r.get("text") for r in replies)
+    except Exception:  # noqa: BLE001 - counted as an error
+        ok = False
+    return ok, time.perf_counter() - started
+
+
+def percentile(values: List[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def load(send: Callable[[str, int], Tuple[bool, float]], concurrency: int, total: int) -> Dict[str, Any]:
+    """`total` turns from `concurrency` conversations at once; latency percentiles in ms."""
+    per_worker = max(1, total // concurrency)
+    latencies: List[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def worker(w: int) -> None:
+        nonlocal errors
+        sender = f"bench-{uuid.uuid4().hex[:10]}"
+        for i in range(per_worker):
+            ok, seconds = send(sender, i)
+            with lock:
+                latencies.append(seconds)
+                errors += 0 if ok else 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    wall = time.perf_counter() - started
+    ms = [s * 1000 for s in latencies]
+    return {"concurrency": concurrency, "turns": len(ms), "errors": errors,
+            "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
+            "p99_ms": round(percentile(ms, 99), 1), "mean_ms": round(statistics.mean(ms), 1),
+            "throughput_per_s": round(len(ms) / wall, 1)}
+
+
+def stock_project(out: Path) -> Path:
+    """Stock Rasa: the same NLU data, its stock Chinese pipeline, domain responses only."""
+    out.mkdir(parents=True, exist_ok=True)
+    ours = yaml.safe_load((PROJECT / "domain.yml").read_text(encoding="utf-8"))
+    replies = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thank": "utter_thank",
+               "out_of_scope": "utter_out_of_scope", "ask_programme": "utter_ask_which_programme",
+               "ask_capabilities": "utter_capabilities", "start_over": "utter_restart"}
+    responses = {name: [{"text": v[0]["text"]}] for name, v in ours["responses"].items()
+                 if name in replies.values() or name == "utter_default"}
+    rules = []
+    for intent in ours["intents"]:
+        name = replies.get(intent, "utter_default")
+        rules.append({"rule": intent, "steps": [{"intent": intent}, {"action": name}]})
+    domain = {"version": "3.1", "intents": ours["intents"], "entities": ours["entities"],
+              "responses": responses}
+    (out / "domain.yml").write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
+    (out / "rules.yml").write_text(yaml.safe_dump({"version": "3.1", "rules": rules},
+                                                  allow_unicode=True), encoding="utf-8")
+    (out / "credentials.yml").write_text("rest:\n", encoding="utf-8")
+    (out / "endpoints.yml").write_text(
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {out / 'trackers.db'}\n",
+        encoding="utf-8")
+    return out
+
+
+def train_stock(out: Path) -> Tuple[Path, float]:
+    """Train the stock assistant; (model, seconds)."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "rasa", "train", "--config", "config.stock.yml",
+                    "--domain", str(out / "domain.yml"), "--data", "data/nlu", "build/data",
+                    str(out / "rules.yml"), "--out", str(out), "--fixed-model-name", "stock",
+                    "--force"], cwd=PROJECT, check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, PYTHONPATH=str(PROJECT),
+                            RASA_CACHE_DIRECTORY=str(out / ".cache")))
+    return out / "stock.tar.gz", time.monotonic() - started
+
+
+class StockServer:
+    """`rasa run` of the stock assistant."""
+
+    def __init__(self, project: Path, model: Path, port: int, log: Path) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port),
+             "--credentials", str(project / "credentials.yml"),
+             "--endpoints", str(project / "endpoints.yml")],
+            cwd=PROJECT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=str(PROJECT)))
+
+    def wait_answering(self, timeout: float = 300) -> float:
+        return wait_answering(f"http://127.0.0.1:{self.port}/webhooks/rest/webhook", timeout, self.proc)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wait_answering(url: str, timeout: float, proc: Optional[subprocess.Popen] = None) -> float:
+    """Seconds until the REST channel answers "你好"."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode})")
+        ok, _ = post(url, {"sender": "bench-ready", "message": "你好"}, timeout=5)
+        if ok:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout:.0f} s")
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,212 @@
+"""`make bench`: speed and memory of the assistant beside stock Rasa, measured in one run.
+
+Writes bench/results.json and bench/results.md and prints the targets met and missed. Every
+comparison is a ratio within this run. `--quick` runs small sizes (to check the script).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+PROJECT = Path(__file__).resolve().parents[1]
+OUT = PROJECT / "build" / "bench"
+PROGRAMME = ["金牌每个月有几个橱窗?", "銀牌貸款打幾折?", "第15条是什么?", "询价单订阅V2和V3有什么区别?",
+             "備貨貸最高多少?", "gold seller 橱窗几个", "金牌的好评率要多少?", "保理融资优惠还能申请吗"]
+GREETING = "你好"
+TIER = "查一下商家 M1003 的金银牌状态"
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: List[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    args = parser.parse_args(argv)
+    sizes = dict(turns_1=200, turns_16=800, soak=10_000, merchants=1_000_000, orm=50_000)
+    if args.quick:
+        sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
+    os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
+    from actions.identity import issue_token
+    from bench import batch, stages
+    from bench.http import (StockServer, load, post, rss_mib, stock_project, train_stock,
+                            wait_answering)
+    from bot import train
+    from bot.serve import Servers
+
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True)
+    results: Dict[str, Any] = {"date": dt.date.today().isoformat(), "sizes": sizes,
+                               "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+                                          f"Python {platform.python_version()}"}
+
+    print("training ours and stock …", flush=True)
+    started = time.monotonic()
+    model = train.train(OUT / "ours", force=True)
+    trained = time.monotonic() - started
+    before = model.stat().st_mtime_ns
+    started = time.monotonic()
+    train.train(OUT / "ours")  # unchanged inputs: must not train again
+    check = time.monotonic() - started
+    results["training"] = {"ours_s": round(trained, 1), "unchanged_check_s": round(check, 2),
+                           "retrained_when_unchanged": model.stat().st_mtime_ns != before}
+    stock_dir = stock_project(OUT / "stock")
+    stock_model, stock_trained = train_stock(stock_dir)
+    results["training"]["stock_s"] = round(stock_trained, 1)
+
+    secret, token = "bench-secret", "bench-action-token"
+    db = OUT / "merchants.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL",
+                                                             "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
+    env.update({"TRACKER_STORE_DB": str(OUT / "trackers.db"), "DATABASE_URL": f"sqlite:///{db}",
+                "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token})
+    from actions.db.demo import seed_demo
+    from actions.db.migrate import upgrade
+    from actions.db.session import make_engine, make_session_factory
+    upgrade(f"sqlite:///{db}")
+    seed_demo(make_session_factory(make_engine(f"sqlite:///{db}")))
+
+    ours = Servers(model, _free_port(), _free_port(), env=env, log_dir=OUT / "logs", own_session=True)
+    stock = None
+    try:
+        started = time.monotonic()
+        ours.start()
+        rest = f"http://127.0.0.1:{ours.rasa_port}/webhooks/rest/webhook"
+        desk_channel = f"http://127.0.0.1:{ours.rasa_port}/webhooks/merchant/webhook"
+        wait_answering(rest, 300)
+        results["start_to_first_answer_s"] = round(time.monotonic() - started, 1)
+        stock = StockServer(stock_dir, stock_model, _free_port(), OUT / "logs" / "stock.log")
+        stock_started = time.monotonic()
+        stock.wait_answering()
+        results["stock_start_to_first_answer_s"] = round(time.monotonic() - stock_started, 1)
+        stock_rest = f"http://127.0.0.1:{stock.port}/webhooks/rest/webhook"
+        action_pid, rasa_pid = (p.pid for p in ours.processes)
+        memory = {"rasa_start_mib": rss_mib(rasa_pid), "actions_start_mib": rss_mib(action_pid),
+                  "stock_rasa_start_mib": rss_mib(stock.proc.pid)}
+
+        agents: Dict[str, str] = {}
+
+        def agent_token(sender: str) -> str:
+            if sender not in agents:
+                agents[sender] = issue_token(secret, f"agent-{sender}", "agent", dt.timedelta(hours=2))
+            return agents[sender]
+
+        kinds = {
+            "programme": lambda s, i: post(rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
+            "tier_status": lambda s, i: post(desk_channel, {"message": TIER},
+                                             {"Authorization": f"Bearer {agent_token(s)}"}),
+            "greeting": lambda s, i: post(rest, {"sender": s, "message": GREETING}),
+            "stock_greeting": lambda s, i: post(stock_rest, {"sender": s, "message": GREETING}),
+            "stock_programme": lambda s, i: post(stock_rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
+        }
+        latency: Dict[str, Any] = {}
+        for name, send in kinds.items():
+            print(f"latency: {name} …", flush=True)
+            latency[name] = {"c1": load(send, 1, sizes["turns_1"]),
+                             "c16": load(send, 16, sizes["turns_16"])}
+        results["latency"] = latency
+
+        print(f"soak: {sizes['soak']} turns …", flush=True)
+        mixed = lambda s, i: (kinds["programme"], kinds["greeting"], kinds["tier_status"])[i % 3](s, i)
+        results["soak"] = load(mixed, 16, sizes["soak"])
+        memory.update({"rasa_after_soak_mib": rss_mib(rasa_pid),
+                       "actions_after_soak_mib": rss_mib(action_pid)})
+        memory["rasa_growth_pct"] = round((memory["rasa_after_soak_mib"] / memory["rasa_start_mib"] - 1) * 100, 1)
+        memory["actions_growth_pct"] = round((memory["actions_after_soak_mib"] / memory["actions_start_mib"] - 1) * 100, 1)
+        results["memory"] = memory
+
+        print("stages in process …", flush=True)
+        results["stages"] = stages.run(model, f"http://127.0.0.1:{ours.action_port}/webhook", token,
+                                       f"sqlite:///{db}")
+    finally:
+        if stock is not None:
+            stock.stop()
+        ours.stop()
+
+    print(f"batch: {sizes['merchants']:,} merchants on SQLite and PostgreSQL …", flush=True)
+    results["batch"] = batch.run(f"sqlite:///{OUT / 'batch.db'}", PG_ADMIN, sizes["merchants"], sizes["orm"])
+
+    results["targets"] = targets(results)
+    write(results)
+    return 0 if all(ok for _, ok, _ in results["targets"]) else 1
+
+
+def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
+    """Each target of the benchmark issue, met or missed, with the figures behind it."""
+    lat, mem, st, b = r["latency"], r["memory"], r["stages"], r["batch"]
+    programme_p50, stock_greet_p50 = lat["programme"]["c1"]["p50_ms"], lat["stock_greeting"]["c1"]["p50_ms"]
+    errors = sum(v[c]["errors"] for v in lat.values() for c in ("c1", "c16")) + r["soak"]["errors"]
+    rows = [
+        ("programme p50 <= 1.5x stock greeting p50", programme_p50 <= 1.5 * stock_greet_p50,
+         f"{programme_p50} ms vs {stock_greet_p50} ms = {programme_p50 / stock_greet_p50:.2f}x"),
+        ("programme p95 at 16 conversations <= 150 ms", lat["programme"]["c16"]["p95_ms"] <= 150,
+         f"{lat['programme']['c16']['p95_ms']} ms"),
+        ("zero errors", errors == 0, f"{errors} errors"),
+        ("throughput at 16 >= stock's", lat["programme"]["c16"]["throughput_per_s"] >= lat["stock_programme"]["c16"]["throughput_per_s"],
+         f"{lat['programme']['c16']['throughput_per_s']}/s vs stock {lat['stock_programme']['c16']['throughput_per_s']}/s"),
+        ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024, f"{mem['rasa_after_soak_mib']} MiB"),
+        ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250, f"{mem['actions_after_soak_mib']} MiB"),
+        ("memory growth after the soak <= 5%", max(mem["rasa_growth_pct"], mem["actions_growth_pct"]) <= 5,
+         f"Rasa {mem['rasa_growth_pct']}%, actions {mem['actions_growth_pct']}%"),
+        ("normalise + tokenise <= 0.3 ms", st["normalise_plus_tokenise_ms"] <= 0.3, f"{st['normalise_plus_tokenise_ms']} ms"),
+        ("training <= 3 minutes", r["training"]["ours_s"] <= 180, f"{r['training']['ours_s']} s"),
+        ("start to first answer <= 20 s", r["start_to_first_answer_s"] <= 20, f"{r['start_to_first_answer_s']} s"),
+        ("unchanged project does not retrain", not r["training"]["retrained_when_unchanged"],
+         f"check took {r['training']['unchanged_check_s']} s"),
+        ("batch <= 60 s on SQLite", b["sqlite"]["assess_s"] <= 60, f"{b['sqlite']['assess_s']} s"),
+        ("batch <= 60 s on PostgreSQL", b["postgresql"]["assess_s"] <= 60, f"{b['postgresql']['assess_s']} s"),
+        (">= 20x faster per merchant than the ORM loop", b["batch_vs_orm_per_merchant"] >= 20,
+         f"{b['batch_vs_orm_per_merchant']}x"),
+    ]
+    return rows
+
+
+def write(r: Dict[str, Any]) -> None:
+    """bench/results.json and the Markdown table the README quotes."""
+    bench = PROJECT / "bench"
+    (bench / "results.json").write_text(json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    lat = r["latency"]
+    lines = [f"Measured {r['date']} on {r['machine']} (`make bench`, sizes {r['sizes']}).", "",
+             "| per turn over HTTP | c=1 p50 / p95 / p99 ms | c=16 p50 / p95 / p99 ms | c=16 turns/s | errors |",
+             "|---|---|---|---|---|"]
+    for name, v in lat.items():
+        c1, c16 = v["c1"], v["c16"]
+        lines.append(f"| {name.replace('_', ' ')} | {c1['p50_ms']} / {c1['p95_ms']} / {c1['p99_ms']} | "
+                     f"{c16['p50_ms']} / {c16['p95_ms']} / {c16['p99_ms']} | {c16['throughput_per_s']} | "
+                     f"{c1['errors'] + c16['errors']} |")
+    st, mem, b, t = r["stages"], r["memory"], r["batch"], r["training"]
+    lines += ["", "| stage of one turn, in process | median ms |", "|---|---|"]
+    lines += [f"| {k.replace('_ms', '').replace('_', ' ')} | {v} |" for k, v in st.items()]
+    lines += ["", "| other | figure |", "|---|---|",
+              f"| training, ours / stock | {t['ours_s']} s / {t['stock_s']} s |",
+              f"| unchanged project: training skipped | {not t['retrained_when_unchanged']} ({t['unchanged_check_s']} s) |",
+              f"| start to first answer, ours / stock | {r['start_to_first_answer_s']} s / {r['stock_start_to_first_answer_s']} s |",
+              f"| Rasa server memory, start → after {r['soak']['turns']} turns | {mem['rasa_start_mib']} → {mem['rasa_after_soak_mib']} MiB ({mem['rasa_growth_pct']}%) |",
+              f"| action server memory, start → after soak | {mem['actions_start_mib']} → {mem['actions_after_soak_mib']} MiB ({mem['actions_growth_pct']}%) |",
+              f"| stock Rasa server memory at start | {mem['stock_rasa_start_mib']} MiB |",
+              f"| soak: {r['soak']['turns']} turns at 16 conversations | {r['soak']['errors']} errors, p95 {r['soak']['p95_ms']} ms |",
+              f"| batch, {b['merchants']:,} merchants, SQLite / PostgreSQL | {b['sqlite']['assess_s']} s / {b['postgresql']['assess_s']} s |",
+              f"| per-merchant ORM loop ({b['orm_loop_sqlite']['merchants']:,}, SQLite) vs batch | {b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = {b['batch_vs_orm_per_merchant']}x |",
+              "", "| target | met | figure |", "|---|---|---|"]
+    lines += [f"| {name} | {'yes' if ok else '**no**'} | {figure} |" for name, ok, figure in r["targets"]]
+    (bench / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""What `make run` starts: the embedded defaults, and the HTTP API only with a token."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.serve import Servers, server_env
+
+BASE = {"ASSISTANT_JWT_SECRET": "s", "ACTION_SERVER_TOKEN": "t", "PATH": "/usr/bin"}
+
+
+def test_embedded_defaults(tmp_path):
+    env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db")))
+    assert env["TRACKER_STORE_URL"] == f"sqlite:///{tmp_path / 't.db'}"
+    assert env["LOCK_STORE_TYPE"] == "in_memory"
+    assert env["ACTION_ENDPOINT_URL"] == "http://127.0.0.1:5055/webhook"
+
+
+def test_configured_stores_are_kept():
+    env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_URL="postgresql://u@db/rasa",
+                                      LOCK_STORE_TYPE="redis", REDIS_HOST="redis.internal"))
+    assert env["TRACKER_STORE_URL"] == "postgresql://u@db/rasa"
+    assert env["LOCK_STORE_TYPE"] == "redis" and env["REDIS_HOST"] == "redis.internal"
+
+
+def test_http_api_is_off_without_a_token_and_protected_with_one(tmp_path):
+    off = Servers(Path("m.tar.gz"), 1, 2, env=dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db")))
+    assert "--enable-api" not in off.rasa_command()
+    on = Servers(Path("m.tar.gz"), 1, 2, env=dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db"),
+                                                  RASA_API_TOKEN="api-secret"))
+    command = on.rasa_command()
+    assert command[command.index("--enable-api") + 1:][:2] == ["--auth-token", "api-secret"]
