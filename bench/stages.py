@@ -40,8 +40,11 @@ def run(model: Path, action_url: str, action_token: str, database_url: str) -> D
 
 
 async def _run(model: Path, action_url: str, action_token: str, database_url: str) -> Dict[str, Any]:
+    import logging
+
     import jieba
     from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
     from rasa.shared.core.events import ActionExecuted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -50,6 +53,9 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     from actions.tier_status import lookup
     from bot.nlu import script
 
+    # Rasa's debug logging would be timed along with the stages.
+    configure_structlog(logging.WARNING)
+    logging.getLogger("rasa").setLevel(logging.WARNING)
     results: Dict[str, Any] = {}
     cycle = iter(range(10 ** 9))
 

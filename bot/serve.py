@@ -33,6 +33,10 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
         db.parent.mkdir(parents=True, exist_ok=True)
         env["TRACKER_STORE_URL"] = f"sqlite:///{db}"
     env.setdefault("LOCK_STORE_TYPE", "in_memory")
+    # How long a queued message keeps its place in a conversation's lock (Rasa: 60 s). A burst
+    # of messages to one conversation on a loaded machine can wait longer than that, and Rasa
+    # drops a message whose place expired; a crashed server's lock still frees itself.
+    env.setdefault("TICKET_LOCK_LIFETIME", "180")
     env.setdefault("REDIS_HOST", "127.0.0.1")
     env.setdefault("REDIS_PORT", "6379")
     env.setdefault("REDIS_DB", "1")

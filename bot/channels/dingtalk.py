@@ -31,6 +31,7 @@ from sanic.response import HTTPResponse
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from bot import handoff
+from bot.channels import retry
 from bot.channels.guard import guarded
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class DingTalkInput(InputChannel):
                 metadata.update(seal(key, sender, identity))
             collector = CollectingOutputChannel()
             text = await guarded(request.app.ctx.agent, sender, content.strip())
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=metadata))
             replies = await handoff.replies_for_merchant(request.app.ctx.agent, sender,
                                                          collector.messages)

@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse
 from actions.identity import InvalidToken, conversation_id, seal, secret
 from bot import handoff
 from bot.channels.auth import bearer_identity, unauthorised
+from bot.channels import retry
 from bot.channels.guard import guarded
 
 MAX_MESSAGE_CHARS = 4000
@@ -61,7 +62,7 @@ class MerchantInput(InputChannel):
             sender = conversation_id(secret(), identity)
             collector = CollectingOutputChannel()
             text = await guarded(request.app.ctx.agent, sender, text)
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=seal(secret(), sender, identity)))
             return response.json(await handoff.replies_for_merchant(
                 request.app.ctx.agent, sender, collector.messages))

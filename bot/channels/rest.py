@@ -15,6 +15,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import handoff
+from bot.channels import retry
 from bot.channels.guard import guarded
 
 MAX_MESSAGE_CHARS = 4000
@@ -72,7 +73,7 @@ class PublicRestInput(InputChannel):
                 return response.json({"error": str(e)}, status=400)
             collector = CollectingOutputChannel()
             text = await guarded(request.app.ctx.agent, sender, text)
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
+            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name()))
             return response.json(await handoff.replies_for_merchant(
                 request.app.ctx.agent, sender, collector.messages))
 

@@ -29,3 +29,8 @@ def test_http_api_is_off_without_a_token_and_protected_with_one(tmp_path):
                                                   RASA_API_TOKEN="api-secret"))
     command = on.rasa_command()
     assert command[command.index("--enable-api") + 1:][:2] == ["--auth-token", "api-secret"]
+
+
+def test_queued_messages_keep_their_place_longer_than_rasas_default(tmp_path):
+    env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db")))
+    assert int(env["TICKET_LOCK_LIFETIME"]) > 60
