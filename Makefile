@@ -52,7 +52,7 @@ test-packages:
 
 # Conversation test stories (tests/test_*.yml) against the trained model, then the suite.
 test: validate model test-packages web
-	$(VENV)/bin/rasa test core --model models/assistant.tar.gz --stories tests \
+	$(VENV)/bin/rasa test core --e2e --model models/assistant.tar.gz --stories tests \
 	  --fail-on-prediction-errors --out build/rasa-test
 	$(PY) -m pytest
 
