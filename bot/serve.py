@@ -33,6 +33,9 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
         db.parent.mkdir(parents=True, exist_ok=True)
         env["TRACKER_STORE_URL"] = f"sqlite:///{db}"
     env.setdefault("LOCK_STORE_TYPE", "in_memory")
+    if env["LOCK_STORE_TYPE"] == "redis":
+        # Rasa's own Redis lock store loses queued messages when several servers share it.
+        env["LOCK_STORE_TYPE"] = "bot.lock_store.AtomicRedisLockStore"
     # How long a queued message keeps its place in a conversation's lock (Rasa: 60 s). A burst
     # of messages to one conversation on a loaded machine can wait longer than that, and Rasa
     # drops a message whose place expired; a crashed server's lock still frees itself.

@@ -27,9 +27,9 @@ from actions.db.models import HandoffTicket
 from actions.identity import Identity, InvalidToken
 from bot import handoff
 from bot.channels.auth import bearer_identity, unauthorised
+from bot.channels.delivery import BadRequest, json_object, message_text
 
 logger = logging.getLogger(__name__)
-MAX_TEXT_CHARS = 4000
 
 
 def _ticket_json(ticket: HandoffTicket) -> Dict[str, Any]:
@@ -68,6 +68,8 @@ class AgentDeskInput(InputChannel):
                     return _error(403, "only agents may use the agent desk")
                 try:
                     return await handler(request, identity, **kwargs)
+                except BadRequest as e:
+                    return e.response()
                 except KeyError:
                     return _error(404, "no such ticket")
                 except tickets.TicketConflict as e:
@@ -79,18 +81,16 @@ class AgentDeskInput(InputChannel):
             return wrapped
 
         def body_text(request: Request, required: bool) -> Optional[str]:
-            try:
-                body = request.json
-            except Exception:  # sanic raises its own error types for bad JSON
-                body = None
-            text = body.get("text") if isinstance(body, dict) else None
+            """The body's 'text' (stripped, not empty); None when optional and not given."""
+            if not required and not request.body:
+                return None
+            text = json_object(request).get("text")
             if text is None and not required:
                 return None
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("body must be JSON with a non-empty text 'text'")
-            if len(text) > MAX_TEXT_CHARS:
-                raise ValueError(f"text longer than {MAX_TEXT_CHARS} characters")
-            return text.strip()
+            text = message_text(text, "text").strip()
+            if not text:
+                raise BadRequest(400, "'text' must not be empty")
+            return text
 
         async def ticket_or_404(number: int) -> HandoffTicket:
             ticket = await handoff.in_transaction(tickets.get_ticket, number)
@@ -142,10 +142,7 @@ class AgentDeskInput(InputChannel):
         @desk.route("/tickets/<number:int>/messages", methods=["POST"])
         @authorised
         async def message(request: Request, agent: Identity, number: int) -> HTTPResponse:
-            try:
-                text = body_text(request, required=True)
-            except ValueError as e:
-                return _error(400, str(e))
+            text = body_text(request, required=True)
             ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
             sent = await handoff.post_agent_message(request.app.ctx.agent, ticket, agent.sub, text)
             return response.json({"ticket": number, "sent": sent})
@@ -153,10 +150,7 @@ class AgentDeskInput(InputChannel):
         @desk.route("/tickets/<number:int>/delegate", methods=["POST"])
         @authorised
         async def delegate(request: Request, agent: Identity, number: int) -> HTTPResponse:
-            try:
-                text = body_text(request, required=False)
-            except ValueError as e:
-                return _error(400, str(e))
+            text = body_text(request, required=False)
             ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
             try:
                 result = await handoff.delegate(request.app.ctx.agent, ticket, agent.sub, text)

@@ -31,12 +31,11 @@ from sanic.response import HTTPResponse
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from bot import handoff
-from bot.channels import retry
+from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_MS = 60 * 60 * 1000
-MAX_MESSAGE_CHARS = 4000
 # How long a sealed DingTalk identity is good for: one message's processing.
 SEAL_SECONDS = 300
 DEFAULT_WEBHOOK_HOSTS = ("oapi.dingtalk.com",)
@@ -138,11 +137,9 @@ class DingTalkInput(InputChannel):
                 logger.info("dingtalk channel refused a request: %s", refused)
                 return response.json({"error": refused}, status=401)
             try:
-                body = request.json
-            except Exception:  # sanic raises its own error types for bad JSON
-                body = None
-            if not isinstance(body, dict):
-                return response.json({"error": "body must be a JSON object"}, status=400)
+                body = json_object(request)
+            except BadRequest as e:
+                return e.response()
             staff_id = body.get("senderStaffId") or body.get("senderId")
             webhook = body.get("sessionWebhook")
             content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
@@ -152,9 +149,10 @@ class DingTalkInput(InputChannel):
                 return response.json({"error": "missing senderStaffId"}, status=400)
             if not isinstance(webhook, str) or urlsplit(webhook).hostname not in webhook_hosts():
                 return response.json({"error": "sessionWebhook not on an allowed host"}, status=400)
-            if len(content) > MAX_MESSAGE_CHARS:
-                return response.json({"error": f"message longer than {MAX_MESSAGE_CHARS} characters"},
-                                     status=413)
+            try:
+                content = message_text(content, "text.content")
+            except BadRequest as e:
+                return e.response()
             sender = conversation_for(key, staff_id)
             metadata: Dict[str, Any] = {"dingtalk_conversation": body.get("conversationId")}
             try:
@@ -165,12 +163,18 @@ class DingTalkInput(InputChannel):
             if merchant:
                 identity = Identity(merchant, "merchant", int(time.time()) + SEAL_SECONDS)
                 metadata.update(seal(key, sender, identity))
-            collector = CollectingOutputChannel()
-            text = await guarded(request.app.ctx.agent, sender, content.strip())
-            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name(),
-                                             metadata=metadata))
-            replies = await handoff.replies_for_merchant(request.app.ctx.agent, sender,
-                                                         collector.messages)
+            agent = request.app.ctx.agent
+
+            async def turn() -> List[Dict[str, Any]]:
+                collector = CollectingOutputChannel()
+                text = await guarded(agent, sender, content.strip())
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                 metadata=metadata))
+                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+
+            replies = await deliver(turn(), sender)
+            if replies is None:
+                return unavailable()
             try:
                 await self._send(webhook, replies)
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:

@@ -1,7 +1,7 @@
 """Authenticated REST channel: POST /webhooks/merchant/webhook with `Authorization: Bearer`."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Text
+from typing import Any, Awaitable, Callable, Dict, List, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -11,10 +11,8 @@ from sanic.response import HTTPResponse
 from actions.identity import InvalidToken, conversation_id, seal, secret
 from bot import handoff
 from bot.channels.auth import bearer_identity, unauthorised
-from bot.channels import retry
+from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
-
-MAX_MESSAGE_CHARS = 4000
 
 
 class MerchantInput(InputChannel):
@@ -48,23 +46,21 @@ class MerchantInput(InputChannel):
             except InvalidToken as e:
                 return unauthorised(self.name(), e)
             try:
-                body = request.json
-            except Exception:  # sanic raises its own error types for bad JSON
-                body = None
-            text = body.get("message") if isinstance(body, dict) else None
-            if not isinstance(text, str):
-                return response.json({"error": "body must be JSON with a text 'message'"},
-                                     status=400)
-            if len(text) > MAX_MESSAGE_CHARS:
-                return response.json({"error": f"message longer than {MAX_MESSAGE_CHARS} characters"},
-                                     status=413)
+                text = message_text(json_object(request).get("message"))
+            except BadRequest as e:
+                return e.response()
             # The conversation belongs to the token's subject, whatever the body says.
             sender = conversation_id(secret(), identity)
-            collector = CollectingOutputChannel()
-            text = await guarded(request.app.ctx.agent, sender, text)
-            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name(),
-                                             metadata=seal(secret(), sender, identity)))
-            return response.json(await handoff.replies_for_merchant(
-                request.app.ctx.agent, sender, collector.messages))
+            agent = request.app.ctx.agent
+
+            async def turn() -> List[Dict[str, Any]]:
+                collector = CollectingOutputChannel()
+                message = await guarded(agent, sender, text)
+                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
+                                                 metadata=seal(secret(), sender, identity)))
+                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+
+            replies = await deliver(turn(), sender)
+            return unavailable() if replies is None else response.json(replies)
 
         return hook

@@ -7,7 +7,7 @@ Anonymous: the sender id is whatever the client says, so it never reaches privat
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Text
+from typing import Any, Awaitable, Callable, Dict, List, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -15,10 +15,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import handoff
-from bot.channels import retry
+from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
 
-MAX_MESSAGE_CHARS = 4000
 MAX_SENDER_CHARS = 128
 
 
@@ -56,25 +55,22 @@ class PublicRestInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                body = request.json
-            except Exception:  # sanic raises its own error types for bad JSON
-                body = None
-            if not isinstance(body, dict):
-                return response.json({"error": "body must be a JSON object"}, status=400)
-            text = body.get("message")
-            if not isinstance(text, str):
-                return response.json({"error": "'message' must be a text"}, status=400)
-            if len(text) > MAX_MESSAGE_CHARS:
-                return response.json(
-                    {"error": f"message longer than {MAX_MESSAGE_CHARS} characters"}, status=413)
-            try:
+                body = json_object(request)
+                text = message_text(body.get("message"))
                 sender = sender_of(body.get("sender", "default"))
+            except BadRequest as e:
+                return e.response()
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
-            collector = CollectingOutputChannel()
-            text = await guarded(request.app.ctx.agent, sender, text)
-            await retry.handle(on_new_message, UserMessage(text, collector, sender, input_channel=self.name()))
-            return response.json(await handoff.replies_for_merchant(
-                request.app.ctx.agent, sender, collector.messages))
+            agent = request.app.ctx.agent
+
+            async def turn() -> List[Dict[str, Any]]:
+                collector = CollectingOutputChannel()
+                message = await guarded(agent, sender, text)
+                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name()))
+                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+
+            replies = await deliver(turn(), sender)
+            return unavailable() if replies is None else response.json(replies)
 
         return hook

@@ -43,6 +43,7 @@ from socketio import AsyncServer
 
 from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
 from bot import handoff
+from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded
 from bot.nlu import script
 
@@ -53,7 +54,6 @@ PAGE_DIR = PROJECT / "web"
 # The widget as published on npm: one prebuilt file (React included).
 WIDGET = PAGE_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 STATIC = {"webchat.js": WIDGET, "page.js": PAGE_DIR / "page.js", "page.css": PAGE_DIR / "page.css"}
-MAX_MESSAGE_CHARS = 4000
 # How often the outbox of a conversation held by a human agent is checked for the page.
 AGENT_POLL_SECONDS = 3.0
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -263,12 +263,19 @@ class WebchatInput(SocketIOInput):
             sender = conversation_id(key, identity)
             await sio.enter_room(sid, sender)
             agent = self.agent
-            collector = CollectingOutputChannel()
-            text = await guarded(agent, sender, text)
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                             metadata=seal(key, sender, identity)))
-            await self._emit(await handoff.replies_for_merchant(agent, sender,
-                                                                collector.messages), sid)
+
+            async def turn() -> List[Dict[str, Any]]:
+                collector = CollectingOutputChannel()
+                message = await guarded(agent, sender, text)
+                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
+                                                 metadata=seal(key, sender, identity)))
+                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+
+            replies = await deliver(turn(), sender)
+            if replies is None:
+                await self._emit([{"text": in_script_of(UNAVAILABLE_NOTICE, text)}], sid)
+                return
+            await self._emit(replies, sid)
             tracker = await agent.tracker_store.retrieve(sender)
             if tracker is not None and tracker.is_paused():
                 self._watch(sender, identity)

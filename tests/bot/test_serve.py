@@ -19,7 +19,9 @@ def test_configured_stores_are_kept():
     env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_URL="postgresql://u@db/rasa",
                                       LOCK_STORE_TYPE="redis", REDIS_HOST="redis.internal"))
     assert env["TRACKER_STORE_URL"] == "postgresql://u@db/rasa"
-    assert env["LOCK_STORE_TYPE"] == "redis" and env["REDIS_HOST"] == "redis.internal"
+    # "redis" selects the project's atomic Redis lock store (bot/lock_store.py).
+    assert env["LOCK_STORE_TYPE"] == "bot.lock_store.AtomicRedisLockStore"
+    assert env["REDIS_HOST"] == "redis.internal"
 
 
 def test_http_api_is_off_without_a_token_and_protected_with_one(tmp_path):

@@ -1,0 +1,85 @@
+"""A Redis lock store that several Rasa servers can share safely.
+
+Rasa keeps one message of a conversation in work at a time with a ticket lock: each message
+takes a ticket, waits until its ticket is first in the queue, and gives it back when done.
+Rasa 3.6's own Redis lock store changes that queue with separate GET and SET calls, so when two
+servers change one conversation's queue at the same moment, one change overwrites the other: a
+waiting ticket vanishes (the message fails with LockError) or two turns of the conversation run
+at once and the tracker store keeps only one of them.
+
+Here every change of a queue (issue a ticket, drop expired tickets, give a ticket back) is one
+optimistic Redis transaction (WATCH the key, read, MULTI/SET or DEL, EXEC, again if another
+server changed the key in between), so no change is lost. A queue left empty is deleted in the
+same transaction. `bot.serve` selects this store for LOCK_STORE_TYPE=redis.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Optional, Tuple, TypeVar
+
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from rasa.utils.endpoints import EndpointConfig
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+Change = Callable[[Optional[TicketLock]], Tuple[Optional[TicketLock], T]]
+
+
+class AtomicRedisLockStore(RedisLockStore):
+    """Rasa's RedisLockStore with each read-modify-write of a lock done atomically."""
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None, **kwargs: Any) -> None:
+        if endpoint_config is not None:
+            # Loaded by module path from endpoints.yml: `url` is the Redis host, as for `redis`.
+            kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
+        super().__init__(**kwargs)
+
+    def _change(self, conversation_id: str, change: Change[T]) -> T:
+        """Apply `change` to the stored lock in one transaction; an empty lock is deleted."""
+        key = self.key_prefix + conversation_id
+
+        def apply(pipe: Any) -> T:
+            raw = pipe.get(key)
+            lock = TicketLock.from_dict(json.loads(raw)) if raw else None
+            new, result = change(lock)
+            pipe.multi()
+            if new is None or not new.tickets:
+                pipe.delete(key)
+            else:
+                pipe.set(key, new.dumps())
+            return result
+
+        return self.red.transaction(apply, key, value_from_callable=True)
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        def take(lock: Optional[TicketLock]) -> Tuple[TicketLock, int]:
+            lock = lock or self.create_lock(conversation_id)
+            return lock, lock.issue_ticket(lock_lifetime)
+
+        try:
+            return self._change(conversation_id, take)
+        except Exception as e:  # noqa: BLE001 - Rasa's contract: any failure here is a LockError
+            raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
+
+    def update_lock(self, conversation_id: str) -> None:
+        def drop_expired(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
+            if lock is not None:
+                lock.remove_expired_tickets()
+            return lock, None
+
+        self._change(conversation_id, drop_expired)
+
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
+        def give_back(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
+            if lock is not None:
+                lock.remove_ticket_for(ticket_number)
+            return lock, None
+
+        self._change(conversation_id, give_back)
+
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        # Giving the ticket back deletes the lock when nobody else waits, in one transaction;
+        # Rasa's separate "is someone waiting? then delete" could delete a ticket just issued.
+        self.finish_serving(conversation_id, ticket_number)

@@ -1,0 +1,121 @@
+"""The Redis lock store shared by several Rasa servers: one message of a conversation at a time,
+no queued message lost, however the servers' changes to the queue interleave."""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from typing import List
+
+import pytest
+import redis
+from rasa.core.lock_store import LockError, LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.lock_store import AtomicRedisLockStore
+
+REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 4
+SERVERS, MESSAGES = 4, 40
+
+
+@pytest.fixture
+def redis_db():
+    client = redis.StrictRedis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"the lock store tests need Redis at {REDIS_HOST}:{REDIS_PORT}: {e}")
+        pytest.skip(f"lock store tests skipped outside CI: no Redis at {REDIS_HOST}:{REDIS_PORT}")
+    yield client
+    for key in client.scan_iter("lock:test-*"):
+        client.delete(key)
+
+
+def store() -> AtomicRedisLockStore:
+    return AtomicRedisLockStore(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+
+
+def test_endpoints_yml_loads_it_by_module_path(redis_db):
+    config = EndpointConfig(url=REDIS_HOST, type="bot.lock_store.AtomicRedisLockStore",
+                            port=REDIS_PORT, db=REDIS_DB)
+    created = LockStore.create(config)
+    assert isinstance(created, AtomicRedisLockStore)
+    assert created.red.connection_pool.connection_kwargs["db"] == REDIS_DB
+
+
+def test_tickets_are_served_in_order_and_an_empty_queue_is_deleted(redis_db):
+    s, cid = store(), f"test-{uuid.uuid4().hex}"
+    first, second = s.issue_ticket(cid, 60), s.issue_ticket(cid, 60)
+    assert (first, second) == (0, 1)
+    lock = s.get_lock(cid)
+    assert not lock.is_locked(first) and lock.is_locked(second)
+    s.cleanup(cid, first)
+    assert not s.get_lock(cid).is_locked(second)
+    s.cleanup(cid, second)
+    assert redis_db.get(s.key_prefix + cid) is None
+
+
+def test_an_expired_ticket_gives_way(redis_db):
+    s, cid = store(), f"test-{uuid.uuid4().hex}"
+    stale = s.issue_ticket(cid, 0.05)
+    waiting = s.issue_ticket(cid, 60)
+    time.sleep(0.1)
+    s.update_lock(cid)
+    lock = s.get_lock(cid)
+    assert [t.number for t in lock.tickets] == [waiting] and not lock.is_locked(waiting)
+    s.cleanup(cid, stale)  # the crashed holder's late give-back changes nothing
+    assert [t.number for t in s.get_lock(cid).tickets] == [waiting]
+
+
+def test_a_burst_over_several_servers_runs_one_message_at_a_time_and_loses_none(redis_db):
+    """SERVERS lock stores (one per Rasa server) take MESSAGES messages of one conversation at
+    once. Each message checks that nobody else is inside, and records itself."""
+    cid = f"test-{uuid.uuid4().hex}"
+    stores = [store() for _ in range(SERVERS)]
+    inside = threading.Lock()
+    served: List[int] = []
+    overlaps: List[int] = []
+    failures: List[str] = []
+    start = threading.Barrier(MESSAGES)
+
+    def message(n: int) -> None:
+        async def turn() -> None:
+            async with stores[n % SERVERS].lock(cid, lock_lifetime=20, wait_time_in_seconds=0.005):
+                if not inside.acquire(blocking=False):
+                    overlaps.append(n)
+                    return
+                try:
+                    await asyncio.sleep(0.003)
+                    served.append(n)
+                finally:
+                    inside.release()
+
+        start.wait()
+        try:
+            asyncio.run(turn())
+        except LockError as e:
+            failures.append(f"{n}: {e}")
+
+    threads = [threading.Thread(target=message, args=(n,), daemon=True) for n in range(MESSAGES)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    assert not stuck, f"{stuck} messages still waiting for the lock after 30 s"
+    assert not failures, failures
+    assert not overlaps, f"messages {overlaps} ran while another message held the lock"
+    assert sorted(served) == list(range(MESSAGES))
+    assert redis_db.get(stores[0].key_prefix + cid) is None, "the lock was not cleaned up"
+
+
+def test_redis_down_is_a_lock_error_not_a_hang():
+    unreachable = AtomicRedisLockStore(host="127.0.0.1", port=1, db=0, socket_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(LockError):
+        unreachable.issue_ticket("test-down", 60)
+    assert time.monotonic() - started < 5
