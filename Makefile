@@ -8,7 +8,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-.PHONY: run test test-packages bench venv web artefacts model validate lock clean help eval-nlu
+.PHONY: run test test-reliability test-packages bench venv web artefacts model validate lock clean help eval-nlu audit
 
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
@@ -55,6 +55,17 @@ test: validate model test-packages web
 	$(VENV)/bin/rasa test core --e2e --model models/assistant.tar.gz --stories tests \
 	  --fail-on-prediction-errors --out build/rasa-test
 	$(PY) -m pytest
+
+# The reliability and security suite alone (`make test` runs it too): bad input on every
+# channel, faults (action server killed or hung, database and Redis down, Rasa restarted),
+# load, authorisation attempts; figures printed under "reliability figures".
+test-reliability: validate model test-packages web
+	$(PY) -m pytest tests/reliability
+
+# Known advisories against the locked dependencies (pip-audit in its own venv, pinned; needs
+# PyPI's vulnerability data, so not part of `make test`).
+audit:
+	scripts/audit-dependencies.sh
 
 lock:
 	rm -rf build/lock-venv && $$(scripts/find-python310.sh) -m venv build/lock-venv

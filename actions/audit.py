@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Optional
 
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from actions.db.models import AuditRecord
 from actions.identity import Identity
 
 MAX = 300
+logger = logging.getLogger(__name__)
 
 
 def record(session: Session, actor: Optional[Identity], subject: Optional[str], action: str,
@@ -20,3 +22,21 @@ def record(session: Session, actor: Optional[Identity], subject: Optional[str], 
         actor_role=actor.role if actor else None,
         subject_merchant=subject[:MAX] if subject else None, action=action[:64],
         allowed=allowed, reason=reason[:MAX]))
+
+
+def record_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
+                   subject: Optional[str] = None) -> bool:
+    """Audit a refused request (bad token, bad signature, forged payload) in its own transaction.
+
+    Blocking: call it from a worker thread. Returns False (and logs) when the database cannot
+    be reached; the request is refused either way.
+    """
+    from actions.db.session import shared_factory
+
+    try:
+        with shared_factory().begin() as session:
+            record(session, actor, subject, f"{channel}_refused", False, reason)
+        return True
+    except Exception as e:  # noqa: BLE001 - a refusal must not fail because the audit cannot
+        logger.error("refusal on %s not audited: %s", channel, e.__class__.__name__)
+        return False

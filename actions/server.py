@@ -7,6 +7,7 @@ actions, and through them the database.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -18,6 +19,8 @@ from rasa_sdk.constants import APPLICATION_ROOT_LOGGER_NAME
 from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import Sanic, response
 from sanic.request import Request
+
+from actions.audit import record_refusal
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -40,6 +43,8 @@ def protect(app: Sanic, token: str) -> Sanic:
         given = request.headers.get(TOKEN_HEADER, "").encode()
         if not hmac.compare_digest(given, expected):
             logger.warning("action server refused a call to %s without a valid token", request.path)
+            await asyncio.to_thread(record_refusal, "action_server",
+                                    f"{request.method} {request.path[:100]}: missing or wrong token")
             return response.json({"error": "missing or wrong action server token"}, status=401)
         return None
 

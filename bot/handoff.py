@@ -159,12 +159,13 @@ async def hand_back(agent: Agent, ticket_id: int, agent_id: str) -> Dict[str, An
     return {"ticket": ticket.id, "status": ticket.status, "notice": text}
 
 
-async def replies_for_merchant(agent: Agent, conversation_id: str,
-                               produced: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+async def replies_for_merchant(agent: Agent, conversation_id: str, produced: List[Dict[str, Any]],
+                               channel: str) -> List[Dict[str, Any]]:
     """What a merchant's request returns: the assistant's replies, then anything waiting.
 
     While an agent holds the conversation the assistant says nothing; the merchant is told
-    their message reached the agent. Messages from agents (and answers an agent asked the
+    their message reached the agent; if the assistant failed to answer, it apologises (see
+    answer_silence). Messages from agents (and answers an agent asked the
     assistant for) are passed on once, in order.
     """
     replies = list(produced)
@@ -176,6 +177,8 @@ async def replies_for_merchant(agent: Agent, conversation_id: str,
                                               ticket=ticket or "")
             if notice and notice.get("text"):
                 replies.append({"recipient_id": conversation_id, "text": notice["text"]})
+        elif tracker is not None:
+            replies = await answer_silence(agent, conversation_id, channel)
     return replies + await pending_for_merchant(conversation_id)
 
 
@@ -189,3 +192,62 @@ async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:
     return [{"recipient_id": conversation_id, "text": m.text,
              "custom": {"from": "agent" if m.kind == "agent_message" else "assistant",
                         "ticket": m.ticket_id}} for m in waiting]
+
+
+async def answer_silence(agent: Agent, conversation_id: str, channel: str) -> List[Dict[str, Any]]:
+    """The turn produced no reply although the assistant was not paused: an action failed or
+    timed out (the action server is down or hung; bot/action_calls.py bounds the wait).
+
+    If the merchant was asking for a human, the ticket is opened here, without the action
+    server; otherwise the merchant hears an apology with the offer of a human (a button). The
+    merchant's message is already in the conversation either way.
+    """
+    async with agent.lock_store.lock(conversation_id):
+        tracker = await agent.processor.get_tracker(conversation_id)
+        if tracker.is_paused():
+            return []
+        latest = tracker.latest_message
+        intent = ((latest.intent or {}).get("name") if latest else None)
+        ticket = None
+        if intent == "request_human":
+            ticket = await _open_ticket_here(tracker, channel)
+        if ticket is not None:
+            name, values = "utter_handoff_created", {"ticket": str(ticket)}
+        else:
+            name, values = "utter_service_failed", {}
+        rendered = await agent.nlg.generate(name, tracker, channel, **values) or {}
+        text = rendered.get("text") or ""
+        buttons = rendered.get("buttons") or []
+        tracker.update(BotUttered(text, data={"buttons": buttons} if buttons else {},
+                                  metadata={"utter_action": name}))
+        if ticket is not None:
+            tracker.update(SlotSet(TICKET_SLOT, str(ticket)))
+            tracker.update(ConversationPaused())
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        await agent.tracker_store.save(tracker)
+    reply: Dict[str, Any] = {"recipient_id": conversation_id, "text": text}
+    if buttons:
+        reply["buttons"] = buttons
+    return [reply]
+
+
+async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Optional[int]:
+    """A handoff ticket opened by the Rasa server itself; None if the database is down too."""
+    from actions.handoff import conversation_summary
+    from actions.identity import secret, unseal
+
+    latest = tracker.latest_message
+    identity = unseal(secret(), tracker.sender_id, latest.metadata if latest else None,
+                      latest.input_channel if latest else channel)
+    merchant = identity.sub if identity and identity.role == "merchant" else None
+    events = [e.as_dict() for e in tracker.events]
+    summary = dict(conversation_summary(events), reason="assistant_unavailable",
+                   topic=tracker.get_slot("topic"))
+    written = (latest.parse_data or {}).get("script") if latest else None
+    try:
+        opened = await in_transaction(tickets.open_ticket, tracker.sender_id, channel, merchant,
+                                      "assistant_unavailable", written, summary)
+    except Exception as e:  # noqa: BLE001 - then the merchant hears the apology instead
+        logger.error("handoff ticket not opened by the Rasa server: %s", e.__class__.__name__)
+        return None
+    return opened.id

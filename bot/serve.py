@@ -75,12 +75,14 @@ class Servers:
         self.log_dir = log_dir
         self.own_session = own_session
         self.processes: List[subprocess.Popen] = []
+        self.actions: Optional[subprocess.Popen] = None
+        self.rasa: Optional[subprocess.Popen] = None
 
     def _spawn(self, name: str, cmd: List[str]) -> subprocess.Popen:
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "wb")
+            out = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(cmd, cwd=PROJECT, env=self.env, stdout=out,
                                 stderr=subprocess.STDOUT if out else None,
                                 start_new_session=self.own_session)
@@ -102,15 +104,28 @@ class Servers:
         except Exception as e:  # noqa: BLE001 - programme answers do not need the database
             print(f"warning: database not migrated ({e.__class__.__name__}); tier status and "
                   f"handoff will retry when it is reachable", file=sys.stderr)
-        python = sys.executable
-        self._spawn("actions", [python, "-m", "actions.server", "--actions", "actions",
-                                "--port", str(self.action_port)])
-        self._spawn("rasa", self.rasa_command())
+        self.start_action_server()
+        self.start_rasa_server()
         return self
+
+    def start_action_server(self) -> subprocess.Popen:
+        """Start (or start again, after a crash) the action server."""
+        self.actions = self._spawn("actions", [sys.executable, "-m", "actions.server", "--actions",
+                                               "actions", "--port", str(self.action_port)])
+        return self.actions
+
+    def start_rasa_server(self) -> subprocess.Popen:
+        """Start (or start again) the Rasa server."""
+        self.rasa = self._spawn("rasa", self.rasa_command())
+        return self.rasa
+
+    def running(self) -> List[subprocess.Popen]:
+        """The current process of each server (not ones stopped and started again)."""
+        return [p for p in (self.actions, self.rasa) if p is not None]
 
     def rasa_command(self) -> List[str]:
         """The Rasa server's command line."""
-        command = [sys.executable, "-m", "rasa", "run", "--model", str(self.model),
+        command = [sys.executable, "-m", "bot.rasa_server", "run", "--model", str(self.model),
                    "--port", str(self.rasa_port), "--endpoints", "endpoints.yml",
                    "--credentials", "credentials.yml"]
         # Rasa's HTTP API (trackers, events, model loading) stays off unless a token is set.
@@ -125,7 +140,7 @@ class Servers:
         while urls:
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"servers not ready after {timeout:.0f} s: {urls}")
-            for proc in self.processes:
+            for proc in self.running():
                 if proc.poll() is not None:
                     raise RuntimeError(f"server exited early (exit {proc.returncode}): {proc.args}")
             try:
@@ -185,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"  agent desk (agent token): http://localhost:{rasa_port}/webhooks/agent/tickets\n"
               f"  action server: http://localhost:{action_port}/webhook\n"
               f"Press Ctrl-C to stop.", flush=True)
-        while all(p.poll() is None for p in servers.processes):
+        while all(p.poll() is None for p in servers.running()):
             time.sleep(0.5)
         print("a server exited; stopping the other", file=sys.stderr)
         return 1

@@ -28,6 +28,8 @@ from actions.identity import Identity, InvalidToken
 from bot import handoff
 from bot.channels.auth import bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
+from bot.channels.guard import valid_text
+from bot.nlu import script
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class AgentDeskInput(InputChannel):
                 try:
                     identity = bearer_identity(request)
                 except InvalidToken as e:
-                    return unauthorised(self.name(), e)
+                    return await unauthorised(self.name(), e)
                 if identity.role != "agent":
                     await handoff.in_transaction(record, identity, None, "agent_desk", False,
                                                  f"{request.method} {request.path}: not an agent")
@@ -87,8 +89,8 @@ class AgentDeskInput(InputChannel):
             text = json_object(request).get("text")
             if text is None and not required:
                 return None
-            text = message_text(text, "text").strip()
-            if not text:
+            text = valid_text(message_text(text, "text")).strip()
+            if not script.clean(text):  # nothing visible: blanks, control or zero-width characters
                 raise BadRequest(400, "'text' must not be empty")
             return text
 

@@ -1,12 +1,15 @@
 """Who is calling an authenticated channel: the bearer token, verified."""
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Optional
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.audit import record_refusal
 from actions.identity import Identity, InvalidToken, secret, verify_token
 
 logger = logging.getLogger(__name__)
@@ -23,7 +26,14 @@ def bearer_identity(request: Request) -> Identity:
     return verify_token(key, token.strip())
 
 
-def unauthorised(channel: str, error: InvalidToken) -> HTTPResponse:
-    """401 with the reason; the refusal is logged (no token in the log)."""
-    logger.info("%s channel refused a request: %s", channel, error)
+async def audit_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
+                        subject: Optional[str] = None) -> None:
+    """Log and audit a refused request (no token or secret is logged or stored)."""
+    logger.info("%s channel refused a request: %s", channel, reason)
+    await asyncio.to_thread(record_refusal, channel, reason, actor, subject)
+
+
+async def unauthorised(channel: str, error: InvalidToken) -> HTTPResponse:
+    """401 with the reason; the refusal is logged and audited."""
+    await audit_refusal(channel, str(error))
     return response.json({"error": str(error)}, status=401)

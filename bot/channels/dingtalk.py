@@ -31,8 +31,9 @@ from sanic.response import HTTPResponse
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from bot import handoff
+from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
-from bot.channels.guard import guarded
+from bot.channels.guard import guarded, printable_id
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_MS = 60 * 60 * 1000
@@ -134,7 +135,7 @@ class DingTalkInput(InputChannel):
             refused = verify(app_secret, request.headers.get("timestamp"),
                              request.headers.get("sign"))
             if refused:
-                logger.info("dingtalk channel refused a request: %s", refused)
+                await audit_refusal(self.name(), refused)
                 return response.json({"error": refused}, status=401)
             try:
                 body = json_object(request)
@@ -145,8 +146,13 @@ class DingTalkInput(InputChannel):
             content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
             if body.get("msgtype") != "text" or not isinstance(content, str):
                 return response.json({"error": "only text messages are understood"}, status=400)
-            if not isinstance(staff_id, str) or not staff_id or len(staff_id) > 128:
+            if staff_id is not None and not isinstance(staff_id, str):
+                return response.json({"error": "'senderStaffId' must be a text"}, status=400)
+            if not staff_id or not staff_id.strip():
                 return response.json({"error": "missing senderStaffId"}, status=400)
+            if len(staff_id) > 128 or not printable_id(staff_id):
+                return response.json({"error": "'senderStaffId' must be at most 128 characters, "
+                                               "without control characters"}, status=400)
             if not isinstance(webhook, str) or urlsplit(webhook).hostname not in webhook_hosts():
                 return response.json({"error": "sessionWebhook not on an allowed host"}, status=400)
             try:
@@ -167,10 +173,11 @@ class DingTalkInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                text = await guarded(agent, sender, content.strip())
+                text = await guarded(agent, sender, content.strip(), self.name())
                 await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                                  metadata=metadata))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                                                          self.name())
 
             replies = await deliver(turn(), sender)
             if replies is None:

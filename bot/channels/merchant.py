@@ -35,7 +35,7 @@ class MerchantInput(InputChannel):
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
-                return unauthorised(self.name(), e)
+                return await unauthorised(self.name(), e)
             sender = conversation_id(secret(), identity)
             return response.json(await handoff.pending_for_merchant(sender))
 
@@ -44,7 +44,7 @@ class MerchantInput(InputChannel):
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
-                return unauthorised(self.name(), e)
+                return await unauthorised(self.name(), e)
             try:
                 text = message_text(json_object(request).get("message"))
             except BadRequest as e:
@@ -55,10 +55,11 @@ class MerchantInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text)
+                message = await guarded(agent, sender, text, self.name())
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
                                                  metadata=seal(secret(), sender, identity)))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                                                          self.name())
 
             replies = await deliver(turn(), sender)
             return unavailable() if replies is None else response.json(replies)

@@ -15,10 +15,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import handoff
+from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
-from bot.channels.guard import guarded
+from bot.channels.guard import guarded, printable_id
 
 MAX_SENDER_CHARS = 128
+# Conversation ids of the signed-in channels (actions/identity.conversation_id, DingTalk's
+# conversation_for): an anonymous client may not name them, not even to poll.
+RESERVED_PREFIXES = ("merchant:", "agent:", "dingtalk:", "webchat:")
+
+
+class ReservedSender(Exception):
+    """The anonymous client named a conversation of a signed-in channel."""
 
 
 class PublicRestInput(InputChannel):
@@ -38,7 +46,16 @@ class PublicRestInput(InputChannel):
                 raise ValueError("'sender' must be a non-empty text")
             if len(value) > MAX_SENDER_CHARS:
                 raise ValueError(f"'sender' longer than {MAX_SENDER_CHARS} characters")
+            if not printable_id(value):
+                raise ValueError("'sender' must not contain control characters or lone surrogates")
+            if value.strip().lower().startswith(RESERVED_PREFIXES):
+                raise ReservedSender(value)
             return value
+
+        async def reserved(sender: str) -> HTTPResponse:
+            await audit_refusal(self.name(), f"sender id of a signed-in channel: {sender[:100]}")
+            return response.json({"error": "sender ids starting with merchant:, agent:, dingtalk: "
+                                           "or webchat: belong to signed-in channels"}, status=403)
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -48,6 +65,8 @@ class PublicRestInput(InputChannel):
         async def messages(request: Request) -> HTTPResponse:
             try:
                 sender = sender_of(request.args.get("sender"))
+            except ReservedSender as e:
+                return await reserved(str(e))
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             return response.json(await handoff.pending_for_merchant(sender))
@@ -60,15 +79,18 @@ class PublicRestInput(InputChannel):
                 sender = sender_of(body.get("sender", "default"))
             except BadRequest as e:
                 return e.response()
+            except ReservedSender as e:
+                return await reserved(str(e))
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             agent = request.app.ctx.agent
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text)
+                message = await guarded(agent, sender, text, self.name())
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name()))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                                                          self.name())
 
             replies = await deliver(turn(), sender)
             return unavailable() if replies is None else response.json(replies)

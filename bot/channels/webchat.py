@@ -43,8 +43,9 @@ from socketio import AsyncServer
 
 from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
 from bot import handoff
+from bot.channels.auth import audit_refusal
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
-from bot.channels.guard import guarded
+from bot.channels.guard import guarded, valid_text
 from bot.nlu import script
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ OUTSIDE_IMPORT = re.compile(rb"@import url\(https?://[^)\"]*\);?")
 
 SIGN_IN = "您还没有登录或登录已过期,请从商家后台重新打开在线客服。"
 TOO_LONG = f"消息太长了,请分几次发送(每条最多{MAX_MESSAGE_CHARS}字)。"
+# For a `user_uttered` event without a text message (the widget always sends one).
+NOT_TEXT = "只能发送文字消息,请直接输入您的问题。"
 
 # The page loads only its own files; the widget injects its styles and connects back here.
 SECURITY_HEADERS = {
@@ -229,7 +232,7 @@ class WebchatInput(SocketIOInput):
             return True
 
         @sio.on("session_request")
-        async def session_request(sid: Text, data: Any) -> None:
+        async def session_request(sid: Text, data: Any = None, *ignored: Any) -> None:
             # The widget's own key for its local history; conversations come from tokens.
             wanted = data.get("session_id") if isinstance(data, dict) else None
             session = wanted if isinstance(wanted, str) and SESSION_ID.match(wanted) \
@@ -237,12 +240,14 @@ class WebchatInput(SocketIOInput):
             await sio.emit("session_confirm", session, room=sid)
 
         @sio.on(self.user_message_evt)
-        async def handle_message(sid: Text, data: Any) -> None:
-            if not isinstance(data, dict):
+        async def handle_message(sid: Text, data: Any = None, *ignored: Any) -> None:
+            # Whatever a client sends gets an answer, never silence: a message that is not
+            # text is told so; an empty one is the assistant's to answer, as on every channel.
+            text = data.get("message") if isinstance(data, dict) else None
+            if not isinstance(text, str):
+                await self._emit([{"text": NOT_TEXT}], sid)
                 return
-            text = data.get("message")
-            if not isinstance(text, str) or not text.strip():
-                return
+            text = valid_text(text)
             custom = data.get("customData")
             token = custom.get("token") if isinstance(custom, dict) else None
             key = secret()
@@ -253,7 +258,7 @@ class WebchatInput(SocketIOInput):
                     raise InvalidToken("missing token")
                 identity = verify_token(key, token.strip())
             except InvalidToken as e:
-                logger.info("%s channel refused a message: %s", self.name(), e)
+                await audit_refusal(self.name(), str(e))
                 await self._emit([{"text": in_script_of(SIGN_IN, text)}], sid)
                 return
             if len(text) > MAX_MESSAGE_CHARS:
@@ -266,10 +271,11 @@ class WebchatInput(SocketIOInput):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text)
+                message = await guarded(agent, sender, text, self.name())
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
                                                  metadata=seal(key, sender, identity)))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages)
+                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                                                          self.name())
 
             replies = await deliver(turn(), sender)
             if replies is None:

@@ -77,5 +77,9 @@ def test_bad_tokens_get_401(imported, bad):
 
 
 def test_plain_rest_channel_never_reaches_private_data(imported, client):
-    reply = client.text("merchant:T9001", "我离金牌还差多少?")
+    reply = client.text("T9001", "我离金牌还差多少?")
     assert "需要先登录" in reply and "83.5" not in reply
+    # Conversation ids of the signed-in channels cannot be named on the anonymous channel.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        client.text("merchant:T9001", "我离金牌还差多少?")
+    assert refused.value.code == 403

@@ -1,0 +1,88 @@
+"""Calls to the action server are bounded in time; after a failure they fail at once for a while."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.shared.exceptions import RasaException
+
+from bot import action_calls
+
+
+@pytest.fixture
+def remote(monkeypatch):
+    """RemoteAction.run replaced by a fake action server whose behaviour the test sets."""
+    state = {"calls": 0, "behaviour": "answer"}
+
+    async def fake_run(self, *args, **kwargs):
+        state["calls"] += 1
+        if state["behaviour"] == "hang":
+            await asyncio.sleep(5)
+        if state["behaviour"] == "reject":
+            raise ActionExecutionRejection(self.name())
+        return ["event"]
+
+    monkeypatch.setattr(RemoteAction, "run", fake_run)
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    return state
+
+
+def action() -> RemoteAction:
+    return RemoteAction("action_answer_programme", None)
+
+
+async def test_a_hung_call_times_out_and_later_calls_fail_at_once_until_retry(remote):
+    action_calls.install(timeout=0.2, retry_after=0.5)
+    remote["behaviour"] = "hang"
+    started = time.monotonic()
+    with pytest.raises(RasaException):
+        await action().run(None, None, None, None)
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(RasaException):
+        await action().run(None, None, None, None)
+    assert remote["calls"] == 1, "the second call should not have reached the action server"
+    remote["behaviour"] = "answer"
+    await asyncio.sleep(0.6)
+    assert await action().run(None, None, None, None) == ["event"]
+    assert await action().run(None, None, None, None) == ["event"]
+    assert remote["calls"] == 3
+
+
+async def test_a_rejection_is_an_answer_not_a_failure(remote):
+    action_calls.install(timeout=1.0, retry_after=60)
+    remote["behaviour"] = "reject"
+    with pytest.raises(ActionExecutionRejection):
+        await action().run(None, None, None, None)
+    remote["behaviour"] = "answer"
+    assert await action().run(None, None, None, None) == ["event"]
+
+
+def test_installing_twice_wraps_the_original_once(remote):
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    first = RemoteAction.run
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    assert RemoteAction.run.unbounded is first.unbounded
+
+
+@pytest.mark.parametrize("response", [
+    {"events": [{"event": "slot", "name": "topic", "value": "tier"}], "responses": [{"text": "x"}]},
+    {"events": [{"event": "nonsense"}]},
+    {"events": "not a list"},
+    {"responses": ["not an object"]},
+])
+def test_responses_are_checked_as_rasa_checks_them(remote, response):
+    """The validator built once accepts and refuses exactly what jsonschema.validate does."""
+    stock = RemoteAction._validate_action_result
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    try:
+        expected = stock(action(), response)
+    except ValidationError as e:
+        expected = e.message
+    try:
+        got = RemoteAction._validate_action_result(action(), response)
+    except ValidationError as e:
+        got = e.message
+    assert got == expected
