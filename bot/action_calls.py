@@ -4,7 +4,7 @@ Rasa 3.6 waits up to 5 minutes for a custom action; a merchant whose question re
 action server would hear nothing for that long. Here a call gets ACTION_TIMEOUT_SECONDS (3 s by
 default). After a call fails or times out, further calls fail at once for ACTION_RETRY_SECONDS
 (10 s), so a turn with several actions, or many merchants at once, do not each wait for the
-timeout again; then the next call tries the action server again, so service comes back by
+timeout again (an error status from a reachable action server fails only that call); then the next call tries the action server again, so service comes back by
 itself when it does.
 
 A failed call is handled as Rasa handles any failed action (logged, its events dropped, the
@@ -26,6 +26,7 @@ import os
 import time
 from typing import Any
 
+import aiohttp
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
@@ -69,8 +70,11 @@ def install(timeout: float, retry_after: float) -> ActionServerCircuit:
             circuit.failed()
             logger.error("action '%s' got no answer within %.1f s", self.name(), timeout)
             raise RasaException(f"action '{self.name()}' timed out")
-        except Exception:
-            circuit.failed()
+        except Exception as e:
+            # An action that failed on a reachable action server (an HTTP error status) is
+            # that action's failure; only an unreachable server stops the calls for a while.
+            if not isinstance(e.__cause__ or e.__context__, aiohttp.ClientResponseError):
+                circuit.failed()
             raise
         circuit.succeeded()
         return events

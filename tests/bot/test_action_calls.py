@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
@@ -23,6 +24,16 @@ def remote(monkeypatch):
             await asyncio.sleep(5)
         if state["behaviour"] == "reject":
             raise ActionExecutionRejection(self.name())
+        if state["behaviour"] == "error status":
+            try:
+                raise aiohttp.ClientResponseError(None, (), status=500)
+            except aiohttp.ClientResponseError as e:
+                raise RasaException("Failed to execute custom action") from e
+        if state["behaviour"] == "unreachable":
+            try:
+                raise aiohttp.ClientConnectionError("refused")
+            except aiohttp.ClientConnectionError:
+                raise RasaException("Couldn't connect")
         return ["event"]
 
     monkeypatch.setattr(RemoteAction, "run", fake_run)
@@ -86,3 +97,19 @@ def test_responses_are_checked_as_rasa_checks_them(remote, response):
     except ValidationError as e:
         got = e.message
     assert got == expected
+
+
+async def test_an_action_failing_on_a_reachable_server_does_not_stop_other_calls(remote):
+    action_calls.install(timeout=1.0, retry_after=60)
+    remote["behaviour"] = "error status"
+    with pytest.raises(RasaException):
+        await action().run(None, None, None, None)
+    remote["behaviour"] = "answer"
+    assert await action().run(None, None, None, None) == ["event"]
+    remote["behaviour"] = "unreachable"
+    with pytest.raises(RasaException):
+        await action().run(None, None, None, None)
+    remote["behaviour"] = "answer"
+    with pytest.raises(RasaException):  # the server was unreachable: calls pause for a while
+        await action().run(None, None, None, None)
+    assert remote["calls"] == 3
