@@ -204,8 +204,8 @@ async def answer_silence(agent: Agent, conversation_id: str, channel: str) -> Li
     """
     async with agent.lock_store.lock(conversation_id):
         tracker = await agent.processor.get_tracker(conversation_id)
-        if tracker.is_paused():
-            return []
+        if tracker.is_paused() or _answered_since_latest_message(tracker):
+            return []  # a message sent meanwhile took the conversation on
         latest = tracker.latest_message
         intent = ((latest.intent or {}).get("name") if latest else None)
         ticket = None
@@ -229,6 +229,15 @@ async def answer_silence(agent: Agent, conversation_id: str, channel: str) -> Li
     if buttons:
         reply["buttons"] = buttons
     return [reply]
+
+
+def _answered_since_latest_message(tracker: DialogueStateTracker) -> bool:
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered):
+            return True
+    return False
 
 
 async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Optional[int]:
