@@ -13,6 +13,9 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
 	@echo "make test   run the whole test suite"
+	@echo "make test-reliability   the reliability and security suite alone (part of make test)"
+	@echo "make bench  speed and memory beside stock Rasa (bench/results.md)"
+	@echo "make audit  known advisories against requirements.lock (pip-audit)"
 
 $(VENV)/.installed: requirements.lock scripts/find-python310.sh
 	@if [ ! -x $(PY) ]; then \
