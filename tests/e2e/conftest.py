@@ -78,6 +78,21 @@ def knowledge_dir(tmp_path_factory) -> Path:
     return target
 
 
+def start_servers(model: Path, state: Path, env: Dict[str, str], timeout: float) -> Servers:
+    """Both servers on free ports, ready; the test fails with their logs if they do not start."""
+    srv = Servers(model, free_port(), free_port(), env=env, log_dir=state / "logs", own_session=True)
+    srv.start()
+    try:
+        srv.wait_ready(timeout=timeout)
+    except Exception:
+        srv.stop()
+        logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (state / "logs").glob("*.log"))
+        pytest.fail(f"servers did not start:\n{logs}")
+    srv.database_url = env["DATABASE_URL"]
+    srv.state = state
+    return srv
+
+
 @pytest.fixture(scope="session")
 def servers(trained_model, knowledge_dir, tmp_path_factory):
     state = tmp_path_factory.mktemp("servers")
@@ -91,16 +106,7 @@ def servers(trained_model, knowledge_dir, tmp_path_factory):
                 # DingTalk replies go to the fake DingTalk server of the tests, on loopback.
                 "DINGTALK_APP_SECRET": DINGTALK_SECRET, "DINGTALK_WEBHOOK_HOSTS": "127.0.0.1",
                 "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}"})
-    srv = Servers(trained_model, free_port(), free_port(), env=env, log_dir=state / "logs",
-                  own_session=True)
-    srv.start()
-    try:
-        srv.wait_ready(timeout=240)
-    except Exception:
-        srv.stop()
-        logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (state / "logs").glob("*.log"))
-        pytest.fail(f"servers did not start:\n{logs}")
-    srv.database_url = env["DATABASE_URL"]
+    srv = start_servers(trained_model, state, env, timeout=240)
     yield srv
     srv.stop()
 

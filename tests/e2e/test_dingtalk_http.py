@@ -4,52 +4,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional
+from typing import Optional
 
 import pytest
 
 from bot.channels.dingtalk import signature
 from tests.e2e.conftest import DINGTALK_SECRET, PROJECT
+from tests.e2e.fake_dingtalk import FakeDingTalk
 from tests.e2e.test_tier_status_http import imported  # noqa: F401 - fixture: T9001, T9002
 
 pytestmark = pytest.mark.e2e
-
-
-class FakeDingTalk:
-    """Session webhooks: records what the assistant posts, per path."""
-
-    def __init__(self) -> None:
-        self.received: Dict[str, List[Dict[str, Any]]] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.received.setdefault(self.path, []).append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode":0,"errmsg":"ok"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def webhook(self, session: str) -> str:
-        return f"http://127.0.0.1:{self.port}/robot/sendBySession?session={session}"
-
-    def texts(self, session: str) -> str:
-        posted = self.received.get(f"/robot/sendBySession?session={session}", [])
-        return "\n".join(m.get("text", {}).get("content") or m.get("markdown", {}).get("text", "")
-                         for m in posted)
 
 
 @pytest.fixture(scope="module")

@@ -15,40 +15,22 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-import redis
 from sqlalchemy import create_engine, text
 
 from bot.serve import Servers
 from tests.e2e.conftest import ACTION_TOKEN, JWT_SECRET, PROJECT, REPORT, TODAY, free_port
+from tests.e2e.services import PG_ADMIN, REDIS, require_postgres_and_redis
 
 pytestmark = pytest.mark.e2e
 
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = ("127.0.0.1", 6379)
 NGINX = Path("/usr/sbin/nginx")
 CONVERSATIONS, TURNS, BURST, BURSTS = 24, 5, 10, 3
 QUESTIONS = ["金牌每个月有几个橱窗?", "第15条是什么?", "银牌贷款打几折?", "你好", "询价单订阅V2和V3有什么区别?"]
 
 
 def _require_services() -> None:
-    problems = []
-    if not NGINX.exists():
-        problems.append(f"{NGINX} missing (make test installs Debian's nginx-light)")
-    try:
-        redis.StrictRedis(*REDIS, socket_timeout=2).ping()
-    except redis.RedisError as e:
-        problems.append(f"Redis at {REDIS}: {e.__class__.__name__}")
-    try:
-        engine = create_engine(PG_ADMIN, future=True)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as e:  # noqa: BLE001 - any connection problem means no PostgreSQL here
-        problems.append(f"PostgreSQL at {PG_ADMIN}: {e.__class__.__name__}")
-    if problems:
-        if os.environ.get("CI"):
-            pytest.fail("the scale-out test needs " + "; ".join(problems))
-        pytest.skip("scale-out test skipped outside CI: " + "; ".join(problems))
+    missing = [] if NGINX.exists() else [f"{NGINX} missing (make test installs Debian's nginx-light)"]
+    require_postgres_and_redis("the scale-out test", missing)
 
 
 @pytest.fixture(scope="module")

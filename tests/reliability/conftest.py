@@ -19,7 +19,8 @@ import pytest
 
 from actions.identity import issue_token
 from bot.serve import Servers
-from tests.e2e.conftest import free_port, trained_model  # noqa: F401 - trained_model: fixture
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import trained_model  # noqa: F401 - trained_model: fixture
 
 PROJECT = Path(__file__).resolve().parents[2]
 TODAY = "2026-11-22"
@@ -66,18 +67,7 @@ def server_env(state: Path, **overrides: str) -> Dict[str, str]:
 
 
 def start_servers(model: Path, state: Path, **overrides: str) -> Servers:
-    env = server_env(state, **overrides)
-    srv = Servers(model, free_port(), free_port(), env=env, log_dir=state / "logs", own_session=True)
-    srv.start()
-    try:
-        srv.wait_ready(timeout=300)
-    except Exception:
-        srv.stop()
-        logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (state / "logs").glob("*.log"))
-        pytest.fail(f"servers did not start:\n{logs}")
-    srv.database_url = env["DATABASE_URL"]
-    srv.state = state
-    return srv
+    return e2e.start_servers(model, state, server_env(state, **overrides), timeout=300)
 
 
 def import_merchants(database_url: str, folder: Path) -> None:

@@ -19,11 +19,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import time
 import warnings
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import jwt
@@ -32,6 +30,7 @@ import socketio
 from sqlalchemy import create_engine, text
 
 from bot.channels.dingtalk import signature
+from tests.e2e.fake_dingtalk import FakeDingTalk
 from tests.reliability.conftest import (ACTION_TOKEN, DINGTALK_SECRET, FIGURES, JWT_SECRET, http,
                                         leaked, token)
 
@@ -166,37 +165,6 @@ async def _webchat(port: int, message: str, custom: Any, timeout: float = 60.0,
         # Closes the session at once (a plain disconnect waits for the pending long poll).
         await client.eio.disconnect(abort=True)
     return json.dumps(received, ensure_ascii=False)
-
-
-class FakeDingTalk:
-    """Session webhooks on loopback: records what the assistant posts, per session."""
-
-    def __init__(self) -> None:
-        self.received: Dict[str, List[Dict[str, Any]]] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.received.setdefault(self.path, []).append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode":0,"errmsg":"ok"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def webhook(self, session: str) -> str:
-        return f"http://127.0.0.1:{self.port}/robot/sendBySession?session={session}"
-
-    def posted(self, session: str) -> str:
-        return json.dumps(self.received.get(f"/robot/sendBySession?session={session}", []),
-                          ensure_ascii=False)
 
 
 def dingtalk(ctx: "Ctx", staff: str, message: str, *, secret: str = DINGTALK_SECRET,

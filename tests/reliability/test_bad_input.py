@@ -30,13 +30,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import socketio
 
 from bot.channels.dingtalk import signature
+from tests.e2e.fake_dingtalk import FakeDingTalk
 from tests.reliability.conftest import (DINGTALK_SECRET, FIGURES, STACK_TRACE_MARKERS, http, leaked,
                                         reply_text, token)
 
@@ -394,38 +394,6 @@ def test_merchant(reliable, kind: Kind) -> None:
 
 DINGTALK = "/webhooks/dingtalk/webhook"
 STAFF = "staff-r7001"  # linked to R7001
-
-
-class FakeDingTalk:
-    """Session webhooks on loopback: records what the assistant posts, per session."""
-
-    def __init__(self) -> None:
-        self.received: Dict[str, List[Dict[str, Any]]] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.received.setdefault(self.path, []).append(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"errcode":0,"errmsg":"ok"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def webhook(self, session: str) -> str:
-        return f"http://127.0.0.1:{self.port}/robot/sendBySession?session={session}"
-
-    def texts(self, session: str) -> str:
-        posted = self.received.get(f"/robot/sendBySession?session={session}", [])
-        return "\n".join(m.get("text", {}).get("content") or m.get("markdown", {}).get("text", "")
-                         for m in posted)
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,21 @@ restarted, Redis down under the Redis lock store. The merchant always hears some
 5 seconds, and service comes back by itself when the fault ends."""
 from __future__ import annotations
 
-import os
 import signal
 import time
 import uuid
 from typing import Any, Dict, List, Tuple
 
 import pytest
-import redis
 from sqlalchemy import create_engine, text
 
+from tests.e2e.services import PG_ADMIN, REDIS, require_postgres_and_redis
 from tests.reliability.conftest import (FIGURES, http, import_merchants, reply_text, start_servers,
                                         token)
 from tests.reliability.faults import Proxy
 
 pytestmark = pytest.mark.e2e
 
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS = ("127.0.0.1", 6379)
 QUESTION = "金牌每个月有几个橱窗?"
 TIER_QUESTION = "我离金牌还差多少?"
 APOLOGY = "系统暂时出了点问题"
@@ -30,30 +27,11 @@ RETRY_SECONDS = 2.0
 SURVIVED: Dict[str, str] = {}
 
 
-def _require_services() -> None:
-    problems = []
-    try:
-        redis.StrictRedis(*REDIS, socket_timeout=2).ping()
-    except redis.RedisError as e:
-        problems.append(f"Redis at {REDIS}: {e.__class__.__name__}")
-    try:
-        engine = create_engine(PG_ADMIN, future=True)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as e:  # noqa: BLE001 - any connection problem means no PostgreSQL here
-        problems.append(f"PostgreSQL at {PG_ADMIN}: {e.__class__.__name__}")
-    if problems:
-        if os.environ.get("CI"):
-            pytest.fail("the fault tests need " + "; ".join(problems))
-        pytest.skip("fault tests skipped outside CI: " + "; ".join(problems))
-
-
 @pytest.fixture(scope="module")
 def faulty(trained_model, tmp_path_factory):
     """Servers whose PostgreSQL (merchants, tickets, audit) and Redis (lock store) are reached
     through proxies the tests can cut; trackers in SQLite, so a restart keeps conversations."""
-    _require_services()
+    require_postgres_and_redis("the fault tests")
     state = tmp_path_factory.mktemp("faults")
     name = f"faults_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN, future=True, isolation_level="AUTOCOMMIT")
