@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import KnowledgeBase, KnowledgeStore
+from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.questions import parse_question
 
 FALLBACK = "nlu_fallback"
@@ -86,7 +86,7 @@ class ActionClarify(Action):
             dispatcher.utter_message(response="utter_offer_handoff")
             return [SlotSet("pending_offer", "handoff")]
         if self._store is None:
-            self._store = KnowledgeStore()
+            self._store = shared_store()
         buttons = suggestions(self._store.get(), tracker)
         if buttons:
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)

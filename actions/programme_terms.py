@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.knowledge import KnowledgeBase, KnowledgeStore
+from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.questions import Question, parse_question
@@ -85,7 +85,7 @@ class ActionAnswerProgramme(Action):
 
     def _knowledge(self) -> KnowledgeBase:
         if self._store is None:
-            self._store = KnowledgeStore()
+            self._store = shared_store()
         return self._store.get()
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -21,6 +21,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from actions.audit import record_refusal
+from actions.db.session import shared_factory
+from actions.knowledge import KnowledgeError, shared_store
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -51,6 +53,21 @@ def protect(app: Sanic, token: str) -> Sanic:
     return app
 
 
+def warm_up() -> None:
+    """Load at start what the first turns would otherwise load: the knowledge base and the
+    database (schema checked, engine made). Neither failing stops the server: a broken
+    knowledge file is reported on use, and an unreachable database is tried again on use."""
+    try:
+        shared_store().get()
+    except KnowledgeError as e:
+        logger.error("knowledge base not loaded at start: %s", e)
+    try:
+        shared_factory()
+    except Exception as e:  # noqa: BLE001 - any driver error; tier status retries on use
+        logger.warning("database not reachable at start (%s: %s); tier status and handoff "
+                       "will try again when asked", e.__class__.__name__, str(e)[:200])
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point (the same options as `python -m rasa_sdk`)."""
     args = create_argument_parser().parse_args(argv)
@@ -65,6 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 1
     app = protect(create_app(args.actions, cors_origins=args.cors), token)
+    warm_up()
     host = os.environ.get("SANIC_HOST", "0.0.0.0")
     app.run(host, args.port, workers=utils.number_of_sanic_workers())
     return 0

@@ -19,7 +19,7 @@ from actions.audit import record
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal
-from actions.knowledge import KnowledgeStore
+from actions.knowledge import KnowledgeStore, shared_store
 from actions.knowledge.store import knowledge_directory
 from actions.tiers import engine
 from actions.tiers.render import render_status
@@ -118,7 +118,7 @@ class ActionTierStatus(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         if self._store is None:
-            self._store = KnowledgeStore()
+            self._store = shared_store()
         kb = self._store.get()
         message = tracker.latest_message or {}
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),

@@ -16,6 +16,13 @@ Rasa also checks every action server response against its JSON schema with
 on this project's machine, more than the NLU). `install()` makes that check with one validator
 built once: the same schema, the same errors.
 
+Rasa also opens a new connection (a new HTTP client session) for every action call: at 50
+turns a second that is a hundred connections a second, each leaving a socket in TIME_WAIT and
+the action server holding the closed connection's state for its graceful-close timeout (15 s),
+so its memory rose with the call rate. Here calls reuse kept-alive connections
+(`KeepAliveSessions`), idle ones closed after ACTION_KEEPALIVE_SECONDS (2 s, below the
+action server's own 5 s, so the server never closes a connection a call is about to use).
+
 `install()` is called by `python -m bot.rasa_server` (what `bot.serve` runs).
 """
 from __future__ import annotations
@@ -24,7 +31,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
+import weakref
+from typing import Any, Optional
 
 import aiohttp
 from jsonschema.exceptions import best_match
@@ -32,6 +40,8 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+from rasa.utils.endpoints import ClientResponseError as RasaClientResponseError
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +63,78 @@ class ActionServerCircuit:
         self.failed_at = None
 
 
-def install(timeout: float, retry_after: float) -> ActionServerCircuit:
-    """Wrap RemoteAction.run with the time bound and the circuit; returns the circuit."""
+class _Borrowed:
+    """`async with` over a shared session that leaves it open (Rasa's request closes its own)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class KeepAliveSessions:
+    """One client session per event loop for an endpoint, its connections kept alive."""
+
+    def __init__(self, endpoint: EndpointConfig, idle_seconds: float) -> None:
+        self.endpoint = endpoint
+        self.idle_seconds = idle_seconds
+        self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = \
+            weakref.WeakKeyDictionary()
+
+    def session(self) -> _Borrowed:
+        """What EndpointConfig.request enters: this loop's session, made on first use."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            auth = None
+            if self.endpoint.basic_auth:
+                auth = aiohttp.BasicAuth(self.endpoint.basic_auth["username"],
+                                         self.endpoint.basic_auth["password"])
+            # As EndpointConfig.session makes it, with a connector that keeps connections.
+            session = aiohttp.ClientSession(
+                headers=self.endpoint.headers, auth=auth,
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=self.idle_seconds))
+            self._sessions[loop] = session
+        return _Borrowed(session)
+
+    async def close(self) -> None:
+        """Close this loop's session (at shutdown)."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+
+
+def keep_alive(endpoint: Optional[EndpointConfig], idle_seconds: float) -> Optional[KeepAliveSessions]:
+    """Make `endpoint`'s requests reuse connections (once per endpoint object)."""
+    if endpoint is None:
+        return None
+    sessions = endpoint.__dict__.get("keep_alive")
+    if sessions is None:
+        sessions = KeepAliveSessions(endpoint, idle_seconds)
+        endpoint.keep_alive = sessions  # type: ignore[attr-defined]
+        endpoint.session = sessions.session  # type: ignore[method-assign]
+    return sessions
+
+
+def _error_status(e: BaseException) -> bool:
+    """Whether a failed call got an HTTP error status (so the action server is reachable)."""
+    cause = e.__cause__ or e.__context__
+    return isinstance(cause, (RasaClientResponseError, aiohttp.ClientResponseError))
+
+
+def install(timeout: float, retry_after: float, keepalive: float = 2.0) -> ActionServerCircuit:
+    """Wrap RemoteAction.run with the time bound, the circuit and kept-alive connections;
+    returns the circuit."""
     circuit = ActionServerCircuit(retry_after)
     unbounded = getattr(RemoteAction.run, "unbounded", RemoteAction.run)
 
     async def run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
+        keep_alive(self.action_endpoint, keepalive)
         if circuit.open():
             raise RasaException(f"action server unavailable; '{self.name()}' not called")
         try:
@@ -73,7 +149,7 @@ def install(timeout: float, retry_after: float) -> ActionServerCircuit:
         except Exception as e:
             # An action that failed on a reachable action server (an HTTP error status) is
             # that action's failure; only an unreachable server stops the calls for a while.
-            if not isinstance(e.__cause__ or e.__context__, aiohttp.ClientResponseError):
+            if not _error_status(e):
                 circuit.failed()
             raise
         circuit.succeeded()
@@ -106,4 +182,5 @@ def _validator_built_once() -> Any:
 
 def install_from_environment() -> ActionServerCircuit:
     return install(float(os.environ.get("ACTION_TIMEOUT_SECONDS", "3")),
-                   float(os.environ.get("ACTION_RETRY_SECONDS", "10")))
+                   float(os.environ.get("ACTION_RETRY_SECONDS", "10")),
+                   float(os.environ.get("ACTION_KEEPALIVE_SECONDS", "2")))

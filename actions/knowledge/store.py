@@ -5,7 +5,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from actions.knowledge.loader import KnowledgeError, load_knowledge
 from actions.knowledge.model import KnowledgeBase
@@ -55,3 +55,16 @@ class KnowledgeStore:
                 self._signature = signature
             assert self._base is not None
             return self._base
+
+
+_shared: Dict[Path, KnowledgeStore] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store() -> KnowledgeStore:
+    """The process's one store for the knowledge directory, shared by every action."""
+    directory = knowledge_directory().resolve()
+    with _shared_lock:
+        if directory not in _shared:
+            _shared[directory] = KnowledgeStore(directory)
+        return _shared[directory]

@@ -9,6 +9,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import ClientResponseError
 
 from bot import action_calls
 
@@ -26,8 +27,8 @@ def remote(monkeypatch):
             raise ActionExecutionRejection(self.name())
         if state["behaviour"] == "error status":
             try:
-                raise aiohttp.ClientResponseError(None, (), status=500)
-            except aiohttp.ClientResponseError as e:
+                raise ClientResponseError(500, "Internal Server Error", "")
+            except ClientResponseError as e:
                 raise RasaException("Failed to execute custom action") from e
         if state["behaviour"] == "unreachable":
             try:
@@ -113,3 +114,76 @@ async def test_an_action_failing_on_a_reachable_server_does_not_stop_other_calls
     with pytest.raises(RasaException):  # the server was unreachable: calls pause for a while
         await action().run(None, None, None, None)
     assert remote["calls"] == 3
+
+
+@pytest.fixture
+async def action_server(monkeypatch):
+    """A real HTTP action server (aiohttp) whose answer the test sets; it records the client
+    port of every call, so a new connection shows as a new port."""
+    from aiohttp import web
+
+    monkeypatch.setattr(RemoteAction, "run", RemoteAction.run)  # restored after the test
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    state = {"status": 200, "ports": []}
+
+    async def webhook(request):
+        state["ports"].append(request.transport.get_extra_info("peername")[1])
+        if state["status"] != 200:
+            return web.json_response({"error": "boom"}, status=state["status"])
+        return web.json_response({"events": [], "responses": [{"text": "答案"}]})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    state["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/webhook"
+    state["runner"] = runner
+    yield state
+    await runner.cleanup()
+
+
+async def _call(endpoint):
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    return await RemoteAction("action_answer_programme", endpoint).run(
+        None, None, DialogueStateTracker("m", []), Domain.empty())
+
+
+async def test_calls_reuse_one_connection_and_close_it_when_idle(action_server):
+    from rasa.utils.endpoints import EndpointConfig
+
+    action_calls.install(timeout=2.0, retry_after=60, keepalive=0.3)
+    endpoint = EndpointConfig(action_server["url"])
+    for _ in range(5):
+        events = await _call(endpoint)
+        assert [e.text for e in events] == ["答案"]
+    assert len(action_server["ports"]) == 5
+    assert len(set(action_server["ports"])) == 1, action_server["ports"]
+    await asyncio.sleep(0.6)  # idle longer than the keep-alive: the next call connects anew
+    await _call(endpoint)
+    assert len(set(action_server["ports"])) == 2
+    await endpoint.keep_alive.close()
+
+
+async def test_an_error_status_from_the_real_server_fails_that_call_alone(action_server):
+    from rasa.utils.endpoints import EndpointConfig
+
+    action_calls.install(timeout=2.0, retry_after=60)
+    endpoint = EndpointConfig(action_server["url"])
+    action_server["status"] = 500
+    with pytest.raises(RasaException):
+        await _call(endpoint)
+    action_server["status"] = 200
+    assert [e.text for e in await _call(endpoint)] == ["答案"]
+    await endpoint.keep_alive.close()
+    await action_server["runner"].cleanup()  # now nothing listens: unreachable
+    with pytest.raises(RasaException):
+        await _call(endpoint)
+    calls = len(action_server["ports"])
+    with pytest.raises(RasaException, match="unavailable"):  # calls pause after unreachable
+        await _call(endpoint)
+    assert len(action_server["ports"]) == calls == 2
+    await endpoint.keep_alive.close()
