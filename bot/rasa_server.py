@@ -9,7 +9,11 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
 - the SQL tracker store exits the Rasa server only when its PostgreSQL schema is missing, as
   Rasa means it to: Rasa 3.6 exits on any ValueError raised while a session is open, so one
   request whose conversation id the database cannot store (a NUL byte, a lone surrogate)
-  stopped the server for everyone. Now that request fails alone.
+  stopped the server for everyone. Now that request fails alone;
+- the SQLite tracker store (the embedded default) keeps its connections open in a pool and
+  writes through a write-ahead log: with SQLAlchemy 1.4 Rasa opened a new SQLite connection
+  for every read and every write of a conversation and each commit rewrote the rollback
+  journal (commits stay fully synchronous: an answered turn is on disk).
 """
 from __future__ import annotations
 
@@ -62,10 +66,54 @@ def exit_only_for_a_missing_schema() -> None:
     tracker_store.SQLTrackerStore.session_scope = session_scope  # type: ignore[assignment]
 
 
+def _is_sqlite_file(url: Any) -> bool:
+    text = str(url)
+    return text.startswith("sqlite") and ":memory:" not in text and text.rstrip("/") != "sqlite:"
+
+
+def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
+def sqlite_connections_kept() -> None:
+    """SQLTrackerStore on a SQLite file: pooled connections, write-ahead log."""
+    from rasa.core import tracker_store
+    from sqlalchemy import event
+    from sqlalchemy.pool import QueuePool
+
+    stock_kwargs = getattr(tracker_store.create_engine_kwargs, "stock", tracker_store.create_engine_kwargs)
+    stock_init = getattr(tracker_store.SQLTrackerStore.__init__, "stock", tracker_store.SQLTrackerStore.__init__)
+
+    def create_engine_kwargs(url: Any) -> Dict[str, Any]:
+        if _is_sqlite_file(url):
+            # One thread uses a connection at a time (the pool sees to it); a writer waits
+            # up to 30 s for another process's write instead of failing at once.
+            return {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 10,
+                    "connect_args": {"check_same_thread": False, "timeout": 30}}
+        return stock_kwargs(url)
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        stock_init(self, *args, **kwargs)
+        if self.engine.dialect.name == "sqlite" and _is_sqlite_file(self.engine.url):
+            event.listen(self.engine, "connect", _write_ahead_log)
+            self.engine.dispose()  # the connection that created the tables had no pragmas
+
+    create_engine_kwargs.stock = stock_kwargs  # type: ignore[attr-defined]
+    init.stock = stock_init  # type: ignore[attr-defined]
+    tracker_store.create_engine_kwargs = create_engine_kwargs
+    tracker_store.SQLTrackerStore.__init__ = init  # type: ignore[assignment]
+
+
 def install() -> None:
     action_calls.install_from_environment()
     cache_event_types()
     exit_only_for_a_missing_schema()
+    sqlite_connections_kept()
 
 
 def main() -> None:
