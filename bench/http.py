@@ -76,11 +76,38 @@ def load(send: Callable[[str, int], Tuple[bool, float]], concurrency: int, total
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(worker, range(concurrency)))
     wall = time.perf_counter() - started
-    ms = [s * 1000 for s in latencies]
+    return summary(concurrency, [s * 1000 for s in latencies], errors, wall)
+
+
+def summary(concurrency: int, ms: List[float], errors: int, wall: float) -> Dict[str, Any]:
+    """Percentiles and throughput of a set of turns (`ms` and `wall` kept for merging)."""
     return {"concurrency": concurrency, "turns": len(ms), "errors": errors,
             "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
             "p99_ms": round(percentile(ms, 99), 1), "mean_ms": round(statistics.mean(ms), 1),
-            "throughput_per_s": round(len(ms) / wall, 1)}
+            "throughput_per_s": round(len(ms) / wall, 1), "ms": ms, "wall_s": wall}
+
+
+def merged(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One summary of several runs of the same kind (their turns pooled, their times added)."""
+    return summary(parts[0]["concurrency"], [m for p in parts for m in p["ms"]],
+                   sum(p["errors"] for p in parts), sum(p["wall_s"] for p in parts))
+
+
+def interleaved(kinds: Dict[str, Callable[[str, int], Tuple[bool, float]]], concurrency: int,
+                total: int, rounds: int) -> Dict[str, Dict[str, Any]]:
+    """Each kind measured in `rounds` slices taken in turn (the order rotating each round), so
+    that a busy or quiet spell of the machine falls on every kind alike, not on one."""
+    names = list(kinds)
+    parts: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            parts[name].append(load(kinds[name], concurrency, max(concurrency, total // rounds)))
+    return {name: merged(p) for name, p in parts.items()}
+
+
+def public(result: Dict[str, Any]) -> Dict[str, Any]:
+    """A summary without the raw latencies (for results.json)."""
+    return {k: v for k, v in result.items() if k not in ("ms", "wall_s")}
 
 
 def stock_project(out: Path) -> Path:

@@ -22,6 +22,8 @@ PROGRAMME = ["金牌每个月有几个橱窗?", "銀牌貸款打幾折?", "第15
              "備貨貸最高多少?", "gold seller 橱窗几个", "金牌的好评率要多少?", "保理融资优惠还能申请吗"]
 GREETING = "你好"
 TIER = "查一下商家 M1003 的金银牌状态"
+# Each kind's latency is measured in this many slices, taken in turn with the other kinds'.
+ROUNDS = 4
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -43,8 +45,8 @@ def main(argv: List[str] | None = None) -> int:
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
     from actions.identity import issue_token
     from bench import batch, stages
-    from bench.http import (StockServer, load, post, rss_mib, stock_project, train_stock,
-                            wait_answering)
+    from bench.http import (StockServer, interleaved, load, post, public, rss_mib, stock_project,
+                            train_stock, wait_answering)
     from bot import train
     from bot.serve import Servers
 
@@ -114,18 +116,19 @@ def main(argv: List[str] | None = None) -> int:
             "stock_greeting": lambda s, i: post(stock_rest, {"sender": s, "message": GREETING}),
             "stock_programme": lambda s, i: post(stock_rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
         }
-        latency: Dict[str, Any] = {}
-        for name, send in kinds.items():
-            print(f"latency: {name} …", flush=True)
-            latency[name] = {"c1": load(send, 1, sizes["turns_1"]),
-                             "c16": load(send, 16, sizes["turns_16"])}
+        latency: Dict[str, Any] = {name: {} for name in kinds}
+        for key, concurrency in (("c1", 1), ("c16", 16)):
+            print(f"latency at {concurrency} conversations, {ROUNDS} interleaved rounds …", flush=True)
+            for name, result in interleaved(kinds, concurrency, sizes[f"turns_{concurrency}"],
+                                            ROUNDS).items():
+                latency[name][key] = public(result)
         results["latency"] = latency
         memory.update({"rasa_after_latency_mib": rss_mib(rasa_pid),
                        "actions_after_latency_mib": rss_mib(action_pid)})
 
         print(f"soak: {sizes['soak']} turns …", flush=True)
         mixed = lambda s, i: (kinds["programme"], kinds["greeting"], kinds["tier_status"])[i % 3](s, i)
-        results["soak"] = load(mixed, 16, sizes["soak"])
+        results["soak"] = public(load(mixed, 16, sizes["soak"]))
         memory.update({"rasa_after_soak_mib": rss_mib(rasa_pid),
                        "actions_after_soak_mib": rss_mib(action_pid)})
         memory["rasa_growth_pct"] = round((memory["rasa_after_soak_mib"] / memory["rasa_start_mib"] - 1) * 100, 1)

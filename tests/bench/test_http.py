@@ -1,0 +1,33 @@
+"""The benchmark's interleaving and pooling of latency measurements."""
+from __future__ import annotations
+
+from bench.http import interleaved, merged, public, summary
+
+
+def test_kinds_are_measured_in_rotating_rounds_and_pooled():
+    calls = []
+
+    def kind(name, seconds, ok=True):
+        def send(sender, i):
+            calls.append(name)
+            return ok, seconds
+        return send
+
+    kinds = {"a": kind("a", 0.010), "b": kind("b", 0.020), "c": kind("c", 0.030, ok=False)}
+    results = interleaved(kinds, concurrency=1, total=12, rounds=3)
+    # Each round takes 4 turns of every kind; the kind going first rotates: a b c, b c a, c a b.
+    firsts = [calls[i] for i in range(0, len(calls), 4)]
+    assert firsts == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {name: r["turns"] for name, r in results.items()} == {"a": 12, "b": 12, "c": 12}
+    assert results["a"]["p50_ms"] == 10.0 and results["b"]["p95_ms"] == 20.0
+    assert results["a"]["errors"] == 0 and results["c"]["errors"] == 12
+    assert "ms" not in public(results["a"]) and public(results["a"])["turns"] == 12
+
+
+def test_merging_pools_turns_and_adds_times():
+    one = summary(16, [10.0] * 90, 0, 1.0)
+    two = summary(16, [100.0] * 10, 2, 1.0)
+    both = merged([one, two])
+    assert both["turns"] == 100 and both["errors"] == 2
+    assert both["throughput_per_s"] == 50.0
+    assert both["p50_ms"] == 10.0 and both["p95_ms"] == 100.0
