@@ -103,7 +103,7 @@ class KeepAliveSessions:
         return _Borrowed(session)
 
     async def close(self) -> None:
-        """Close this loop's session (at shutdown)."""
+        """Close this loop's session (its connections also close when the server stops)."""
         session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
