@@ -91,10 +91,10 @@ def sqlite_connections_kept() -> None:
 
     def create_engine_kwargs(url: Any) -> Dict[str, Any]:
         if _is_sqlite_file(url):
-            # One thread uses a connection at a time (the pool sees to it); a writer waits
-            # up to 30 s for another process's write instead of failing at once.
+            # One thread uses a connection at a time (the pool sees to it), whichever thread
+            # opened it.
             return {"poolclass": QueuePool, "pool_size": 5, "max_overflow": 10,
-                    "connect_args": {"check_same_thread": False, "timeout": 30}}
+                    "connect_args": {"check_same_thread": False}}
         return stock_kwargs(url)
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
