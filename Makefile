@@ -86,6 +86,8 @@ clean:
 bench: artefacts
 	$(PY) -m bench.run
 
-# NLU figures on the held-out set, ours beside the stock Rasa Chinese set-up (not part of `make test`).
+# NLU figures on the held-out set, ours beside the stock Rasa Chinese set-up, then whole answers
+# to the blind question sets of tests/nlu/blind/ over HTTP (not part of `make test`).
 eval-nlu: artefacts
 	$(PY) -m bot.evaluate
+	$(PY) -m bot.evaluate_answers

@@ -1,0 +1,82 @@
+"""The blind-set scorer: what counts as right, confidently wrong, honest and declined."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.evaluate_answers import Question, decline_openings, judge, load_set, summarise
+
+DECLINES = decline_openings()
+CITED = "金牌店铺每个月可以享受3个橱窗激励。\n来源:速卖通《2023年新金银牌规则》 一、金牌商家规则\n"
+
+
+def q(kind="answer", script="simplified", facts=(("3个", "三个"),), text="金牌几个橱窗"):
+    return Question("t-1", text, script, kind, [list(f) for f in facts])
+
+
+def test_an_answer_with_every_fact_is_right():
+    verdict = judge(q(), CITED, DECLINES)
+    assert verdict.right and verdict.cited and not verdict.confidently_wrong
+
+
+def test_facts_match_after_conversion_to_simplified_and_without_separators():
+    reply = "金牌店鋪每個月可以享受3 個櫥窗,額度1,000萬。\n來源:速賣通"
+    verdict = judge(q(facts=(("3个",), ("1000万",))), reply, DECLINES)
+    assert verdict.right
+
+
+def test_a_traditional_question_answered_in_simplified_is_not_right():
+    verdict = judge(q(script="traditional", text="金牌幾個櫥窗"), CITED, DECLINES)
+    assert not verdict.right and not verdict.script_ok
+
+
+def test_a_cited_answer_without_any_required_fact_is_confidently_wrong():
+    verdict = judge(q(facts=(("92%",),)), CITED, DECLINES)
+    assert not verdict.right and verdict.confidently_wrong
+
+
+def test_a_clarification_is_wrong_but_not_confidently():
+    verdict = judge(q(facts=(("92%",),)), "抱歉,我不太确定您的意思。您是想:", DECLINES)
+    assert not verdict.right and not verdict.confidently_wrong
+
+
+def test_doc_silent_needs_no_citation_or_an_explicit_not_given():
+    silent = q(kind="doc_silent", facts=())
+    assert not judge(silent, CITED, DECLINES).right
+    assert judge(silent, CITED, DECLINES).confidently_wrong
+    assert judge(silent, "原文没有写明具体金额。原文写的是…\n来源:1688", DECLINES).right
+
+
+def test_out_of_scope_must_be_declined():
+    oos = q(kind="out_of_scope", facts=())
+    decline = "这个问题不在我能回答的范围内。我能解答:速卖通金银牌的权益"
+    assert judge(oos, decline, DECLINES).right
+    assert not judge(oos, "抱歉,我不太确定您的意思。您是想:", DECLINES).right
+    assert judge(oos, CITED, DECLINES).confidently_wrong
+
+
+def test_summary_rates_per_script_and_kind():
+    verdicts = [judge(q(), CITED, DECLINES), judge(q(facts=(("92%",),)), CITED, DECLINES),
+                judge(q(kind="out_of_scope", facts=()), CITED, DECLINES)]
+    figures = summarise(verdicts)
+    assert figures["answer_accuracy"] == 0.5
+    assert figures["answer_accuracy_by_script"] == {"simplified": 0.5, "traditional": None}
+    assert figures["confidently_wrong"] == 2
+    assert figures["out_of_scope_declined"] == 0.0
+
+
+def test_the_committed_blind_sets_load_and_are_balanced():
+    for path in sorted((Path(__file__).parents[1] / "nlu" / "blind").glob("*.yml")):
+        questions = load_set(path)
+        kinds = {k: sum(x.kind == k for x in questions) for k in ("answer", "doc_silent", "out_of_scope")}
+        assert len(questions) >= 150 and all(kinds.values()), path
+        assert sum(x.script == "traditional" for x in questions) >= len(questions) / 4 - 10, path
+
+
+def test_a_malformed_set_is_refused(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("questions:\n  - {id: x, text: '金牌', script: simplified, kind: answer}\n",
+                   encoding="utf-8")
+    with pytest.raises(ValueError, match="needs facts"):
+        load_set(bad)
