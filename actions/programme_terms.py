@@ -10,8 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
+from actions.choose import decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
+from actions.knowledge.retrieval import retriever_for
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.questions import Question, parse_question
 from actions.tier_benefits import benefit_answer, comparison_answer
@@ -101,12 +103,20 @@ class ActionAnswerProgramme(Action):
         previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
         elliptical = context.is_elliptical(message.get("text") or "", entities, kb.follow_up)
         resolved = context.resolve(question, previous, elliptical)
-        answer, topic = self.answer(kb, resolved, self._today())
-        if answer is None and resolved is not question:
-            resolved = question
-            answer, topic = self.answer(kb, question, self._today())
+        today = self._today()
+        answer, topic = (self.answer(kb, resolved, today) if resolved is not question
+                         else (None, None))
         if answer is None:
-            dispatcher.utter_message(response="utter_ask_which_programme")
+            # A new question: entities and the retrieval ranking decide together.
+            choice = decide(kb, retriever_for(kb), question, message.get("text") or "",
+                            lambda q: self.answer(kb, q, today))
+            answer, topic = choice.answer, choice.topic
+            # The context of a follow-up: what was named, or the entry the ranking chose.
+            resolved = question if choice.how == "entities" else choice.question
+        if answer is None:
+            dispatcher.utter_message(response="utter_out_of_scope" if not question.ids
+                                     and not question.measure_numbers
+                                     else "utter_ask_which_programme")
             return withdrawn
         if isinstance(answer, str):
             dispatcher.utter_message(response="utter_plain", text_body=answer)

@@ -23,6 +23,7 @@ from sanic.request import Request
 from actions.audit import record_refusal
 from actions.db.session import shared_factory
 from actions.knowledge import KnowledgeError, shared_store
+from actions.knowledge.retrieval import retriever_for
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -58,7 +59,8 @@ def warm_up() -> None:
     database (schema checked, engine made). Neither failing stops the server: a broken
     knowledge file is reported on use, and an unreachable database is tried again on use."""
     try:
-        shared_store().get()
+        # The retrieval index too: building it loads jieba's dictionary (about a second).
+        retriever_for(shared_store().get())
     except KnowledgeError as e:
         logger.error("knowledge base not loaded at start: %s", e)
     try:

@@ -15,17 +15,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions import clock, context
+from actions.answers import Answer
+from actions.choose import decide
 from actions.audit import record
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal
-from actions.knowledge import KnowledgeStore, shared_store
+from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
+from actions.knowledge.retrieval import retriever_for
+from actions.programme_terms import ActionAnswerProgramme, entry_answer
+from actions.questions import parse_question
 from actions.knowledge.store import knowledge_directory
 from actions.tiers import engine
 from actions.tiers.render import render_status
 
 logger = logging.getLogger(__name__)
 ACTION = "read_tier_status"
+# Entity kinds that make a status question also a question about the tier rules.
+RULE_KINDS = ("tier", "metric", "violation", "topic")
+# The entry that states the conditions for both tiers.
+CONDITIONS = "condition_overview"
 
 
 @dataclass
@@ -130,6 +139,13 @@ class ActionTierStatus(Action):
             logger.error("tier status lookup failed: %s", e.__class__.__name__)
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
             return withdrawn()
+        if result.refused == "status_need_login":
+            # "我好评率91%够不够?" from a visitor: a question about a rule gets the rule.
+            rule = self._rule_answer(kb, message)
+            if rule is not None:
+                rule.send(dispatcher)
+                self._send(dispatcher, kb.replies["status_login_hint"], "refused")
+                return withdrawn()
         if result.refused:
             self._send(dispatcher, kb.replies[result.refused], "refused")
             return withdrawn()
@@ -157,6 +173,21 @@ class ActionTierStatus(Action):
         self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
                                              f"{who}({metrics.merchant_id})", only), "status")
         return withdrawn()
+
+    def _rule_answer(self, kb: KnowledgeBase, message: Dict[str, Any]) -> Optional[Answer]:
+        """The rules a status question is about (the entry conditions when only a tier is named)."""
+        text = message.get("text") or ""
+        question = parse_question(kb, message.get("entities") or [])
+        if not any(question.of(k) for k in RULE_KINDS):
+            return None
+        programme = ActionAnswerProgramme(self._store, self._today)
+        today = self._today()
+        choice = decide(kb, retriever_for(kb), question, text,
+                        lambda q: programme.answer(kb, q, today))
+        if isinstance(choice.answer, Answer) and choice.topic not in {t.id for t in kb.tiers}:
+            return choice.answer
+        overview = kb.entries.get(CONDITIONS)
+        return entry_answer(kb, [overview], None, today) if overview else None
 
     @staticmethod
     def _send(dispatcher: CollectingDispatcher, text: str, outcome: str) -> None:

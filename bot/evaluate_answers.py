@@ -246,13 +246,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("sets", nargs="*", type=Path,
                         help="question sets (default: every set in tests/nlu/blind/)")
     parser.add_argument("--out", type=Path, default=PROJECT / "build" / "eval")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="serve this model as it is (default: models/, retrained if stale)")
     args = parser.parse_args(argv)
     paths = args.sets or sorted(BLIND_DIR.glob("*.yml"))
     if not paths:
         print("error: no question sets", file=sys.stderr)
         return 1
     try:
-        results = run_sets(paths, train.train(PROJECT / "models"), args.out)
+        model = args.model or train.train(PROJECT / "models")
+        results = run_sets(paths, model, args.out)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from actions.knowledge.model import (
     Entry,
     KnowledgeBase,
     Programme,
+    Platform,
     Source,
     Table,
     TableRow,
@@ -30,7 +31,7 @@ TIER_RULES_FILE = "tier_rules.yml"
 ENTRY_KINDS = ("measure", "guarantee", "resource", "version", "metric", "violation", "topic",
                "section")
 ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time", "what",
-           "compare")
+           "compare", "cost", "calculation", "contact")
 
 
 class KnowledgeError(ValueError):
@@ -288,7 +289,7 @@ class _Builder:
 
 
 def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]],
-                                        Tuple[str, ...], Tuple[str, ...]]:
+                                        Tuple[str, ...], Tuple[str, ...], Tuple[Platform, ...]]:
     root = _Reader(path, "(file)", _read_yaml(path))
     terms = []
     for i, raw in enumerate(root.items("terms")):
@@ -301,7 +302,28 @@ def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, .
         if aspect not in ASPECTS:
             raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
         aspects[aspect] = aspects_reader.texts(aspect)
-    return tuple(terms), aspects, platforms, root.texts("follow_up")
+    return tuple(terms), aspects, platforms, root.texts("follow_up"), _load_platforms(path, root)
+
+
+def _load_words(path: Path) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, ...], ...]]:
+    """Shared terms and synonym groups of the glossary."""
+    root = _Reader(path, "(file)", _read_yaml(path))
+    groups = []
+    for i, raw in enumerate(root.data.get("synonyms") or []):
+        if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(w, str) and w.strip() for w in raw):
+            raise KnowledgeError(path, f"synonyms[{i}]", "must be a list of at least two words")
+        groups.append(tuple(w.strip().lower() for w in raw))
+    return tuple(w.lower() for w in root.texts("shared_terms")), tuple(groups)
+
+
+def _load_platforms(path: Path, root: "_Reader") -> Tuple[Platform, ...]:
+    reader = _Reader(path, "platforms", root.mapping("platforms"))
+    platforms = []
+    for key, raw in reader.data.items():
+        r = _Reader(path, f"platforms.{key}", raw)
+        platforms.append(Platform(id=str(key), name=r.text("name"), programmes=r.texts("programmes"),
+                                  hints=tuple(h.lower() for h in r.texts("hints"))))
+    return tuple(platforms)
 
 
 REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
@@ -320,7 +342,11 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "status_forbidden", "status_agent_needs_id", "status_unknown_merchant",
                     "status_unavailable", "month", "measure_label",
                     "table_feature_column", "table_cell", "status_own_store", "value_yes",
-                    "value_no", "rank_value", "rank_gap", "condition_met", "condition_unmet")
+                    "value_no", "rank_value", "rank_gap", "condition_met", "condition_unmet",
+                    "not_given", "aspect_label_amount", "aspect_label_rate", "aspect_label_time",
+                    "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
+                    "aspect_label_calculation", "aspect_label_contact", "both_platforms",
+                    "platform_label", "status_login_hint")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:
@@ -332,8 +358,9 @@ def _load_replies(path: Path) -> Dict[str, str]:
 def load_knowledge(directory: Path) -> KnowledgeBase:
     """Load the whole knowledge base, or raise KnowledgeError; never returns a partial base."""
     directory = Path(directory)
-    terms, aspects, platforms, follow_up = _load_glossary(directory / GLOSSARY_FILE)
+    terms, aspects, platforms, follow_up, sites = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
+    shared, synonyms = _load_words(directory / GLOSSARY_FILE)
     builder = _Builder()
     files = sorted(p for p in directory.glob("*.yml")
                    if p.name not in (GLOSSARY_FILE, REPLIES_FILE, TIER_RULES_FILE))
@@ -343,6 +370,11 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
         builder.programme_file(path)
     if not builder.tier_programme:
         raise KnowledgeError(directory, "(directory)", "no file defines the seller tiers")
+    for site in sites:
+        for programme_id in site.programmes:
+            if programme_id not in builder.programmes:
+                raise KnowledgeError(directory / GLOSSARY_FILE, f"platforms.{site.id}",
+                                     f"unknown programme '{programme_id}'")
     for entry in builder.entries.values():
         if entry.group and entry.group not in builder.entries:
             raise KnowledgeError(directory, f"entry '{entry.id}'", f"unknown group '{entry.group}'")
@@ -355,4 +387,5 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
         programmes=builder.programmes, tier_programme=builder.tier_programme,
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
         tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
-        follow_up=follow_up, aliases=builder.aliases, names=builder.names)
+        follow_up=follow_up, aliases=builder.aliases, names=builder.names, platforms=sites,
+        shared_terms=shared, synonyms=synonyms)

@@ -147,6 +147,16 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Platform:
+    """A platform the documents cover, its programmes and the words that point to it."""
+
+    id: str
+    name: str
+    programmes: Tuple[str, ...]
+    hints: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     """Everything the assistant knows about the programmes, loaded and validated."""
 
@@ -161,6 +171,10 @@ class KnowledgeBase:
     replies: Mapping[str, str]
     # Words that mark an elliptical follow-up ("那 … 呢"); see actions/context.py.
     follow_up: Tuple[str, ...] = ()
+    platforms: Tuple[Platform, ...] = ()
+    # Terms both documents use, and groups of words merchants use for one another.
+    shared_terms: Tuple[str, ...] = ()
+    synonyms: Tuple[Tuple[str, ...], ...] = ()
     # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
     # The same without the ids: only the names merchants may type.
@@ -170,6 +184,10 @@ class KnowledgeBase:
     def programme(self) -> Programme:
         """The programme the seller tiers belong to."""
         return self.programmes[self.tier_programme]
+
+    def platform_of(self, programme_id: str) -> Optional[Platform]:
+        """The platform a programme belongs to."""
+        return next((p for p in self.platforms if programme_id in p.programmes), None)
 
     def tier(self, tier_id: str) -> Tier:
         """Return the tier with the given id."""

@@ -1,6 +1,7 @@
 """Rasa component: a message that names a specific knowledge entry is a programme question."""
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -9,6 +10,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
     ENTITIES,
+    TEXT,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
@@ -17,17 +19,22 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
 class KnowledgeIntentAdjuster(GraphComponent):
-    """Re-labels 'out of scope' as a programme question when an exact knowledge entry is named.
+    """Re-labels 'out of scope' or a conversational act as a programme question when asked one.
 
     The classifier only sees words; the entity extractor knows that "续费补贴" is measure 8.
     When the classifier's top guess is out_of_scope but the message names such an entry, the
     guess is swapped with the programme intent (keeping the classifier's confidence), so the
     question is answered instead of declined. Generic names (a tier, an aspect word, a topic)
     do not count: "金牌要交保证金吗" names gold but asks about something we do not know.
+    A greeting, thanks, goodbye or yes/no that asks a question with content ("好的,那延期到
+    什么时候?") is a programme question too: chit-chat never answers a question.
     """
 
     @staticmethod
@@ -43,6 +50,14 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                "metric", "guarantee"],
             # Entity types that mean the question is about something else (another platform).
             "blocking_entities": ["platform"],
+            # Conversational acts that a message asking something must not be answered with
+            # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
+            "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
+            # What makes a message a question: a question mark or a question word.
+            "question_pattern": r"[??]|吗|么|呢|什么|多少|几|怎|如何|哪|能不能|可不可以|"
+                                r"是否|有没有|有冇|咩|乜|边|邊|点样|點樣|幾|嗎|麼|甚麼|what|how|when",
+            # A question also needs content: a named knowledge entry, or this many Han characters.
+            "min_question_chars": 6,
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -50,6 +65,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._overridable = set(config["overridable_intents"])
         self._entry_entities = set(config["entry_entities"])
         self._blocking = set(config["blocking_entities"])
+        self._conversational = set(config["conversational_intents"])
+        self._question = re.compile(config["question_pattern"], re.IGNORECASE)
+        self._min_chars = int(config["min_question_chars"])
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -62,14 +80,23 @@ class KnowledgeIntentAdjuster(GraphComponent):
         """Lists the languages the component supports."""
         return ["zh"]
 
+    def _asks_something(self, message: Message, kinds: set) -> bool:
+        text = message.get(TEXT) or ""
+        if not self._question.search(text):
+            return False
+        named = kinds - self._blocking - {"aspect"}
+        return bool(named) or len(_HAN.findall(text)) >= self._min_chars
+
     def process(self, messages: List[Message]) -> List[Message]:
-        """Swaps an overridable top intent for the programme intent when an entry is named."""
+        """Swaps the top intent for the programme intent when the message asks about an entry."""
         for message in messages:
             intent = message.get(INTENT) or {}
-            if intent.get(INTENT_NAME_KEY) not in self._overridable:
-                continue
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
-            if not kinds & self._entry_entities or kinds & self._blocking:
+            name = intent.get(INTENT_NAME_KEY)
+            if name in self._overridable:
+                if not kinds & self._entry_entities or kinds & self._blocking:
+                    continue
+            elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue
             confidence = intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)
             ranking = message.get(INTENT_RANKING_KEY) or []

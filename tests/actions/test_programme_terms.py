@@ -181,7 +181,8 @@ async def test_unknown_entity_values_are_ignored(action):
     messages, _ = await run(action, tracker_for("x", [entity("measure", "measure_99"),
                                                       entity("tier", "bronze"),
                                                       {"entity": "measure_number", "value": "x"}]))
-    assert [m["response"] for m in messages] == ["utter_ask_which_programme"]
+    # Nothing known named and nothing found by the ranking: declined, with what can be asked.
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
 
 
 async def test_answers_follow_an_edited_knowledge_base(knowledge_copy):

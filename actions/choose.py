@@ -1,0 +1,226 @@
+"""One decision per question: which knowledge entry answers it, from entities and retrieval.
+
+The entities say exactly which entry a message names, when it names one; the retrieval
+ranking (actions/knowledge/retrieval.py) finds entries for wordings no alias covers. This
+module combines them, so that a question is never answered from the wrong programme in
+silence and never gets a figure the documents do not give:
+
+- a message that names a specific entry is answered from it; if the term it uses exists on
+  both platforms (客服, 流量扶持, 贷款, ...) and the message does not say which platform it
+  means, the other platform's best match is answered too, under its own label;
+- a message that names nothing specific (a tier, an aspect word, or nothing at all) is
+  answered from the best-ranked entry when the ranking is clear;
+- an aspect the chosen entry does not cover (a fee, a formula, an amount it never states)
+  is said to be missing from the document, before the nearest facts it does give.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from actions.answers import Answer
+from actions.knowledge.model import KnowledgeBase
+from actions.knowledge.retrieval import Hit, Retriever
+from actions.questions import Question
+
+# A ranking this strong (BM25 over words and bigrams) is a match, not a shared stop word.
+MIN_SCORE = 4.0
+# Another platform's best match this close to the chosen one's means the term is shared.
+RIVAL_RATIO = 0.7
+# With a term both documents use, a weaker match on the other platform still counts.
+SHARED_MIN_SCORE = 1.0
+# Entity kinds that name one programme's entry outright.
+SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
+            "violation", "topic", "benefit")
+# Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
+NEVER_IMPLIED = ("cost", "calculation", "contact")
+# Aspects a plain answer covers when it contains a figure or a date.
+_FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|天|款|条|项|名)"),
+            # A percentage is an amount of a threshold (好评率≥92%), not of a benefit (9折, 90%).
+            "threshold": re.compile(r"\d+(\.\d+)?%"),
+            "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
+            "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
+            "deadline": re.compile(r"\d+(年|月|日)")}
+
+Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
+
+
+@dataclass
+class Choice:
+    """What was decided for one message."""
+
+    answer: Optional[object]  # Answer, a plain text, or None when nothing fits
+    topic: Optional[str]
+    question: Question
+    how: str  # "entities", "retrieval", "none"
+    hits: List[Hit] = field(default_factory=list)
+
+
+def aspects_in(kb: KnowledgeBase, text: str) -> List[str]:
+    """Aspects whose words appear in the text (the NLU tags most; this sees every one)."""
+    lowered = (text or "").lower()
+    return [aspect for aspect, words in kb.aspects.items()
+            if any(w.lower() in lowered for w in words)]
+
+
+def platforms_hinted(kb: KnowledgeBase, text: str, question: Question) -> List[str]:
+    """Platforms the message points to by its words or by the kinds of entry it names."""
+    lowered = (text or "").lower()
+    hinted = [p.id for p in kb.platforms if any(h in lowered for h in p.hints)]
+    # A tier is AliExpress's alone; other names may be shared words ("客服" names measure 17).
+    if question.of("tier") and "aliexpress" not in hinted:
+        hinted.append("aliexpress")
+    if question.measure_numbers and "1688" not in hinted:
+        hinted.append("1688")
+    for programme in question.of("programme"):
+        site = kb.platform_of(programme)
+        if site and site.id not in hinted:
+            hinted.append(site.id)
+    return hinted
+
+
+def _platform(kb: KnowledgeBase, programme: str) -> str:
+    site = kb.platform_of(programme)
+    return site.id if site else programme
+
+
+def _entry_programme(kb: KnowledgeBase, kind: str, entry_id: str) -> Optional[str]:
+    if entry_id in kb.entries:
+        return kb.entries[entry_id].programme
+    if kind in ("benefit", "tier"):
+        return kb.tier_programme
+    if kind == "programme":
+        return entry_id
+    if kind == "feature":
+        return next((t.programme for t in kb.tables.values()), None)
+    return None
+
+
+def question_for(hit: Hit, base: Question) -> Question:
+    """The question as if the merchant had named the hit's entry, keeping tiers and aspects."""
+    ids = {hit.kind: [hit.id]}
+    for kind in ("tier", "aspect"):
+        if base.of(kind):
+            ids[kind] = list(base.of(kind))
+    return Question(ids=ids)
+
+
+def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
+    named = list(question.of("aspect"))
+    named += [a for a in aspects if a not in named]
+    ids = dict(question.ids)
+    if named:
+        ids["aspect"] = named
+    return Question(ids=ids, measure_numbers=list(question.measure_numbers))
+
+
+def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: str,
+           compose: Compose) -> Choice:
+    """Choose the entry (or entries) that answer the message, and compose the answer."""
+    question = _with_aspects(question, aspects_in(kb, text))
+    hits = retriever.rank(text, limit=8)
+    hinted = platforms_hinted(kb, text, question)
+    if hinted:
+        allowed = [h for h in hits if _platform(kb, h.programme) in hinted]
+    else:
+        allowed = hits
+    specific = bool(question.measure_numbers) or any(question.of(k) for k in SPECIFIC)
+    answer, topic = compose(question) if (specific or question.of("tier") or question.of("programme")) else (None, None)
+    how = "entities"
+    top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
+    if answer is not None and hinted and top is not None and topic is not None:
+        programme = _entry_programme(kb, _topic_kind(kb, topic), topic)
+        if programme and _platform(kb, programme) not in hinted:
+            # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
+            specific = False
+    tiers = {t.id for t in kb.tiers}
+    if not specific and top is not None and top.kind != "programme" and not (
+            top.kind == "benefit" and topic in tiers):
+        # Only a tier, a programme or an aspect word was named: the ranking knows better.
+        candidate, candidate_topic = compose(question_for(top, question))
+        if candidate is not None:
+            answer, topic, how = candidate, candidate_topic, "retrieval"
+    if answer is None:
+        return Choice(None, None, question, "none", hits)
+    if isinstance(answer, Answer):
+        _mark_not_given(kb, answer, question, topic)
+        if not hinted and topic is not None:
+            _add_rival(kb, answer, topic, hits, question, compose, text)
+    return Choice(answer, topic, question, how, hits)
+
+
+def _topic_kind(kb: KnowledgeBase, topic: str) -> str:
+    if topic in kb.entries:
+        return kb.entries[topic].kind
+    if any(b.id == topic for b in kb.benefits):
+        return "benefit"
+    if topic in kb.programmes:
+        return "programme"
+    return ""
+
+
+def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
+               question: Question, compose: Compose, text: str) -> None:
+    """A shared term, no platform named: add the other platform's best match, labelled."""
+    programme = _entry_programme(kb, _topic_kind(kb, topic), topic)
+    if programme is None:
+        return
+    mine = _platform(kb, programme)
+    own = max((h.score for h in hits if _platform(kb, h.programme) == mine), default=0.0)
+    rival = next((h for h in hits if _platform(kb, h.programme) != mine), None)
+    if rival is None or rival.kind == "programme":
+        return
+    lowered = text.lower()
+    shared = any(term in lowered for term in kb.shared_terms)
+    if not (shared and rival.score >= SHARED_MIN_SCORE) and not (
+            rival.score >= MIN_SCORE and rival.score >= RIVAL_RATIO * own):
+        return
+    other, _ = compose(question_for(rival, Question(ids={"aspect": question.of("aspect")})))
+    if not isinstance(other, Answer):
+        return
+    labels = {p.id: kb.replies["platform_label"].format(platform=p.name) for p in kb.platforms}
+    answer.lines[:0] = [kb.replies["both_platforms"], labels.get(mine, "")]
+    answer.lines.append(labels.get(_platform(kb, rival.programme), ""))
+    answer.lines.extend(other.lines)
+    for source in other.sources:
+        answer.cite(source)
+
+
+def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
+                    topic: Optional[str]) -> None:
+    """Say first that the document does not give the aspect asked about, when it does not."""
+    aspects = question.of("aspect")
+    entry = kb.entries.get(topic or "")
+    facets = entry.facets if entry else {}
+    body = "".join(answer.lines)
+    missing = None
+    for aspect in aspects:
+        if aspect in facets:
+            return
+        if aspect in NEVER_IMPLIED:
+            missing = aspect
+            break
+    if missing is None:
+        for aspect in ("amount", "rate", "time", "deadline"):
+            if aspect in aspects and not _FIGURES[aspect].search(body) and not (
+                    aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
+                missing = aspect
+                break
+    if missing is None:
+        return
+    line = kb.replies["not_given"].format(name=_name(kb, topic or ""),
+                                          aspect=kb.replies[f"aspect_label_{missing}"])
+    answer.lines.insert(0, line)
+
+
+def _name(kb: KnowledgeBase, topic: str) -> str:
+    """The name merchants know an entry, benefit, tier or programme by."""
+    if topic in kb.entries:
+        return kb.entries[topic].name
+    if topic in kb.programmes:
+        return kb.programmes[topic].name
+    names = {b.id: b.name for b in kb.benefits}
+    names.update({t.id: t.name for t in kb.tiers})
+    names.update({t.id: t.name for t in kb.tables.values()})
+    return names.get(topic, topic)

@@ -1,0 +1,183 @@
+"""Ranks knowledge entries for a question, so that an unseen wording still finds its answer.
+
+The entity extractor finds an entry only when the message contains one of its names. A
+merchant who writes around the name ("开店送的那个装修服务", "三天上网率") names nothing the
+extractor knows. Here every entry, facet, tier benefit, table row and programme becomes a
+passage (its names, its answer, the section it cites), indexed with BM25 (`bm25s`: a
+maintained, numpy-only implementation that scores a few hundred passages in well under a
+millisecond) over jieba words, with the knowledge base's names as one word each, and
+character bigrams, which keep a typo or an unknown compound from losing the whole match.
+The index is built from the loaded knowledge base, so an edit to `knowledge/` is searchable
+as soon as it is reloaded, without retraining.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+
+import bm25s
+import jieba
+
+from actions.knowledge.model import KnowledgeBase
+
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+_LATIN = re.compile(r"[a-z0-9][a-z0-9.+%*/]*")
+# Words that carry no meaning of their own in a question; BM25's idf weighs the rest.
+_STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 哦 么 嘛 是 我 我们 你 你们 他 她 它 有 在 和 与 及 或 就 都 也 还 要 会 能 "
+    "可以 这 那 这个 那个 什么 怎么 怎样 如何 多少 几 哪 哪些 请问 一下 一个 吗 不 没 没有 想 问 "
+    "请 帮 给 对 把 被 让 得 着 过 个 些 啥 咋 嗎 呢 係 咩 乜 嘅 唔 冇 喺 措施 哪一条 这条 那条".split())
+# A programme is named outright by these kinds of entity.
+_KIND_WEIGHT = {"programme": 0.9}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One searchable text: an entry (or one facet of it) and the programme it belongs to."""
+
+    kind: str  # entity kind of the entry: measure, benefit, metric, programme, feature, ...
+    id: str  # knowledge id
+    programme: str
+    facet: Optional[str]
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An entry and its best passage's score."""
+
+    kind: str
+    id: str
+    programme: str
+    score: float
+    facet: Optional[str] = None
+
+
+def _names(aliases: Iterable[str], *more: str) -> str:
+    return " ".join([*more, *aliases])
+
+
+def passages(kb: KnowledgeBase) -> List[Passage]:
+    """Every passage of the knowledge base: entries with their facets, benefits per tier, ..."""
+    out: List[Passage] = []
+    for programme in kb.programmes.values():
+        names = _names(programme.aliases, programme.name)
+        out.append(Passage("programme", programme.id, programme.id, None,
+                           f"{names} {programme.answer} {programme.section}"))
+    for entry in kb.entries.values():
+        names = _names(entry.aliases, entry.name)
+        out.append(Passage(entry.kind, entry.id, entry.programme, None,
+                           f"{names} {entry.answer} {entry.source.section}"))
+        for facet, text in entry.facets.items():
+            out.append(Passage(entry.kind, entry.id, entry.programme, facet, f"{names} {text}"))
+    for benefit in kb.benefits:
+        for tier_id, granted in benefit.by_tier.items():
+            tier = kb.tier(tier_id)
+            out.append(Passage("benefit", benefit.id, kb.tier_programme, None,
+                               f"{_names(benefit.aliases, benefit.name, benefit.category)} "
+                               f"{_names(tier.aliases[:3])} {granted.answer}"))
+    for table in kb.tables.values():
+        for row in table.rows:
+            cells = " ".join(f"{kb.entries[c].name} {v}" for c, v in row.cells.items() if c in kb.entries)
+            out.append(Passage("feature", row.id, table.programme, None,
+                               f"{_names(row.aliases, row.name, table.name)} {cells} {row.note}"))
+    return out
+
+
+class Tokenizer:
+    """jieba words (each knowledge name kept whole) plus character bigrams, lower-cased."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        # A private jieba instance: the knowledge base's names do not leak into other users.
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        for word in words:
+            word = word.strip().lower()
+            if len(word) > 1 and not word.isascii():
+                self._jieba.add_word(word, freq=50000)
+
+    def __call__(self, text: str) -> List[str]:
+        text = (text or "").lower()
+        tokens: List[str] = []
+        for word in self._jieba.lcut(text):
+            word = word.strip()
+            if not word or word in _STOPWORDS:
+                continue
+            if _HAN_RUN.fullmatch(word) or _LATIN.fullmatch(word) or len(word) > 1:
+                tokens.append(word)
+        for run in _HAN_RUN.findall(text):
+            tokens.extend(f"#{run[i:i + 2]}" for i in range(len(run) - 1))
+        return tokens
+
+
+def _all_names(kb: KnowledgeBase) -> Iterator[str]:
+    for names in kb.names.values():
+        yield from names
+    for term in kb.terms:
+        yield term.term
+        yield from term.aliases
+    for group in kb.synonyms:
+        yield from group
+
+
+class Retriever:
+    """BM25 over the knowledge base's passages; `rank` gives the best entries for a text."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.tokenize = Tokenizer(_all_names(kb))
+        self.passages = passages(kb)
+        self._index = bm25s.BM25()
+        self._index.index([self.tokenize(p.text) or ["#"] for p in self.passages],
+                          show_progress=False)
+
+    def expand(self, text: str) -> List[str]:
+        """The text's tokens plus the synonyms (knowledge/glossary.yml) of the words it contains."""
+        tokens = self.tokenize(text)
+        lowered = (text or "").lower()
+        for group in self.kb.synonyms:
+            if any(word in lowered for word in group):
+                tokens.extend(w for w in group if w not in lowered)
+        return tokens
+
+    def rank(self, text: str, limit: int = 5) -> List[Hit]:
+        """The best entries for the text, best first (each entry once, with its best facet)."""
+        tokens = self.expand(text)
+        ids = self._index.get_tokens_ids(tokens)
+        if not ids:
+            return []
+        scores = self._index.get_scores(ids)
+        best: Dict[Tuple[str, str], Hit] = {}
+        for passage, score in zip(self.passages, scores):
+            score = float(score) * _KIND_WEIGHT.get(passage.kind, 1.0)
+            if score <= 0:
+                continue
+            key = (passage.kind, passage.id)
+            if key not in best or score > best[key].score:
+                best[key] = Hit(passage.kind, passage.id, passage.programme, score, passage.facet)
+        return sorted(best.values(), key=lambda h: -h.score)[:limit]
+
+    def coverage(self, text: str, hit: Hit) -> float:
+        """Share of the text's content bigrams that the hit's passages contain (0..1)."""
+        grams = {t for t in self.tokenize(text) if t.startswith("#")}
+        if not grams:
+            return 0.0
+        mine = set()
+        for p in self.passages:
+            if p.kind == hit.kind and p.id == hit.id:
+                mine.update(t for t in self.tokenize(p.text) if t.startswith("#"))
+        return len(grams & mine) / len(grams)
+
+
+_cache: List[Retriever] = []
+_cache_lock = threading.Lock()
+
+
+def retriever_for(kb: KnowledgeBase) -> Retriever:
+    """The index of this version of the knowledge base (rebuilt when the base is reloaded)."""
+    with _cache_lock:
+        if not _cache or _cache[0].kb is not kb:
+            _cache[:] = [Retriever(kb)]
+        return _cache[0]
