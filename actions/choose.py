@@ -28,20 +28,24 @@ from actions.questions import Question
 MIN_SCORE = 4.0
 # Another platform's best match this close to the chosen one's means the term is shared.
 RIVAL_RATIO = 0.7
+# The named programme's own passage this close to the best entry keeps the programme's answer.
+OVERVIEW_RATIO = 0.75
 # With a term both documents use, a weaker match on the other platform still counts.
 SHARED_MIN_SCORE = 1.0
 # Entity kinds that name one programme's entry outright.
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
-NEVER_IMPLIED = ("cost", "calculation", "contact")
+NEVER_IMPLIED = ("calculation", "contact")
 # Aspects a plain answer covers when it contains a figure or a date.
 _FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|天|款|条|项|名)"),
             # A percentage is an amount of a threshold (好评率≥92%), not of a benefit (9折, 90%).
             "threshold": re.compile(r"\d+(\.\d+)?%"),
             "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
             "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
-            "deadline": re.compile(r"\d+(年|月|日)")}
+            "deadline": re.compile(r"\d+(年|月|日)"),
+            "cost": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿)?元|免费|收费|赠送|送"),
+            "apply": re.compile(r"申请|报名|开通|入口|操作|提交|登录|无需|自动|详见")}
 
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 
@@ -135,8 +139,11 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
             specific = False
     tiers = {t.id for t in kb.tiers}
+    # A programme or tier named outright keeps its overview unless the ranking clearly knows better.
+    overview = max((h.score for h in hits if h.kind == "programme" and h.id in question.of("programme")),
+                   default=0.0)
     if not specific and top is not None and top.kind != "programme" and not (
-            top.kind == "benefit" and topic in tiers):
+            top.kind == "benefit" and topic in tiers) and overview < OVERVIEW_RATIO * top.score:
         # Only a tier, a programme or an aspect word was named: the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
@@ -202,7 +209,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             missing = aspect
             break
     if missing is None:
-        for aspect in ("amount", "rate", "time", "deadline"):
+        for aspect in ("cost", "apply", "amount", "rate", "time", "deadline"):
             if aspect in aspects and not _FIGURES[aspect].search(body) and not (
                     aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
                 missing = aspect

@@ -9,9 +9,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
+from actions.choose import MIN_SCORE
+from actions.knowledge.retrieval import retriever_for
 from actions.questions import parse_question
 
 FALLBACK = "nlu_fallback"
+OUT_OF_SCOPE = "out_of_scope"
 # After this many misunderstood messages in a row, offer a human instead of guessing again.
 FAILURES_BEFORE_HANDOFF = 2
 MAX_SUGGESTIONS = 2
@@ -59,7 +62,18 @@ def suggestions(kb: KnowledgeBase, tracker: Tracker) -> List[Dict[str, str]]:
                 payload = "/ask_programme" + json.dumps({kind: entry_id}, ensure_ascii=False)
                 buttons.append({"title": kb.replies["suggest_entry"].format(name=name),
                                 "payload": payload})
+    # Entries the ranking finds for the wording, when no name was recognised.
+    if not buttons:
+        for hit in retriever_for(kb).rank(message.get("text") or "", limit=MAX_SUGGESTIONS):
+            name = _entry_name(kb, hit.kind, hit.id)
+            if hit.score >= MIN_SCORE and name and hit.kind != "programme":
+                payload = "/ask_programme" + json.dumps({hit.kind: hit.id}, ensure_ascii=False)
+                buttons.append({"title": kb.replies["suggest_entry"].format(name=name),
+                                "payload": payload})
     ranking = [r.get("name") for r in message.get("intent_ranking") or []]
+    if not buttons and ranking[1:2] == [OUT_OF_SCOPE]:
+        # Unsure, likeliest "not ours", and nothing in the knowledge base: say so.
+        return []
     for intent in ranking:
         key = f"suggest_intent_{intent}"
         if intent == FALLBACK or key not in kb.replies:
@@ -87,7 +101,16 @@ class ActionClarify(Action):
             return [SlotSet("pending_offer", "handoff")]
         if self._store is None:
             self._store = shared_store()
-        buttons = suggestions(self._store.get(), tracker)
+        kb = self._store.get()
+        question = parse_question(kb, (tracker.latest_message or {}).get("entities") or [])
+        if question.of("platform") and not question.specific:
+            dispatcher.utter_message(response="utter_other_platform")
+            return [SlotSet("pending_offer", None)]
+        buttons = suggestions(kb, tracker)
+        ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
+        if not buttons and ranking[1:2] == [OUT_OF_SCOPE]:
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return [SlotSet("pending_offer", None)]
         if buttons:
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         else:

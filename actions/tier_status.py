@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import decide
+from actions.choose import MIN_SCORE, decide
 from actions.audit import record
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import shared_factory
@@ -178,7 +178,9 @@ class ActionTierStatus(Action):
         """The rules a status question is about (the entry conditions when only a tier is named)."""
         text = message.get("text") or ""
         question = parse_question(kb, message.get("entities") or [])
-        if not any(question.of(k) for k in RULE_KINDS):
+        ranked = retriever_for(kb).rank(text, limit=1)
+        by_ranking = bool(ranked) and ranked[0].score >= MIN_SCORE and ranked[0].kind in RULE_KINDS
+        if not any(question.of(k) for k in RULE_KINDS) and not by_ranking:
             return None
         programme = ActionAnswerProgramme(self._store, self._today)
         today = self._today()
