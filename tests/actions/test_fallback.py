@@ -60,3 +60,29 @@ async def test_second_failure_in_a_row_offers_a_human():
     [message], events = await run(action, t)
     assert message["response"] == "utter_offer_handoff"
     assert events == [SlotSet("pending_offer", "handoff")]
+
+
+async def test_an_unrecognised_wording_gets_the_entries_the_ranking_finds():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
+    t.latest_message["text"] = "三天上网率最低要多少"
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_clarify"
+    assert message["buttons"][0]["payload"] == '/ask_programme{"metric": "metric_online_72h"}'
+
+
+async def test_unsure_and_likely_out_of_scope_with_nothing_found_is_declined():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "out_of_scope"},
+                                             {"name": "ask_programme"}])
+    t.latest_message["text"] = "表格公式vlookup怎么写"
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_out_of_scope"
+
+
+async def test_another_platform_is_declined_as_such():
+    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    t = tracker([user("nlu_fallback")], [{"entity": "platform", "value": "亚马逊"}],
+                [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_other_platform"

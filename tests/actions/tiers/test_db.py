@@ -242,3 +242,21 @@ def test_quarter_parsing():
     assert parse_quarter("2027q1") == ("2027Q1", dt.date(2027, 4, 1))
     with pytest.raises(ValueError):
         parse_quarter("2027Q5")
+
+
+async def test_a_rule_question_in_the_first_person_gets_the_rule_without_signing_in(action, factory):
+    tracker = status_tracker("rest-user", None, [{"entity": "metric", "value": "metric_positive_feedback"},
+                                                 {"entity": "tier", "value": "silver"}])
+    tracker.latest_message["text"] = "我家好评率才90%,评得上银牌不"
+    messages, _ = await run(action, tracker)
+    assert messages[0]["response"] == "utter_answer" and "92%" in messages[0]["answer"]
+    assert "登录商家帐号后" in messages[1]["text_body"]
+    # Nobody's data was read: the attempt is audited as refused.
+    assert audit(factory) == [(None, None, None, False, "not authenticated")]
+
+
+async def test_a_pure_status_question_still_asks_to_sign_in(action):
+    tracker = status_tracker("rest-user", None)
+    tracker.latest_message["text"] = "我现在啥等级"
+    [message], _ = await run(action, tracker)
+    assert "需要先登录" in message["text_body"]

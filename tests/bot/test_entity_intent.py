@@ -1,0 +1,50 @@
+"""The intent adjuster: named entries rescue 'out of scope', questions are never chit-chat."""
+from __future__ import annotations
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.entity_intent import KnowledgeIntentAdjuster
+
+
+def parsed(text, intent, *kinds):
+    message = Message(data={"text": text})
+    message.set("intent", {"name": intent, "confidence": 0.8})
+    message.set("intent_ranking", [{"name": intent, "confidence": 0.8},
+                                   {"name": "ask_programme", "confidence": 0.1}])
+    message.set("entities", [{"entity": k, "value": "x"} for k in kinds])
+    return message
+
+
+@pytest.fixture
+def adjuster():
+    return KnowledgeIntentAdjuster(KnowledgeIntentAdjuster.get_default_config())
+
+
+@pytest.mark.parametrize("text, intent, kinds", [
+    ("谢谢,那银牌的呢?", "thank", ("tier",)),
+    ("好的,那个延期到底到什么时候结束", "affirm", ()),
+    ("再见之前问下,询价单1.0是不是只有邮件", "goodbye", ("version",)),
+    ("唔係,我想問1688客服係咪全日都有人", "deny", ()),
+])
+def test_a_message_that_asks_something_is_a_programme_question(adjuster, text, intent, kinds):
+    [message] = adjuster.process([parsed(text, intent, *kinds)])
+    assert message.get("intent")["name"] == "ask_programme"
+    assert message.get("intent_ranking")[1]["name"] == intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("好的谢谢", "thank"), ("再见", "goodbye"), ("可以吗?", "affirm"), ("你好", "greet"),
+])
+def test_chit_chat_that_asks_nothing_stays_chit_chat(adjuster, text, intent):
+    [message] = adjuster.process([parsed(text, intent)])
+    assert message.get("intent")["name"] == intent
+
+
+def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
+    [named] = adjuster.process([parsed("续费补贴是啥", "out_of_scope", "measure")])
+    assert named.get("intent")["name"] == "ask_programme"
+    [other] = adjuster.process([parsed("淘宝的续费补贴", "out_of_scope", "measure", "platform")])
+    assert other.get("intent")["name"] == "out_of_scope"
+    [plain] = adjuster.process([parsed("今天天气怎么样?", "out_of_scope")])
+    assert plain.get("intent")["name"] == "out_of_scope"
