@@ -70,6 +70,14 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     results["tokenise_ms"] = _per_call_ms(lambda: tokenizer.lcut(normalised[next(cycle) % len(normalised)]), 2000)
     results["normalise_plus_tokenise_ms"] = round(results["normalise_ms"] + results["tokenise_ms"], 3)
 
+    # The action server's retrieval stage: ranking every knowledge passage for the question.
+    from actions.knowledge import load_knowledge
+    from actions.knowledge.retrieval import Retriever
+
+    retriever = Retriever(load_knowledge(PROJECT / "knowledge"))
+    results["retrieval_rank_ms"] = _per_call_ms(
+        lambda: retriever.rank(normalised[next(cycle) % len(normalised)]), 2000)
+
     agent = Agent.load(str(model))
     await agent.parse_message(QUESTIONS[0])
     results["nlu_parse_ms"] = await _per_call_ms_async(lambda: agent.parse_message(text()), 200)
