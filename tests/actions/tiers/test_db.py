@@ -250,7 +250,7 @@ async def test_a_rule_question_in_the_first_person_gets_the_rule_without_signing
     tracker.latest_message["text"] = "我家好评率才90%,评得上银牌不"
     messages, _ = await run(action, tracker)
     assert messages[0]["response"] == "utter_answer" and "92%" in messages[0]["answer"]
-    assert "登录商家帐号后" in messages[1]["text_body"]
+    assert "需要先登录" in messages[1]["text_body"]
     # Nobody's data was read: the attempt is audited as refused.
     assert audit(factory) == [(None, None, None, False, "not authenticated")]
 
