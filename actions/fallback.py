@@ -71,9 +71,6 @@ def suggestions(kb: KnowledgeBase, tracker: Tracker) -> List[Dict[str, str]]:
                 buttons.append({"title": kb.replies["suggest_entry"].format(name=name),
                                 "payload": payload})
     ranking = [r.get("name") for r in message.get("intent_ranking") or []]
-    if not buttons and ranking[1:2] == [OUT_OF_SCOPE]:
-        # Unsure, likeliest "not ours", and nothing in the knowledge base: say so.
-        return []
     for intent in ranking:
         key = f"suggest_intent_{intent}"
         if intent == FALLBACK or key not in kb.replies:
@@ -108,7 +105,9 @@ class ActionClarify(Action):
             return [SlotSet("pending_offer", None)]
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
-        if not buttons and ranking[1:2] == [OUT_OF_SCOPE]:
+        knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]
+        if not knowledge and ranking[1:2] == [OUT_OF_SCOPE]:
+            # Unsure, likeliest "not ours", and nothing in the knowledge base: say so.
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
         if buttons:

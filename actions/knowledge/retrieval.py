@@ -159,17 +159,6 @@ class Retriever:
                 best[key] = Hit(passage.kind, passage.id, passage.programme, score, passage.facet)
         return sorted(best.values(), key=lambda h: -h.score)[:limit]
 
-    def coverage(self, text: str, hit: Hit) -> float:
-        """Share of the text's content bigrams that the hit's passages contain (0..1)."""
-        grams = {t for t in self.tokenize(text) if t.startswith("#")}
-        if not grams:
-            return 0.0
-        mine = set()
-        for p in self.passages:
-            if p.kind == hit.kind and p.id == hit.id:
-                mine.update(t for t in self.tokenize(p.text) if t.startswith("#"))
-        return len(grams & mine) / len(grams)
-
 
 _cache: List[Retriever] = []
 _cache_lock = threading.Lock()
