@@ -182,7 +182,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
 
 
 def write(r: Dict[str, Any]) -> None:
-    """bench/results.json and the Markdown table the README quotes."""
+    """bench/results.json and the Markdown table docs/measurements.md quotes."""
     bench = PROJECT / "bench"
     (bench / "results.json").write_text(json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lat = r["latency"]
