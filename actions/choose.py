@@ -89,18 +89,6 @@ def _platform(kb: KnowledgeBase, programme: str) -> str:
     return site.id if site else programme
 
 
-def _entry_programme(kb: KnowledgeBase, kind: str, entry_id: str) -> Optional[str]:
-    if entry_id in kb.entries:
-        return kb.entries[entry_id].programme
-    if kind in ("benefit", "tier"):
-        return kb.tier_programme
-    if kind == "programme":
-        return entry_id
-    if kind == "feature":
-        return next((t.programme for t in kb.tables.values()), None)
-    return None
-
-
 def question_for(hit: Hit, base: Question) -> Question:
     """The question as if the merchant had named the hit's entry, keeping tiers and aspects."""
     ids = {hit.kind: [hit.id]}
@@ -133,18 +121,17 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     answer, topic = compose(question) if (specific or question.of("tier") or question.of("programme")) else (None, None)
     how = "entities"
     top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
-    if answer is not None and hinted and top is not None and topic is not None:
-        programme = _entry_programme(kb, _topic_kind(kb, topic), topic)
-        if programme and _platform(kb, programme) not in hinted:
-            # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
-            specific = False
-    tiers = {t.id for t in kb.tiers}
+    # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
+    programme = kb.programme_of(topic) if topic else None
+    other_platform = bool(answer is not None and hinted and programme
+                          and _platform(kb, programme) not in hinted)
     # A programme or tier named outright keeps its overview unless the ranking clearly knows better.
     overview = max((h.score for h in hits if h.kind == "programme" and h.id in question.of("programme")),
                    default=0.0)
-    if not specific and top is not None and top.kind != "programme" and not (
-            top.kind == "benefit" and topic in tiers) and overview < OVERVIEW_RATIO * top.score:
-        # Only a tier, a programme or an aspect word was named: the ranking knows better.
+    tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
+    if ((not specific or other_platform) and top is not None and top.kind != "programme"
+            and not tier_overview and overview < OVERVIEW_RATIO * top.score):
+        # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
             answer, topic, how = candidate, candidate_topic, "retrieval"
@@ -157,20 +144,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     return Choice(answer, topic, question, how, hits)
 
 
-def _topic_kind(kb: KnowledgeBase, topic: str) -> str:
-    if topic in kb.entries:
-        return kb.entries[topic].kind
-    if any(b.id == topic for b in kb.benefits):
-        return "benefit"
-    if topic in kb.programmes:
-        return "programme"
-    return ""
-
-
 def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
                question: Question, compose: Compose, text: str) -> None:
     """A shared term, no platform named: add the other platform's best match, labelled."""
-    programme = _entry_programme(kb, _topic_kind(kb, topic), topic)
+    programme = kb.programme_of(topic)
     if programme is None:
         return
     mine = _platform(kb, programme)
@@ -216,18 +193,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                 break
     if missing is None:
         return
-    line = kb.replies["not_given"].format(name=_name(kb, topic or ""),
+    line = kb.replies["not_given"].format(name=kb.name_of(topic or "") or topic,
                                           aspect=kb.replies[f"aspect_label_{missing}"])
     answer.lines.insert(0, line)
 
-
-def _name(kb: KnowledgeBase, topic: str) -> str:
-    """The name merchants know an entry, benefit, tier or programme by."""
-    if topic in kb.entries:
-        return kb.entries[topic].name
-    if topic in kb.programmes:
-        return kb.programmes[topic].name
-    names = {b.id: b.name for b in kb.benefits}
-    names.update({t.id: t.name for t in kb.tiers})
-    names.update({t.id: t.name for t in kb.tables.values()})
-    return names.get(topic, topic)

@@ -33,18 +33,15 @@ def failures_in_a_row(tracker: Tracker) -> int:
     return count
 
 
+# Kinds offered as suggestions besides the entries of kb.entries.
+_NAMED_KINDS = ("benefit", "tier", "programme")
+
+
 def _entry_name(kb: KnowledgeBase, kind: str, entry_id: str) -> Optional[str]:
-    if entry_id in kb.entries:
-        entry = kb.entries[entry_id]
-        return (kb.replies["measure_label"].format(number=entry.number, name=entry.name)
-                if entry.number else entry.name)
-    if kind == "benefit":
-        return kb.benefit(entry_id).name
-    if kind == "tier" and entry_id in {t.id for t in kb.tiers}:
-        return kb.tier(entry_id).name
-    if kind == "programme":
-        return kb.programmes[entry_id].name
-    return None
+    entry = kb.entries.get(entry_id)
+    if entry is not None and entry.number:
+        return kb.replies["measure_label"].format(number=entry.number, name=entry.name)
+    return kb.name_of(entry_id) if entry is not None or kind in _NAMED_KINDS else None
 
 
 def suggestions(kb: KnowledgeBase, tracker: Tracker) -> List[Dict[str, str]]:

@@ -178,14 +178,14 @@ class ActionTierStatus(Action):
         """The rules a status question is about (the entry conditions when only a tier is named)."""
         text = message.get("text") or ""
         question = parse_question(kb, message.get("entities") or [])
-        ranked = retriever_for(kb).rank(text, limit=1)
-        by_ranking = bool(ranked) and ranked[0].score >= MIN_SCORE and ranked[0].kind in RULE_KINDS
-        if not any(question.of(k) for k in RULE_KINDS) and not by_ranking:
-            return None
         programme = ActionAnswerProgramme(self._store, self._today)
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text,
                         lambda q: programme.answer(kb, q, today))
+        best = choice.hits[0] if choice.hits else None
+        by_ranking = best is not None and best.score >= MIN_SCORE and best.kind in RULE_KINDS
+        if not any(question.of(k) for k in RULE_KINDS) and not by_ranking:
+            return None
         if isinstance(choice.answer, Answer) and choice.topic not in {t.id for t in kb.tiers}:
             return choice.answer
         overview = kb.entries.get(CONDITIONS)

@@ -27,13 +27,6 @@ ROUNDS = 4
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(argv: List[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,7 +41,7 @@ def main(argv: List[str] | None = None) -> int:
     from bench.http import (StockServer, interleaved, load, post, public, rss_mib, stock_project,
                             train_stock, wait_answering)
     from bot import train
-    from bot.serve import Servers
+    from bot.serve import Servers, free_port
 
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -83,7 +76,7 @@ def main(argv: List[str] | None = None) -> int:
     upgrade(f"sqlite:///{db}")
     seed_demo(make_session_factory(make_engine(f"sqlite:///{db}")))
 
-    ours = Servers(model, _free_port(), _free_port(), env=env, log_dir=OUT / "logs", own_session=True)
+    ours = Servers(model, free_port(), free_port(), env=env, log_dir=OUT / "logs", own_session=True)
     stock = None
     try:
         started = time.monotonic()
@@ -92,7 +85,7 @@ def main(argv: List[str] | None = None) -> int:
         desk_channel = f"http://127.0.0.1:{ours.rasa_port}/webhooks/merchant/webhook"
         wait_answering(rest, 300)
         results["start_to_first_answer_s"] = round(time.monotonic() - started, 1)
-        stock = StockServer(stock_dir, stock_model, _free_port(), OUT / "logs" / "stock.log")
+        stock = StockServer(stock_dir, stock_model, free_port(), OUT / "logs" / "stock.log")
         stock_started = time.monotonic()
         stock.wait_answering()
         results["stock_start_to_first_answer_s"] = round(time.monotonic() - stock_started, 1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import sys
 import tempfile
 import urllib.request
@@ -174,13 +173,6 @@ def rest_asker(port: int) -> Callable[[str], str]:
     return ask
 
 
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pct(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -217,7 +209,7 @@ def table(results: Dict[str, Dict[str, Any]]) -> str:
 
 def run_sets(paths: List[Path], model: Path, out: Path) -> Dict[str, Dict[str, Any]]:
     """Serve the model with both servers (embedded defaults, temporary state) and score each set."""
-    from bot.serve import Servers
+    from bot.serve import Servers, free_port
 
     sets = {p.stem: load_set(p) for p in paths}
     declines = decline_openings()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,13 @@ def _development_secret(name: str) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for servers started by tests, bench and eval)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Servers:

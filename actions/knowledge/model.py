@@ -185,6 +185,34 @@ class KnowledgeBase:
         """The programme the seller tiers belong to."""
         return self.programmes[self.tier_programme]
 
+    def programme_of(self, topic: str) -> Optional[str]:
+        """The programme of an entry, benefit, tier, table, table row or programme id."""
+        if topic in self.entries:
+            return self.entries[topic].programme
+        if topic in self.programmes:
+            return topic
+        if topic in self.tables:
+            return self.tables[topic].programme
+        for table in self.tables.values():
+            if any(row.id == topic for row in table.rows):
+                return table.programme
+        if any(b.id == topic for b in self.benefits) or any(t.id == topic for t in self.tiers):
+            return self.tier_programme
+        return None
+
+    def name_of(self, topic: str) -> Optional[str]:
+        """The name merchants know an entry, benefit, tier, table, row or programme by."""
+        if topic in self.entries:
+            return self.entries[topic].name
+        if topic in self.programmes:
+            return self.programmes[topic].name
+        names = {b.id: b.name for b in self.benefits}
+        names.update({t.id: t.name for t in self.tiers})
+        for table in self.tables.values():
+            names[table.id] = table.name
+            names.update({row.id: row.name for row in table.rows})
+        return names.get(topic)
+
     def platform_of(self, programme_id: str) -> Optional[Platform]:
         """The platform a programme belongs to."""
         return next((p for p in self.platforms if programme_id in p.programmes), None)

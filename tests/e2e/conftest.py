@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List
@@ -12,15 +11,9 @@ from typing import Any, Dict, List
 import pytest
 
 from bot import train
-from bot.serve import Servers
+from bot.serve import Servers, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
