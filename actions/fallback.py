@@ -15,6 +15,7 @@ from actions.questions import parse_question
 
 FALLBACK = "nlu_fallback"
 OUT_OF_SCOPE = "out_of_scope"
+PROGRAMME = "ask_programme"
 # After this many misunderstood messages in a row, offer a human instead of guessing again.
 FAILURES_BEFORE_HANDOFF = 2
 MAX_SUGGESTIONS = 2
@@ -103,8 +104,8 @@ class ActionClarify(Action):
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
         knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]
-        if not knowledge and ranking[1:2] == [OUT_OF_SCOPE]:
-            # Unsure, likeliest "not ours", and nothing in the knowledge base: say so.
+        if not knowledge and set(ranking[1:3]) & {OUT_OF_SCOPE, PROGRAMME}:
+            # Unsure, a question or "not ours", and nothing in the knowledge base: say so.
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
         if buttons:

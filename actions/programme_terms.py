@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Sequence, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -24,20 +24,20 @@ ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic
 STATUS_CHECK_KINDS = ("metric", "violation")
 
 
-def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspect: Optional[str],
+def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str],
                  today: dt.date) -> Answer:
-    """The facet asked for (or the entry's short answer), with the status of its window."""
+    """The facets asked for (or the entry's short answer), with the status of its window."""
     answer = Answer()
     for entry in entries:
-        facet = entry.facets.get(aspect) if aspect else None
-        if facet is None:
-            text = entry.answer
-        else:
+        # "还能再减多少?" asks two things (deadline, rate): every facet asked for that exists.
+        facets = [entry.facets[a] for a in aspects if a in entry.facets]
+        if not facets:
+            answer.add(entry.answer, entry.source)
+        for facet in facets:
             # A facet is a fragment; say which measure or resource it belongs to.
             label = (kb.replies["measure_label"].format(number=entry.number, name=entry.name)
                      if entry.number else entry.name)
-            text = f"{label}:{facet}"
-        answer.add(text, entry.source)
+            answer.add(f"{label}:{facet}", entry.source)
         if entry.id == "topic_assessment":
             answer.lines.append(next_assessment_phrase(kb, today))
     # A tier condition: the merchant may want to know where their own store stands.
@@ -114,9 +114,10 @@ class ActionAnswerProgramme(Action):
             # The context of a follow-up: what was named, or the entry the ranking chose.
             resolved = question if choice.how == "entities" else choice.question
         if answer is None:
-            dispatcher.utter_message(response="utter_out_of_scope" if not question.ids
-                                     and not question.measure_numbers
-                                     else "utter_ask_which_programme")
+            # "怎么申请?" alone: which one? Anything longer that nothing matched: not ours.
+            named = question.measure_numbers or any(k != "aspect" for k in question.ids)
+            dispatcher.utter_message(response="utter_ask_which_programme" if named or elliptical
+                                     else "utter_out_of_scope")
             return withdrawn
         if isinstance(answer, str):
             dispatcher.utter_message(response="utter_plain", text_body=answer)
@@ -141,13 +142,13 @@ class ActionAnswerProgramme(Action):
                     return kb.replies["unknown_measure"].format(count=count, number=number), None
                 if measure not in measures:
                     measures.append(measure)
-            return entry_answer(kb, measures, q.aspect, today), measures[0].id
+            return entry_answer(kb, measures, q.aspects, today), measures[0].id
 
         if q.of("feature") or q.of("version"):
             table = next(iter(kb.tables.values()))
             versions, features = q.of("version"), q.of("feature")
             if len(versions) == 1 and not features and not q.compare:
-                return entry_answer(kb, [entries[versions[0]]], q.aspect, today), versions[0]
+                return entry_answer(kb, [entries[versions[0]]], q.aspects, today), versions[0]
             return table_answer(kb, table, features, versions, today), table.id
 
         tiers = [kb.tier(t) for t in q.of("tier") if t != ALL_TIERS] or list(kb.tiers)
@@ -163,11 +164,11 @@ class ActionAnswerProgramme(Action):
                     table = next(iter(kb.tables.values()))
                     return table_answer(kb, table, [], [], today), table.id
                 named = [entries[e] for e in q.of(kind)]
-                return entry_answer(kb, named, q.aspect, today), named[0].id
+                return entry_answer(kb, named, q.aspects, today), named[0].id
 
         if q.of("tier"):
             if q.aspect in ("apply", "time"):
-                return entry_answer(kb, [entries["topic_assessment"]], None, today), "topic_assessment"
+                return entry_answer(kb, [entries["topic_assessment"]], (), today), "topic_assessment"
             if q.compare or len(tiers) > 1:
                 return comparison_answer(kb, tiers, list(kb.benefits), today), "tiers"
             return benefit_answer(kb, tiers, list(kb.benefits), today), tiers[0].id

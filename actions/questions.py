@@ -25,8 +25,13 @@ class Question:
 
     @property
     def aspect(self) -> Optional[str]:
+        return next(iter(self.aspects), None)
+
+    @property
+    def aspects(self) -> List[str]:
+        """The aspects named that facets answer, most specific first."""
         named = self.of("aspect")
-        return next((a for a in ASPECT_PRIORITY if a in named), None)
+        return [a for a in ASPECT_PRIORITY if a in named]
 
     @property
     def specific(self) -> bool:

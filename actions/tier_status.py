@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 ACTION = "read_tier_status"
 # Entity kinds that make a status question also a question about the tier rules.
 RULE_KINDS = ("tier", "metric", "violation", "topic")
+# Entity kinds a question about the merchant's own standing names.
+STATUS_KINDS = ("tier", "metric", "violation", "merchant_id")
 # The entry that states the conditions for both tiers.
 CONDITIONS = "condition_overview"
 
@@ -130,6 +132,10 @@ class ActionTierStatus(Action):
             self._store = shared_store()
         kb = self._store.get()
         message = tracker.latest_message or {}
+        named = parse_question(kb, message.get("entities") or [])
+        if named.specific and not any(named.of(k) for k in STATUS_KINDS):
+            # "我是广东的,能用免费极速到账吗?" names a 1688 measure: a programme question, no data read.
+            return await ActionAnswerProgramme(self._store, self._today).run(dispatcher, tracker, domain)
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),
                           tracker.get_latest_input_channel())
         requested = next((str(v) for v in tracker.get_latest_entity_values("merchant_id")), None)
@@ -189,7 +195,7 @@ class ActionTierStatus(Action):
         if isinstance(choice.answer, Answer) and choice.topic not in {t.id for t in kb.tiers}:
             return choice.answer
         overview = kb.entries.get(CONDITIONS)
-        return entry_answer(kb, [overview], None, today) if overview else None
+        return entry_answer(kb, [overview], (), today) if overview else None
 
     @staticmethod
     def _send(dispatcher: CollectingDispatcher, text: str, outcome: str) -> None:

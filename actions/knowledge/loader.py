@@ -346,7 +346,8 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "not_given", "aspect_label_amount", "aspect_label_rate", "aspect_label_time",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "both_platforms",
-                    "platform_label", "status_login_hint")
+                    "platform_label", "status_login_hint", "tier_benefits_header",
+                    "tier_compare_header")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

@@ -59,6 +59,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                 r"点解|點解|幾|嗎|麼|甚麼|what|how|when",
             # A question also needs content: a named knowledge entry, or this many Han characters.
             "min_question_chars": 6,
+            # Intents that yield only to a question naming something ("银牌有没有专属人工客服?" is
+            # about a benefit, "闲鱼怎么卖二手?" about another platform; "有没有人工?" stays).
+            "naming_question_intents": ["request_human", "ask_capabilities"],
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -69,6 +72,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
+        self._naming = set(config["naming_question_intents"])
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -96,6 +100,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
             name = intent.get(INTENT_NAME_KEY)
             if name in self._overridable:
                 if not kinds & self._entry_entities or kinds & self._blocking:
+                    continue
+            elif name in self._naming:
+                if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):
                     continue
             elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue

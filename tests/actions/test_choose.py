@@ -112,6 +112,23 @@ async def test_what_the_document_does_not_give_is_said_before_the_nearest_facts(
 async def test_nothing_found_is_declined_not_guessed(action):
     messages, _ = await run(action, tracker_for("顺丰到台北运费几钱", []))
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    # Only an aspect word named, in a longer message nothing matches: declined too.
+    text = "八达通最多可以充几多钱"
+    start = text.index("几多钱")
+    messages, _ = await run(action, tracker_for(text, [{"entity": "aspect", "value": "amount",
+                                                        "start": start, "end": start + 3}]))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+
+
+async def test_a_named_whole_tier_list_counts_its_categories(action):
+    message = await reply(action, "金牌到底有几样好处", entity("tier", "gold"))
+    assert message["answer"].startswith("金牌的权益共6类:流量扶持")
+
+
+async def test_two_facets_asked_are_both_answered(action):
+    message = await reply(action, "湖北电票贴现现在还能减多少", entity("measure", "measure_3"),
+                          entity("aspect", "deadline"), entity("aspect", "rate"))
+    assert "3月31日" in message["answer"] and "10bps" in message["answer"]
 
 
 def test_decide_names_how_it_chose(kb):

@@ -64,7 +64,9 @@ async def test_tier_alone_lists_its_benefits(action, kb):
 
 async def test_gold_vs_silver_is_a_compact_comparison(action, kb):
     message, _ = await ask(action, entity("tier", "all"), entity("aspect", "compare"))
-    lines = message["answer"].splitlines()
+    header, *lines = message["answer"].splitlines()
+    # Same entry conditions, different benefits: the header says so and counts the categories.
+    assert header.startswith("金牌和银牌的准入条件相同") and "共6类" in header
     assert len(lines) == len(kb.benefits)
     assert "· 橱窗激励:金牌 3个/月;银牌 2个/月" in lines
     assert any("金牌 贷款利率9折;银牌 贷款利率95折" in line for line in lines)
@@ -172,7 +174,8 @@ async def test_homepage_section(action):
 
 
 async def test_nothing_recognised_asks_which_programme(action):
-    messages, events = await run(action, tracker_for("怎么申请?", [entity("aspect", "apply")]))
+    messages, events = await run(action, tracker_for("怎么申请?", [{"entity": "aspect", "value": "apply",
+                                                                "start": 0, "end": 4}]))
     assert [m["response"] for m in messages] == ["utter_ask_which_programme"]
     assert events == WITHDRAWN
 
@@ -181,8 +184,7 @@ async def test_unknown_entity_values_are_ignored(action):
     messages, _ = await run(action, tracker_for("x", [entity("measure", "measure_99"),
                                                       entity("tier", "bronze"),
                                                       {"entity": "measure_number", "value": "x"}]))
-    # Nothing known named and nothing found by the ranking: declined, with what can be asked.
-    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    assert [m["response"] for m in messages] == ["utter_ask_which_programme"]
 
 
 async def test_answers_follow_an_edited_knowledge_base(knowledge_copy):

@@ -48,3 +48,14 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
     assert other.get("intent")["name"] == "out_of_scope"
     [plain] = adjuster.process([parsed("今天天气怎么样?", "out_of_scope")])
     assert plain.get("intent")["name"] == "out_of_scope"
+
+
+def test_a_handoff_or_menu_guess_yields_only_to_a_question_naming_something(adjuster):
+    [benefit] = adjuster.process([parsed("银牌店有冇专属人工服务?", "request_human", "tier", "benefit")])
+    assert benefit.get("intent")["name"] == "ask_programme"
+    [platform] = adjuster.process([parsed("虾皮点样开店?", "ask_capabilities", "platform")])
+    assert platform.get("intent")["name"] == "ask_programme"
+    [plain] = adjuster.process([parsed("你们有没有人工?", "request_human")])
+    assert plain.get("intent")["name"] == "request_human"
+    [menu] = adjuster.process([parsed("你能做什么?", "ask_capabilities")])
+    assert menu.get("intent")["name"] == "ask_capabilities"

@@ -260,3 +260,12 @@ async def test_a_pure_status_question_still_asks_to_sign_in(action):
     tracker.latest_message["text"] = "我现在啥等级"
     [message], _ = await run(action, tracker)
     assert "需要先登录" in message["text_body"]
+
+
+async def test_a_status_question_naming_a_1688_measure_is_a_programme_question(action, factory):
+    tracker = status_tracker("rest-user", None, [{"entity": "measure", "value": "measure_1"}])
+    tracker.latest_message["text"] = "我在广东,免费极速到账我能用吗"
+    [message], _ = await run(action, tracker)
+    assert message["response"] == "utter_answer" and "湖北" in message["answer"]
+    # Nobody's data was asked for: nothing to audit.
+    assert audit(factory) == []
