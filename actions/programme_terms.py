@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import decide
+from actions.choose import OUT_OF_SCOPE_MIN_SCORE, decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
 from actions.knowledge.retrieval import retriever_for
@@ -20,6 +20,8 @@ from actions.tier_benefits import benefit_answer, comparison_answer
 
 # Entity kinds that name an entry of the knowledge base, in the order they win.
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
+# The classifier's "not ours": the ranking must be this sure to answer anyway.
+OUT_OF_SCOPE = "out_of_scope"
 # Answers about these tier conditions end with an offer to check the merchant's own store.
 STATUS_CHECK_KINDS = ("metric", "violation")
 
@@ -100,6 +102,8 @@ class ActionAnswerProgramme(Action):
         if question.of("platform") and not question.specific:
             dispatcher.utter_message(response="utter_other_platform")
             return withdrawn
+        if (message.get("intent") or {}).get("name") == OUT_OF_SCOPE:
+            return self._out_of_scope(dispatcher, kb, question, message.get("text") or "")
         previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
         elliptical = context.is_elliptical(message.get("text") or "", entities, kb.follow_up)
         resolved = context.resolve(question, previous, elliptical)
@@ -129,6 +133,20 @@ class ActionAnswerProgramme(Action):
             dispatcher.utter_message(response="utter_offer_check_status")
             return events + [SlotSet("pending_offer", "check_status")]
         return events + withdrawn
+
+    def _out_of_scope(self, dispatcher: CollectingDispatcher, kb: KnowledgeBase,
+                      question: Question, text: str) -> List[EventType]:
+        """The classifier says 'not ours': answered only when the ranking is sure it is ours."""
+        today = self._today()
+        choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
+        best = choice.hits[0].score if choice.hits else 0.0
+        if not isinstance(choice.answer, Answer) or (best < OUT_OF_SCOPE_MIN_SCORE and not question.specific):
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return [SlotSet("pending_offer", None)]
+        choice.answer.send(dispatcher)
+        resolved = question if choice.how == "entities" else choice.question
+        return [SlotSet("topic", choice.topic), SlotSet("programme_context", context.to_slot(resolved)),
+                SlotSet("pending_offer", None)]
 
     def answer(self, kb: KnowledgeBase, q: Question, today: dt.date):
         """Pick what the question is about and compose the answer; (answer, topic id)."""

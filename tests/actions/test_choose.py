@@ -11,6 +11,8 @@ import datetime as dt
 
 import pytest
 
+from rasa_sdk.events import SlotSet
+
 from actions.choose import aspects_in, decide, platforms_hinted
 from actions.knowledge import KnowledgeStore
 from actions.knowledge.retrieval import Retriever, retriever_for
@@ -140,3 +142,13 @@ def test_decide_names_how_it_chose(kb):
     ranked = decide(kb, retriever, Question(), "三天上网率最低要多少", compose)
     assert ranked.how == "retrieval" and ranked.topic == "metric_online_72h"
     assert decide(kb, retriever, Question(), "今天天气怎么样", compose).how == "none"
+
+
+async def test_out_of_scope_is_answered_only_when_the_ranking_is_sure(action):
+    sure = tracker_for("春节期间加了48小时发货的订单没按时发出去会怎样", [], intent="out_of_scope")
+    messages, _ = await run(action, sure)
+    assert messages[0]["response"] == "utter_answer" and "2月16日" in messages[0]["answer"]
+    unsure = tracker_for("微信商城小程序怎么搭建", [], intent="out_of_scope")
+    messages, events = await run(action, unsure)
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    assert events == [SlotSet("pending_offer", None)]
