@@ -194,7 +194,9 @@ class ActionAnswerProgramme(Action):
         if q.of("programme"):
             programme = kb.programmes[q.of("programme")[0]]
             answer = Answer(status=programme_status(kb, programme, today))
-            answer.add(programme.answer or programme.name,
-                       Source(programme.document, programme.section))
+            source = Source(programme.document, programme.section)
+            facets = [programme.facets[a] for a in q.aspects if a in programme.facets]
+            for text in facets or [programme.answer or programme.name]:
+                answer.add(text, source)
             return answer, programme.id
         return None, None

@@ -34,6 +34,19 @@ ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time
            "compare", "cost", "calculation", "contact")
 
 
+def _facets(r: "_Reader") -> Dict[str, str]:
+    """An entry's or programme's `facets`: aspect -> answer, validated."""
+    facets = r.data.get("facets") or {}
+    if not isinstance(facets, dict):
+        raise r.fail("'facets' must be a mapping of aspect to answer")
+    for aspect, text in facets.items():
+        if aspect not in ASPECTS:
+            raise r.fail(f"unknown facet '{aspect}' (known: {', '.join(ASPECTS)})")
+        if not isinstance(text, str) or not text.strip():
+            raise r.fail(f"facet '{aspect}' must be a non-empty text")
+    return {k: v.strip() for k, v in facets.items()}
+
+
 class KnowledgeError(ValueError):
     """A knowledge file is missing or malformed; the message names file, entry and problem."""
 
@@ -163,7 +176,7 @@ class _Builder:
             id=r.text("id"), name=r.text("name"), document=source.text("document"),
             window=_window(r), validity_note=r.text("validity_note", required=False),
             answer=r.text("answer", required=False), section=r.text("section", required=False),
-            aliases=r.texts("aliases"), facts=r.data.get("facts") or {},
+            aliases=r.texts("aliases"), facts=r.data.get("facts") or {}, facets=_facets(r),
         )
         self.claim_id(r, programme.id)
         self.add_aliases(r, "programme", programme.id, programme.aliases)
@@ -178,14 +191,7 @@ class _Builder:
         kind = kind or r.text("kind")
         if kind not in ENTRY_KINDS:
             raise r.fail(f"unknown kind '{kind}' (known: {', '.join(ENTRY_KINDS)})")
-        facets = r.data.get("facets") or {}
-        if not isinstance(facets, dict):
-            raise r.fail("'facets' must be a mapping of aspect to answer")
-        for aspect, text in facets.items():
-            if aspect not in ASPECTS:
-                raise r.fail(f"unknown facet '{aspect}' (known: {', '.join(ASPECTS)})")
-            if not isinstance(text, str) or not text.strip():
-                raise r.fail(f"facet '{aspect}' must be a non-empty text")
+        facets = _facets(r)
         number = r.data.get("number")
         if number is not None and (not isinstance(number, int) or number < 1):
             raise r.fail("'number' must be a positive whole number")
@@ -194,7 +200,7 @@ class _Builder:
             id=entry_id, kind=kind, programme=programme.id, name=r.text("name"),
             aliases=r.texts("aliases"),
             source=Source(programme.document, f"{section_prefix} {section}".strip()),
-            answer=r.text("answer"), facets={k: v.strip() for k, v in facets.items()},
+            answer=r.text("answer"), facets=facets,
             window=_window(r), number=number, group=r.data.get("group"),
             values=r.texts("values"),
         )

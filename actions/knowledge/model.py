@@ -50,6 +50,8 @@ class Programme:
     section: str = ""
     aliases: Tuple[str, ...] = ()
     facts: Mapping[str, object] = field(default_factory=dict)
+    # What the document says of the programme as a whole, per aspect (who, when, how much).
+    facets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def valid_from(self) -> Optional[dt.date]:

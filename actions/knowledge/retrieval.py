@@ -66,6 +66,8 @@ def passages(kb: KnowledgeBase) -> List[Passage]:
         names = _names(programme.aliases, programme.name)
         out.append(Passage("programme", programme.id, programme.id, None,
                            f"{names} {programme.answer} {programme.section}"))
+        for facet, text in programme.facets.items():
+            out.append(Passage("programme", programme.id, programme.id, facet, f"{names} {text}"))
     for entry in kb.entries.values():
         names = _names(entry.aliases, entry.name)
         out.append(Passage(entry.kind, entry.id, entry.programme, None,

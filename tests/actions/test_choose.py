@@ -152,3 +152,12 @@ async def test_out_of_scope_is_answered_only_when_the_ranking_is_sure(action):
     messages, events = await run(action, unsure)
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
     assert events == [SlotSet("pending_offer", None)]
+
+
+async def test_a_programme_as_a_whole_is_answered_per_aspect(action):
+    who = await reply(action, "春雷计划面向哪类企业", entity("programme", "chunlei_1688"),
+                      entity("aspect", "eligibility"))
+    assert "诚信通商家" in who["answer"]
+    when = await reply(action, "春雷那个计划是哪年的事", entity("programme", "chunlei_1688"),
+                       entity("aspect", "time"))
+    assert "2020年" in when["answer"]

@@ -65,6 +65,7 @@ def _edit(path: Path, old: str, new: str) -> None:
          "benefit 'service' tier 'gold'", "'answer' must be a non-empty text"),
         ("aliases: [店铺工具,", "aliases: [橱窗,", "benefit 'store_tools'", "alias '橱窗' is also used by benefit 'showcase'"),
         ("tiers:\n  - id: gold", "tiers:\n  - id: gold\n    oops: [", "line", "invalid YAML"),
+        ("  facets:\n    eligibility:", "  facets:\n    colour:", "programme", "unknown facet 'colour'"),
     ],
 )
 def test_bad_file_is_rejected_with_file_entry_and_problem(knowledge_copy, old, new, entry, problem):
