@@ -32,6 +32,9 @@ MIN_SCORE = 4.0
 OUT_OF_SCOPE_MIN_SCORE = 8.0
 # Another platform's best match this close to the chosen one's means the term is shared.
 RIVAL_RATIO = 0.7
+# A tier or programme named beside a question: the best entry for the rest of the message must
+# lead the next one by this factor to replace the tier's or programme's overview.
+RESIDUAL_LEAD = 1.15
 # The named programme's own passage this close to the best entry keeps the programme's answer.
 OVERVIEW_RATIO = 0.75
 # With a term both documents use, a weaker match on the other platform still counts.
@@ -110,6 +113,9 @@ def question_for(hit: Hit, base: Question) -> Question:
     for kind in ("tier", "aspect"):
         if base.of(kind):
             ids[kind] = list(base.of(kind))
+    if hit.facet and hit.facet not in ids.get("aspect", []):
+        # The passage that matched was this facet: answer it.
+        ids["aspect"] = [*ids.get("aspect", []), hit.facet]
     return Question(ids=ids)
 
 
@@ -136,11 +142,16 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     answer, topic = compose(question) if (specific or question.of("tier") or question.of("programme")) else (None, None)
     how = "entities"
     if not specific and (question.of("tier") or question.of("programme")):
-        # "金牌全平台有多少个名额": what matters is what is asked beside the tier's name.
+        # "金牌全平台有多少个名额": what matters is what is asked beside the tier's name; the
+        # best entry for the rest must also lead the next one clearly.
         residual = _without_names(kb, text, question)
         allowed = [h for h in retriever.rank(residual, limit=8)
                    if not hinted or _platform(kb, h.programme) in hinted]
+        if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score:
+            allowed = []
     top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
+    if top is not None and top.kind == "programme" and top.facet is None:
+        top = None  # a programme's overview is what naming it already gives
     # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
     programme = kb.programme_of(topic) if topic else None
     other_platform = bool(answer is not None and hinted and programme
@@ -149,8 +160,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     overview = max((h.score for h in hits if h.kind == "programme" and h.id in question.of("programme")),
                    default=0.0)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
-    if ((not specific or other_platform) and top is not None and top.kind != "programme"
-            and not tier_overview and overview < OVERVIEW_RATIO * top.score):
+    if ((not specific or other_platform) and top is not None and not tier_overview and overview < OVERVIEW_RATIO * top.score):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
