@@ -45,14 +45,19 @@ SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee",
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
 NEVER_IMPLIED = ("calculation", "contact")
 # Aspects a plain answer covers when it contains a figure or a date.
-_FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|天|款|条|项|名)"),
+_FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|款|条|项|名)"),
+            # An amount of money ("多少钱", "几钱") is covered only by a sum of money.
+            "money": re.compile(r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)|免费"),
             # A percentage is an amount of a threshold (好评率≥92%), not of a benefit (9折, 90%).
             "threshold": re.compile(r"\d+(\.\d+)?%"),
             "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
             "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
             "deadline": re.compile(r"\d+(年|月|日)"),
             "cost": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿)?元|免费|收费|赠送|送"),
-            "apply": re.compile(r"申请|报名|开通|入口|操作|提交|登录|无需|自动|详见")}
+            # How to apply: a way or a place, not the word 申请 ("申请成功后…").
+            "apply": re.compile(r"入口|操作|提交|登录|无需|自动|详见|开通|审批|在线|渠道|页面")}
+# Words that make an amount asked for an amount of money.
+_MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
 
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 
@@ -96,6 +101,23 @@ def _platform(kb: KnowledgeBase, programme: str) -> str:
     return site.id if site else programme
 
 
+def _with_categories(kb: KnowledgeBase, question: Question, text: str) -> Question:
+    """"流量扶持有哪些" names a category of benefits: every benefit of it, not the one it aliases."""
+    lowered = (text or "").lower()
+    named = list(question.of("benefit"))
+    for benefit in kb.benefits:
+        if benefit.id in named:
+            continue
+        if any(b.category == benefit.category and b.id in named for b in kb.benefits) \
+                and benefit.category.lower() in lowered:
+            named.append(benefit.id)
+    if named == question.of("benefit"):
+        return question
+    ids = dict(question.ids)
+    ids["benefit"] = [b.id for b in kb.benefits if b.id in named]
+    return Question(ids=ids, measure_numbers=list(question.measure_numbers))
+
+
 def _without_names(kb: KnowledgeBase, text: str, question: Question) -> str:
     """The text without the names of the tiers and programmes it names."""
     lowered = (text or "").lower()
@@ -131,7 +153,7 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
 def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: str,
            compose: Compose) -> Choice:
     """Choose the entry (or entries) that answer the message, and compose the answer."""
-    question = _with_aspects(question, aspects_in(kb, text))
+    question = _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text)
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
     if hinted:
@@ -168,7 +190,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     if answer is None:
         return Choice(None, None, question, "none", hits)
     if isinstance(answer, Answer):
-        _mark_not_given(kb, answer, question, topic)
+        _mark_not_given(kb, answer, question, topic, text)
         if not hinted and topic is not None:
             _add_rival(kb, answer, topic, hits, question, compose, text)
     return Choice(answer, topic, question, how, hits)
@@ -202,7 +224,7 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
 
 
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
-                    topic: Optional[str]) -> None:
+                    topic: Optional[str], text: str = "") -> None:
     """Say first that the document does not give the aspect asked about, when it does not."""
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")
@@ -217,7 +239,8 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             break
     if missing is None:
         for aspect in ("cost", "apply", "amount", "rate", "time", "deadline"):
-            if aspect in aspects and not _FIGURES[aspect].search(body) and not (
+            pattern = _FIGURES["money" if aspect == "amount" and _MONEY_ASKED.search(text) else aspect]
+            if aspect in aspects and not pattern.search(body) and not (
                     aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
                 missing = aspect
                 break

@@ -161,3 +161,18 @@ async def test_a_programme_as_a_whole_is_answered_per_aspect(action):
     when = await reply(action, "春雷那个计划是哪年的事", entity("programme", "chunlei_1688"),
                        entity("aspect", "time"))
     assert "2020年" in when["answer"]
+
+
+async def test_a_benefit_category_named_gets_every_benefit_in_it(action):
+    message = await reply(action, "速卖通流量扶持包括哪些", entity("benefit", "search_boost"))
+    assert "橱窗激励" in message["answer"] or "3个橱窗" in message["answer"]
+    assert "搜推加权" in message["answer"] or "品牌专区" in message["answer"]
+
+
+async def test_an_amount_of_money_needs_a_sum_of_money(action):
+    price = await reply(action, "询价单订阅要花多少钱", entity("resource", "resource_inquiry"),
+                        entity("aspect", "amount"))
+    assert price["answer"].startswith("原文没有写明询价单订阅3.0的具体数额")
+    count = await reply(action, "询价单订阅能订多少个关键词", entity("resource", "resource_inquiry"),
+                        entity("aspect", "amount"))
+    assert "原文没有" not in count["answer"]
