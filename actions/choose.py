@@ -39,6 +39,7 @@ RESIDUAL_LEAD = 1.15
 OVERVIEW_RATIO = 0.75
 # With a term both documents use, a weaker match on the other platform still counts.
 SHARED_MIN_SCORE = 1.0
+SHARED_RIVAL_RATIO = 0.4
 # Entity kinds that name one programme's entry outright.
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
@@ -209,7 +210,7 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
         return
     lowered = text.lower()
     shared = any(term in lowered for term in kb.shared_terms)
-    if not (shared and rival.score >= SHARED_MIN_SCORE) and not (
+    if not (shared and rival.score >= SHARED_MIN_SCORE and rival.score >= SHARED_RIVAL_RATIO * own) and not (
             rival.score >= MIN_SCORE and rival.score >= RIVAL_RATIO * own):
         return
     other, _ = compose(question_for(rival, Question(ids={"aspect": question.of("aspect")})))

@@ -14,8 +14,9 @@ from actions.knowledge.retrieval import retriever_for
 from actions.questions import parse_question
 
 FALLBACK = "nlu_fallback"
-OUT_OF_SCOPE = "out_of_scope"
-PROGRAMME = "ask_programme"
+# Acts worth asking about when the classifier hesitates between two of them.
+CONVERSATIONAL = {"greet", "goodbye", "thank", "affirm", "deny", "request_human", "start_over",
+                  "ask_capabilities"}
 # After this many misunderstood messages in a row, offer a human instead of guessing again.
 FAILURES_BEFORE_HANDOFF = 2
 MAX_SUGGESTIONS = 2
@@ -104,8 +105,9 @@ class ActionClarify(Action):
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
         knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]
-        if not knowledge and set(ranking[1:3]) & {OUT_OF_SCOPE, PROGRAMME}:
-            # Unsure, a question or "not ours", and nothing in the knowledge base: say so.
+        if not knowledge and not set(ranking[1:3]) <= CONVERSATIONAL:
+            # Unsure, not between two conversational acts, and nothing in the knowledge base
+            # matches: say so rather than offer guesses at intents.
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
         if buttons:

@@ -33,6 +33,11 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
     for entry in entries:
         # "还能再减多少?" asks two things (deadline, rate): every facet asked for that exists.
         facets = [entry.facets[a] for a in aspects if a in entry.facets]
+        members = [e.number for e in kb.entries.values() if e.group == entry.id and e.number]
+        if members and "amount" in aspects:
+            # "流量扶持保障有几条?": the count, from the measures that belong to it.
+            answer.lines.append(kb.replies["group_count"].format(
+                name=entry.name, count=len(members), first=min(members), last=max(members)))
         if not facets:
             answer.add(entry.answer, entry.source)
         for facet in facets:

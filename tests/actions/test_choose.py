@@ -176,3 +176,9 @@ async def test_an_amount_of_money_needs_a_sum_of_money(action):
     count = await reply(action, "询价单订阅能订多少个关键词", entity("resource", "resource_inquiry"),
                         entity("aspect", "amount"))
     assert "原文没有" not in count["answer"]
+
+
+async def test_how_many_measures_a_guarantee_has_is_counted(action):
+    message = await reply(action, "金融服务保障一共几条", entity("guarantee", "guarantee_finance"),
+                          entity("aspect", "amount"))
+    assert "金融服务保障共4条措施(第1-4条)" in message["answer"]
