@@ -32,6 +32,8 @@ MIN_SCORE = 4.0
 OUT_OF_SCOPE_MIN_SCORE = 8.0
 # Another platform's best match this close to the chosen one's means the term is shared.
 RIVAL_RATIO = 0.7
+# The second-best entry this close to the best one (by the ranking alone) is answered too.
+CLOSE_RATIO = 0.85
 # A tier or programme named beside a question: the best entry for the rest of the message must
 # lead the next one by this factor to replace the tier's or programme's overview.
 RESIDUAL_LEAD = 1.15
@@ -188,6 +190,8 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
             answer, topic, how = candidate, candidate_topic, "retrieval"
+            if isinstance(answer, Answer):
+                _add_close_second(kb, answer, top, allowed, question, compose)
     if answer is None:
         return Choice(None, None, question, "none", hits)
     if isinstance(answer, Answer):
@@ -195,6 +199,23 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         if not hinted and topic is not None:
             _add_rival(kb, answer, topic, hits, question, compose, text)
     return Choice(answer, topic, question, how, hits)
+
+
+def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[Hit],
+                      question: Question, compose: Compose) -> None:
+    """Two entries ranked almost alike: a short answer for both, rather than a guess."""
+    second = next((h for h in ranked if h.id != top.id and h.kind != "programme"), None)
+    if second is None or second.score < CLOSE_RATIO * top.score:
+        return
+    other, _ = compose(question_for(second, question))
+    if not isinstance(other, Answer):
+        return
+    answer.lines.insert(0, kb.replies["close_entries"])
+    for line in other.lines:
+        if line not in answer.lines:
+            answer.lines.append(line)
+    for source in other.sources:
+        answer.cite(source)
 
 
 def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],

@@ -353,7 +353,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "both_platforms",
                     "platform_label", "status_login_hint", "tier_benefits_header",
-                    "tier_compare_header", "group_count")
+                    "tier_compare_header", "group_count", "close_entries")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

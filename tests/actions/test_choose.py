@@ -182,3 +182,9 @@ async def test_how_many_measures_a_guarantee_has_is_counted(action):
     message = await reply(action, "金融服务保障一共几条", entity("guarantee", "guarantee_finance"),
                           entity("aspect", "amount"))
     assert "金融服务保障共4条措施(第1-4条)" in message["answer"]
+
+
+async def test_two_entries_ranked_almost_alike_are_both_answered(action):
+    message = await reply(action, "违规了会怎么样")
+    assert message["answer"].startswith("您问的可能是下面两项之一")
+    assert "关店" in message["answer"] and "知识产权严重侵权2次及以上" in message["answer"]
