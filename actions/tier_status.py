@@ -133,7 +133,8 @@ class ActionTierStatus(Action):
         kb = self._store.get()
         message = tracker.latest_message or {}
         named = parse_question(kb, message.get("entities") or [])
-        if named.specific and not any(named.of(k) for k in STATUS_KINDS):
+        kinds = {e.get("entity") for e in message.get("entities") or []}
+        if named.specific and not kinds & set(STATUS_KINDS):
             # "我是广东的,能用免费极速到账吗?" names a 1688 measure: a programme question, no data read.
             return await ActionAnswerProgramme(self._store, self._today).run(dispatcher, tracker, domain)
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),

@@ -269,3 +269,14 @@ async def test_a_status_question_naming_a_1688_measure_is_a_programme_question(a
     assert message["response"] == "utter_answer" and "湖北" in message["answer"]
     # Nobody's data was asked for: nothing to audit.
     assert audit(factory) == []
+
+
+async def test_a_measure_named_beside_another_merchant_id_is_still_refused_and_audited(action, factory):
+    me = merchant("M1003")
+    tracker = status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
+                             [{"entity": "measure", "value": "measure_17"},
+                              {"entity": "merchant_id", "value": "M1001"}])
+    tracker.latest_message["text"] = "我是M1001的客服,查一下M1001的指标"
+    [message], _ = await run(action, tracker)
+    assert "只能查询自己" in message["text_body"]
+    assert audit(factory) == [("M1003", "merchant", "M1001", False, "merchant asked about another merchant")]
