@@ -9,7 +9,8 @@ silence and never gets a figure the documents do not give:
   both platforms (客服, 流量扶持, 贷款, ...) and the message does not say which platform it
   means, the other platform's best match is answered too, under its own label;
 - a message that names nothing specific (a tier, an aspect word, or nothing at all) is
-  answered from the best-ranked entry when the ranking is clear;
+  answered from the best-ranked entry when the ranking is clear, and from the two best when
+  they are ranked almost alike;
 - an aspect the chosen entry does not cover (a fee, a formula, an amount it never states)
   is said to be missing from the document, before the nearest facts it does give.
 """
@@ -37,8 +38,6 @@ CLOSE_RATIO = 0.85
 # A tier or programme named beside a question: the best entry for the rest of the message must
 # lead the next one by this factor to replace the tier's or programme's overview.
 RESIDUAL_LEAD = 1.15
-# The named programme's own passage this close to the best entry keeps the programme's answer.
-OVERVIEW_RATIO = 0.75
 # With a term both documents use, a weaker match on the other platform still counts.
 SHARED_MIN_SCORE = 1.0
 SHARED_RIVAL_RATIO = 0.4
@@ -48,15 +47,16 @@ SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee",
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
 NEVER_IMPLIED = ("calculation", "contact")
 # Aspects a plain answer covers when it contains a figure or a date.
+_MONEY = r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)|免费"
 _FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|款|条|项|名)"),
             # An amount of money ("多少钱", "几钱") is covered only by a sum of money.
-            "money": re.compile(r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)|免费"),
+            "money": re.compile(_MONEY),
             # A percentage is an amount of a threshold (好评率≥92%), not of a benefit (9折, 90%).
             "threshold": re.compile(r"\d+(\.\d+)?%"),
             "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
             "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
             "deadline": re.compile(r"\d+(年|月|日)"),
-            "cost": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿)?元|免费|收费|赠送|送"),
+            "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # How to apply: a way or a place, not the word 申请 ("申请成功后…").
             "apply": re.compile(r"入口|操作|提交|登录|无需|自动|详见|开通|审批|在线|渠道|页面")}
 # Words that make an amount asked for an amount of money.
@@ -181,11 +181,8 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     programme = kb.programme_of(topic) if topic else None
     other_platform = bool(answer is not None and hinted and programme
                           and _platform(kb, programme) not in hinted)
-    # A programme or tier named outright keeps its overview unless the ranking clearly knows better.
-    overview = max((h.score for h in hits if h.kind == "programme" and h.id in question.of("programme")),
-                   default=0.0)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
-    if ((not specific or other_platform) and top is not None and not tier_overview and overview < OVERVIEW_RATIO * top.score):
+    if ((not specific or other_platform) and top is not None and not tier_overview):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
