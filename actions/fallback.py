@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.choose import MIN_SCORE
+from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
 from actions.questions import parse_question
 

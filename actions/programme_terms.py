@@ -33,11 +33,12 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
     for entry in entries:
         # "还能再减多少?" asks two things (deadline, rate): every facet asked for that exists.
         facets = [entry.facets[a] for a in aspects if a in entry.facets]
-        members = [e.number for e in kb.entries.values() if e.group == entry.id and e.number]
-        if members and "amount" in aspects:
+        if "amount" in aspects:
             # "流量扶持保障有几条?": the count, from the measures that belong to it.
-            answer.lines.append(kb.replies["group_count"].format(
-                name=entry.name, count=len(members), first=min(members), last=max(members)))
+            members = [e.number for e in kb.entries.values() if e.group == entry.id and e.number]
+            if members:
+                answer.lines.append(kb.replies["group_count"].format(
+                    name=entry.name, count=len(members), first=min(members), last=max(members)))
         if not facets:
             answer.add(entry.answer, entry.source)
         for facet in facets:
@@ -79,6 +80,18 @@ def table_answer(kb: KnowledgeBase, table: Table, features: List[str], versions:
         else:
             answer.lines.append(" | ".join([row.name, *cells]))
     return answer
+
+
+def _sent(dispatcher: CollectingDispatcher, answer: Answer, topic: Optional[str],
+          resolved: Question, offer: bool) -> List[EventType]:
+    """Send the answer; keep what it was about for follow-ups, and make or withdraw the offer."""
+    answer.send(dispatcher)
+    events: List[EventType] = [SlotSet("topic", topic),
+                               SlotSet("programme_context", context.to_slot(resolved))]
+    if offer:
+        dispatcher.utter_message(response="utter_offer_check_status")
+        return events + [SlotSet("pending_offer", "check_status")]
+    return events + [SlotSet("pending_offer", None)]
 
 
 class ActionAnswerProgramme(Action):
@@ -131,13 +144,7 @@ class ActionAnswerProgramme(Action):
         if isinstance(answer, str):
             dispatcher.utter_message(response="utter_plain", text_body=answer)
             return withdrawn
-        answer.send(dispatcher)
-        events: List[EventType] = [SlotSet("topic", topic),
-                                   SlotSet("programme_context", context.to_slot(resolved))]
-        if answer.offers_status_check:
-            dispatcher.utter_message(response="utter_offer_check_status")
-            return events + [SlotSet("pending_offer", "check_status")]
-        return events + withdrawn
+        return _sent(dispatcher, answer, topic, resolved, offer=answer.offers_status_check)
 
     def _out_of_scope(self, dispatcher: CollectingDispatcher, kb: KnowledgeBase,
                       question: Question, text: str) -> List[EventType]:
@@ -148,10 +155,8 @@ class ActionAnswerProgramme(Action):
         if not isinstance(choice.answer, Answer) or (best < OUT_OF_SCOPE_MIN_SCORE and not question.specific):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
-        choice.answer.send(dispatcher)
         resolved = question if choice.how == "entities" else choice.question
-        return [SlotSet("topic", choice.topic), SlotSet("programme_context", context.to_slot(resolved)),
-                SlotSet("pending_offer", None)]
+        return _sent(dispatcher, choice.answer, choice.topic, resolved, offer=False)
 
     def answer(self, kb: KnowledgeBase, q: Question, today: dt.date):
         """Pick what the question is about and compose the answer; (answer, topic id)."""
