@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Text
 
 from rasa_sdk import Action, Tracker
@@ -26,6 +27,17 @@ OUT_OF_SCOPE = "out_of_scope"
 STATUS_CHECK_KINDS = ("metric", "violation")
 
 
+# A figure of an answer: a number with what it counts, a date, a percentage, a rate.
+# (A bare number is a name, as in 1688, or part of one, as in V3.0.)
+_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:%|bps|折|万|亿|元|个|家|款|条|项|名|分|天|日|月|年|小时|点|星)")
+
+
+def missing_figures(answer: str, facets: Sequence[str]) -> List[str]:
+    """The figures of an entry's answer that none of the facets given states."""
+    given = "".join(facets)
+    return [f for f in dict.fromkeys(_FIGURE.findall(answer)) if f not in given]
+
+
 def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str],
                  today: dt.date) -> Answer:
     """The facets asked for (or the entry's short answer), with the status of its window."""
@@ -46,6 +58,10 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
             label = (kb.replies["measure_label"].format(number=entry.number, name=entry.name)
                      if entry.number else entry.name)
             answer.add(f"{label}:{facet}", entry.source)
+        if facets and missing_figures(entry.answer, facets):
+            # "免费培训多久,有上门吗": the facet answers one part; the entry's key figures
+            # (and what the facet leaves out) follow, so that no part of the entry is lost.
+            answer.add(entry.answer, entry.source)
         if entry.id == "topic_assessment":
             answer.lines.append(next_assessment_phrase(kb, today))
     # A tier condition: the merchant may want to know where their own store stands.

@@ -226,7 +226,10 @@ async def test_action_answers_how_to_apply_for_the_next_measure(action, kb):
     tracker = conversation(text, [mention(text, "measure_number", "3", "第3条")],
                            {"ids": {"aspect": ["apply"]}, "measure_numbers": [2]})
     [message], events = await run(action, tracker)
-    assert message["answer"] == "第3条 电票贴现优惠:" + kb.entries["measure_3"].facets["apply"]
+    # The facet asked for first, then the measure's key figures it does not state.
+    assert message["answer"].split("\n") == ["第3条 电票贴现优惠:" + kb.entries["measure_3"].facets["apply"],
+                                           kb.entries["measure_3"].answer]
+    assert "20bps" in message["answer"]
     assert events == [SlotSet("topic", "measure_3"),
                       SlotSet("programme_context", {"ids": {"aspect": ["apply"]}, "measure_numbers": [3]}),
                       SlotSet("pending_offer", None)]
@@ -237,7 +240,8 @@ async def test_action_answers_an_aspect_about_the_measure_just_discussed(action,
     tracker = conversation(text, [mention(text, "aspect", "apply", "怎么申请")],
                            {"ids": {"measure": ["measure_2"]}, "measure_numbers": []})
     [message], events = await run(action, tracker)
-    assert message["answer"] == "第2条 保理融资利率优惠:" + kb.entries["measure_2"].facets["apply"]
+    assert message["answer"].split("\n")[0] == "第2条 保理融资利率优惠:" + kb.entries["measure_2"].facets["apply"]
+    assert "6%" in message["answer"]
     assert events[1] == SlotSet("programme_context", {"ids": {"measure": ["measure_2"], "aspect": ["apply"]},
                                                       "measure_numbers": []})
 
