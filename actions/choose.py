@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
-from actions.knowledge.model import KnowledgeBase
+from actions.knowledge.model import ALL_TIERS, KnowledgeBase
 from actions.knowledge.retrieval import Hit, Retriever
 from actions.questions import Question
 
@@ -47,10 +47,13 @@ SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee",
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
 NEVER_IMPLIED = ("calculation", "contact")
 # Aspects a plain answer covers when it contains a figure or a date.
-_MONEY = r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)|免费"
+_SUM = r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)"
+_MONEY = _SUM + r"|免费"
 _FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|款|条|项|名)"),
             # An amount of money ("多少钱", "几钱") is covered only by a sum of money.
             "money": re.compile(_MONEY),
+            # What something is worth ("值多少钱", "折合多少") is a sum; "免费" is not a worth.
+            "worth": re.compile(_SUM),
             # A percentage is an amount of a threshold (好评率≥92%), not of a benefit (9折, 90%).
             "threshold": re.compile(r"\d+(\.\d+)?%"),
             "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
@@ -59,8 +62,9 @@ _FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # How to apply: a way or a place, not the word 申请 ("申请成功后…").
             "apply": re.compile(r"入口|操作|提交|登录|无需|自动|详见|开通|审批|在线|渠道|页面")}
-# Words that make an amount asked for an amount of money.
+# Words that make an amount asked for an amount of money, or for what something is worth.
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
+_WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
 
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 
@@ -132,6 +136,26 @@ def _without_names(kb: KnowledgeBase, text: str, question: Question) -> str:
     return lowered
 
 
+def _programme_facet_asked(kb: KnowledgeBase, question: Question) -> bool:
+    """A programme named with an aspect its own facets answer (and no entry of it named)."""
+    return any(a in kb.programmes[p].facets for p in question.of("programme") if p in kb.programmes
+               for a in question.aspects)
+
+
+def _both_tiers(question: Question) -> bool:
+    tiers = question.of("tier")
+    return len(tiers) > 1 or ALL_TIERS in tiers
+
+
+def _without_hints(kb: KnowledgeBase, text: str) -> str:
+    """The text without the words that point to a platform or to both."""
+    lowered = (text or "").lower()
+    words = [h for p in kb.platforms for h in p.hints] + list(kb.both_words)
+    for word in sorted(words, key=len, reverse=True):
+        lowered = lowered.replace(word, " ")
+    return lowered
+
+
 def question_for(hit: Hit, base: Question) -> Question:
     """The question as if the merchant had named the hit's entry, keeping tiers and aspects."""
     ids = {hit.kind: [hit.id]}
@@ -174,6 +198,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
                    if not hinted or _platform(kb, h.programme) in hinted]
         if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score:
             allowed = []
+        if question.compare and _both_tiers(question):
+            allowed = []  # "金牌跟银牌差在哪": the tiers compared are the question
+        if _programme_facet_asked(kb, question):
+            allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
     top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
     if top is not None and top.kind == "programme" and top.facet is None:
         top = None  # a programme's overview is what naming it already gives
@@ -193,7 +221,13 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         return Choice(None, None, question, "none", hits)
     if isinstance(answer, Answer):
         _mark_not_given(kb, answer, question, topic, text)
-        if not hinted and topic is not None:
+        # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
+        both = len(hinted) > 1 or any(w in text.lower() for w in kb.both_words)
+        if both and topic is not None:
+            # The platforms' names say nothing about which entry of each is meant.
+            _add_rival(kb, answer, topic, retriever.rank(_without_hints(kb, text), limit=8),
+                       question, compose, text, both)
+        elif not hinted and topic is not None:
             _add_rival(kb, answer, topic, hits, question, compose, text)
     return Choice(answer, topic, question, how, hits)
 
@@ -216,8 +250,9 @@ def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[
 
 
 def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
-               question: Question, compose: Compose, text: str) -> None:
-    """A shared term, no platform named: add the other platform's best match, labelled."""
+               question: Question, compose: Compose, text: str, both: bool = False) -> None:
+    """A shared term, no platform named (or both asked for): add the other platform's best
+    match, labelled."""
     programme = kb.programme_of(topic)
     if programme is None:
         return
@@ -227,7 +262,7 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if rival is None or rival.kind == "programme":
         return
     lowered = text.lower()
-    shared = any(term in lowered for term in kb.shared_terms)
+    shared = both or any(term in lowered for term in kb.shared_terms)
     if not (shared and rival.score >= SHARED_MIN_SCORE and rival.score >= SHARED_RIVAL_RATIO * own) and not (
             rival.score >= MIN_SCORE and rival.score >= RIVAL_RATIO * own):
         return
@@ -235,11 +270,18 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if not isinstance(other, Answer):
         return
     labels = {p.id: kb.replies["platform_label"].format(platform=p.name) for p in kb.platforms}
-    answer.lines[:0] = [kb.replies["both_platforms"], labels.get(mine, "")]
+    answer.lines[:0] = [kb.replies["both_asked" if both else "both_platforms"], labels.get(mine, "")]
     answer.lines.append(labels.get(_platform(kb, rival.programme), ""))
     answer.lines.extend(other.lines)
     for source in other.sources:
         answer.cite(source)
+
+
+def _amount_kind(text: str) -> str:
+    """Which figure an amount asked for needs: a worth, a sum of money, or any amount."""
+    if _WORTH_ASKED.search(text):
+        return "worth"
+    return "money" if _MONEY_ASKED.search(text) else "amount"
 
 
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
@@ -258,7 +300,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             break
     if missing is None:
         for aspect in ("cost", "apply", "amount", "rate", "time", "deadline"):
-            pattern = _FIGURES["money" if aspect == "amount" and _MONEY_ASKED.search(text) else aspect]
+            pattern = _FIGURES[_amount_kind(text) if aspect == "amount" else aspect]
             if aspect in aspects and not pattern.search(body) and not (
                     aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
                 missing = aspect

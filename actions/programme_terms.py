@@ -211,8 +211,11 @@ class ActionAnswerProgramme(Action):
                 return entry_answer(kb, named, q.aspects, today), named[0].id
 
         if q.of("tier"):
-            if q.aspect in ("apply", "time"):
+            if {"apply", "time"} & set(q.aspects):
                 return entry_answer(kb, [entries["topic_assessment"]], (), today), "topic_assessment"
+            if "eligibility" in q.aspects and "condition_overview" in entries:
+                # "我的店能评银牌吗": who may have a tier is what its entry conditions say.
+                return entry_answer(kb, [entries["condition_overview"]], (), today), "condition_overview"
             if q.compare or len(tiers) > 1:
                 return comparison_answer(kb, tiers, list(kb.benefits), today), "tiers"
             return benefit_answer(kb, tiers, list(kb.benefits), today), tiers[0].id

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from actions.knowledge import KnowledgeBase
 
 # When a question names several aspects, the most specific one decides the facet.
-ASPECT_PRIORITY = ("deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
+ASPECT_PRIORITY = ("contact", "deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
 MEASURE_NUMBER = "measure_number"
 # Names that exist only in our programmes, even when another platform is mentioned too.
 SPECIFIC_KINDS = ("measure", "resource", "version", "feature", "section", "guarantee")

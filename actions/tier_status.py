@@ -153,6 +153,11 @@ class ActionTierStatus(Action):
                 rule.send(dispatcher)
                 self._send(dispatcher, kb.replies["status_login_hint"], "refused")
                 return withdrawn()
+            text = (message.get("text") or "").lower()
+            if not kinds & set(STATUS_KINDS) and not any(w in text for w in kb.status_words):
+                # "说是5大资源,我只数到4个": in the first person, but nothing about a store's
+                # status. Answered as any other question, or declined; no sign-in asked.
+                return await ActionAnswerProgramme(self._store, self._today).run(dispatcher, tracker, domain)
         if result.refused:
             self._send(dispatcher, kb.replies[result.refused], "refused")
             return withdrawn()

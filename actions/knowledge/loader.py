@@ -5,6 +5,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+import opencc
 import yaml
 
 from actions.knowledge.model import (
@@ -294,6 +295,22 @@ class _Builder:
             self.sections(path, programme, root)
 
 
+_T2S: List[opencc.OpenCC] = []
+
+
+def _both_scripts(words: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The words as written plus their simplified forms, lower-cased, each once.
+
+    Messages reach the actions in simplified characters (the NLU normalises them), so a word
+    the glossary writes in traditional characters ("幾時", "網址") must match as "几时", "网址".
+    """
+    if not _T2S:
+        _T2S.append(opencc.OpenCC("t2s.json"))
+    out = [w.lower() for w in words]
+    out += [_T2S[0].convert(w).lower() for w in words]
+    return tuple(dict.fromkeys(out))
+
+
 def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]],
                                         Tuple[str, ...], Tuple[str, ...], Tuple[Platform, ...]]:
     root = _Reader(path, "(file)", _read_yaml(path))
@@ -307,19 +324,23 @@ def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, .
     for aspect in aspects_reader.data:
         if aspect not in ASPECTS:
             raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
-        aspects[aspect] = aspects_reader.texts(aspect)
-    return tuple(terms), aspects, platforms, root.texts("follow_up"), _load_platforms(path, root)
+        aspects[aspect] = _both_scripts(aspects_reader.texts(aspect))
+    return (tuple(terms), aspects, platforms, _both_scripts(root.texts("follow_up")),
+            _load_platforms(path, root))
 
 
-def _load_words(path: Path) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, ...], ...]]:
-    """Shared terms and synonym groups of the glossary."""
+def _load_words(path: Path) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, ...], ...],
+                                     Tuple[str, ...], Tuple[str, ...]]:
+    """Shared terms, synonym groups, words asking about both platforms and words asking about
+    a store's own status, from the glossary."""
     root = _Reader(path, "(file)", _read_yaml(path))
     groups = []
     for i, raw in enumerate(root.data.get("synonyms") or []):
         if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(w, str) and w.strip() for w in raw):
             raise KnowledgeError(path, f"synonyms[{i}]", "must be a list of at least two words")
-        groups.append(tuple(w.strip().lower() for w in raw))
-    return tuple(w.lower() for w in root.texts("shared_terms")), tuple(groups)
+        groups.append(_both_scripts(tuple(w.strip() for w in raw)))
+    return (_both_scripts(root.texts("shared_terms")), tuple(groups),
+            _both_scripts(root.texts("both_platform_words")), _both_scripts(root.texts("status_words")))
 
 
 def _load_platforms(path: Path, root: "_Reader") -> Tuple[Platform, ...]:
@@ -328,7 +349,7 @@ def _load_platforms(path: Path, root: "_Reader") -> Tuple[Platform, ...]:
     for key, raw in reader.data.items():
         r = _Reader(path, f"platforms.{key}", raw)
         platforms.append(Platform(id=str(key), name=r.text("name"), programmes=r.texts("programmes"),
-                                  hints=tuple(h.lower() for h in r.texts("hints"))))
+                                  hints=_both_scripts(r.texts("hints"))))
     return tuple(platforms)
 
 
@@ -351,7 +372,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "value_no", "rank_value", "rank_gap", "condition_met", "condition_unmet",
                     "not_given", "aspect_label_amount", "aspect_label_rate", "aspect_label_time",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
-                    "aspect_label_calculation", "aspect_label_contact", "both_platforms",
+                    "aspect_label_calculation", "aspect_label_contact", "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries")
 
@@ -367,7 +388,7 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
     directory = Path(directory)
     terms, aspects, platforms, follow_up, sites = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
-    shared, synonyms = _load_words(directory / GLOSSARY_FILE)
+    shared, synonyms, both_words, status_words = _load_words(directory / GLOSSARY_FILE)
     builder = _Builder()
     files = sorted(p for p in directory.glob("*.yml")
                    if p.name not in (GLOSSARY_FILE, REPLIES_FILE, TIER_RULES_FILE))
@@ -395,4 +416,4 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
         tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
         follow_up=follow_up, aliases=builder.aliases, names=builder.names, platforms=sites,
-        shared_terms=shared, synonyms=synonyms)
+        shared_terms=shared, synonyms=synonyms, both_words=both_words, status_words=status_words)

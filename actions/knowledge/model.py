@@ -177,6 +177,10 @@ class KnowledgeBase:
     # Terms both documents use, and groups of words merchants use for one another.
     shared_terms: Tuple[str, ...] = ()
     synonyms: Tuple[Tuple[str, ...], ...] = ()
+    # Words that ask about both platforms at once ("两边", "两份文件").
+    both_words: Tuple[str, ...] = ()
+    # Words that ask about a store's own tier or figures ("我现在什么等级", "我达标了吗").
+    status_words: Tuple[str, ...] = ()
     # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
     # The same without the ids: only the names merchants may type.

@@ -62,6 +62,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # Intents that yield only to a question naming something ("银牌有没有专属人工客服?" is
             # about a benefit, "闲鱼怎么卖二手?" about another platform; "有没有人工?" stays).
             "naming_question_intents": ["request_human", "ask_capabilities"],
+            # Intents that also yield to any question with content that does not address the
+            # assistant itself: "电商三板斧是啥" asks about the documents, "你能做什么" about us.
+            "content_question_intents": ["ask_capabilities"],
+            "addressing_pattern": r"你|您|机器人|助手|功能|bot|help",
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -73,6 +77,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
         self._naming = set(config["naming_question_intents"])
+        self._content = set(config["content_question_intents"])
+        self._addressing = re.compile(config["addressing_pattern"], re.IGNORECASE)
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -92,6 +98,11 @@ class KnowledgeIntentAdjuster(GraphComponent):
         named = kinds - self._blocking - {"aspect"}
         return bool(named) or len(_HAN.findall(text)) >= self._min_chars
 
+    def _content_question(self, message: Message, intent: Optional[Text]) -> bool:
+        """A question with content that is not about the assistant ("白底图有啥用")."""
+        return (intent in self._content and self._asks_something(message, set())
+                and not self._addressing.search(message.get(TEXT) or ""))
+
     def process(self, messages: List[Message]) -> List[Message]:
         """Swaps the top intent for the programme intent when the message asks about an entry."""
         for message in messages:
@@ -103,7 +114,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
                     continue
             elif name in self._naming:
                 if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):
-                    continue
+                    if not self._content_question(message, name):
+                        continue
             elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue
             confidence = intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)

@@ -60,10 +60,67 @@ def test_aspects_are_read_from_the_text_too(kb):
     assert "calculation" in aspects_in(kb, "纠纷率咋算")
 
 
+def test_aspect_words_match_in_either_script(kb):
+    # Messages reach the actions in simplified characters; the glossary writes some words in
+    # traditional ones ("幾時", "網址"), which must match all the same.
+    assert "time" in aspects_in(kb, "这个活动几时开始")
+    assert "contact" in aspects_in(kb, "官方网址是哪个")
+    assert "what" in aspects_in(kb, "平台为什么要推这个")
+
+
+async def test_whether_a_store_may_have_a_tier_gets_the_entry_conditions(action):
+    message = await reply(action, "我这种新店够资格做银牌吗", entity("tier", "silver"))
+    assert "90天" in message["answer"] and "92%" in message["answer"]
+
+
+async def test_a_tier_question_about_how_often_gets_the_assessment(action):
+    # "几次" (an amount) and "几月" (a time) together: the time decides.
+    message = await reply(action, "银牌每年评几次,分别在几月", entity("tier", "silver"))
+    assert "1月、4月、7月、10月" in message["answer"]
+
+
+async def test_who_may_have_a_resource_is_answered_from_its_own_facet(action):
+    message = await reply(action, "那个基础服务包哪些人能领", entity("resource", "resource_service_pack"))
+    assert "新签约" in message["answer"] and "首年" in message["answer"]
+
+
+async def test_why_a_measure_exists_is_answered_with_the_reason_the_source_gives(action):
+    message = await reply(action, "勋章那个临时规则当时为什么要出", entity("measure", "measure_14"))
+    assert "复苏" in message["answer"] and "2月11日" in message["answer"]
+
+
+async def test_gold_compared_with_silver_is_the_comparison_whatever_else_ranks(action):
+    # "在哪" also ranks the portal entry ("在哪里查"); the tiers compared are the question.
+    message = await reply(action, "金牌同银牌的权益到底差在哪", entity("tier", "gold"),
+                          entity("tier", "silver"), entity("aspect", "compare"))
+    assert "金牌 3个/月" in message["answer"] and "银牌 2个/月" in message["answer"]
+
+
+async def test_a_programme_figure_asked_is_the_programme_figure_not_a_measure_one(action):
+    # Measure 12's red packets also have a "总价值"; the plan's is asked for.
+    message = await reply(action, "春雷那五大保障加起来总价值有多少", entity("programme", "chunlei_1688"),
+                          entity("aspect", "amount"))
+    assert "2亿" in message["answer"] and "2000万" not in message["answer"]
+
+
+async def test_an_address_the_document_gives_is_answered(action):
+    message = await reply(action, "直播绿通在哪个网站", entity("resource", "resource_live"),
+                          entity("aspect", "contact"))
+    assert "live.1688.com" in message["answer"] and "没有写明" not in message["answer"]
+
+
 async def test_a_term_of_both_documents_without_a_platform_gets_both(action):
     message = await reply(action, "客服几点有人", entity("measure", "measure_17"))
     assert "【1688】" in message["answer"] and "【速卖通金银牌】" in message["answer"]
     assert "7天*8小时" in message["answer"] and "专属金牌人工服务" in message["answer"]
+
+
+async def test_both_platforms_asked_at_once_get_both(action, kb):
+    named = await reply(action, "1688跟速卖通的人工客服各自是怎样的", entity("measure", "measure_17"))
+    assert named["answer"].startswith(kb.replies["both_asked"])
+    assert "7天*8小时" in named["answer"] and "专属金牌人工服务" in named["answer"]
+    unnamed = await reply(action, "两份文件里网商银行的优惠分别是什么")
+    assert "【1688】" in unnamed["answer"] and "【速卖通金银牌】" in unnamed["answer"]
 
 
 async def test_a_platform_word_keeps_the_answer_to_that_platform(action):
@@ -176,6 +233,10 @@ async def test_an_amount_of_money_needs_a_sum_of_money(action):
     count = await reply(action, "询价单订阅能订多少个关键词", entity("resource", "resource_inquiry"),
                         entity("aspect", "amount"))
     assert "原文没有" not in count["answer"]
+    # "免费培训" says something is free, not what the service pack is worth.
+    worth = await reply(action, "送的那个服务包大概值多少钱", entity("resource", "resource_service_pack"),
+                        entity("aspect", "amount"))
+    assert worth["answer"].startswith("原文没有写明1688基础服务包的")
 
 
 async def test_how_many_measures_a_guarantee_has_is_counted(action):

@@ -59,3 +59,15 @@ def test_a_handoff_or_menu_guess_yields_only_to_a_question_naming_something(adju
     assert plain.get("intent")["name"] == "request_human"
     [menu] = adjuster.process([parsed("你能做什么?", "ask_capabilities")])
     assert menu.get("intent")["name"] == "ask_capabilities"
+
+
+def test_a_menu_guess_yields_to_a_question_with_content_not_about_the_assistant(adjuster):
+    [content] = adjuster.process([parsed("白底图片到底有啥用处?", "ask_capabilities")])
+    assert content.get("intent")["name"] == "ask_programme"
+    [about_us] = adjuster.process([parsed("你到底能帮我做些什么事情?", "ask_capabilities")])
+    assert about_us.get("intent")["name"] == "ask_capabilities"
+    [short] = adjuster.process([parsed("能干嘛?", "ask_capabilities")])
+    assert short.get("intent")["name"] == "ask_capabilities"
+    # A handoff guess keeps needing a named entry: asking for a person is not a content question.
+    [handoff] = adjuster.process([parsed("我想问下现在有没有人工客服可以聊", "request_human")])
+    assert handoff.get("intent")["name"] == "request_human"

@@ -262,6 +262,18 @@ async def test_a_pure_status_question_still_asks_to_sign_in(action):
     assert "需要先登录" in message["text_body"]
 
 
+async def test_a_first_person_message_about_no_store_status_is_not_asked_to_sign_in(action):
+    # The classifier reads the first person as a status question; nothing here is about one.
+    tracker = status_tracker("rest-user", None)
+    tracker.latest_message["text"] = "我下个月结婚,请客吃什么好"
+    [message], _ = await run(action, tracker)
+    assert message["response"] == "utter_out_of_scope"
+    plan = status_tracker("rest-user", None, [{"entity": "programme", "value": "new_merchant_1688"}])
+    plan.latest_message["text"] = "我听说新商家有5大资源,我只找到4样"
+    [answer], _ = await run(action, plan)
+    assert answer["response"] == "utter_answer" and "4项" in answer["answer"]
+
+
 async def test_a_status_question_naming_a_1688_measure_is_a_programme_question(action, factory):
     tracker = status_tracker("rest-user", None, [{"entity": "measure", "value": "measure_1"}])
     tracker.latest_message["text"] = "我在广东,免费极速到账我能用吗"
