@@ -7,10 +7,12 @@ silence and never gets a figure the documents do not give:
 
 - a message that names a specific entry is answered from it; if the term it uses exists on
   both platforms (客服, 流量扶持, 贷款, ...) and the message does not say which platform it
-  means, the other platform's best match is answered too, under its own label;
+  means, or it asks about both ("两边", "1688和速卖通各是怎样"), the other platform's best
+  match is answered too, under its own label;
 - a message that names nothing specific (a tier, an aspect word, or nothing at all) is
   answered from the best-ranked entry when the ranking is clear, and from the two best when
-  they are ranked almost alike;
+  they are ranked almost alike; but gold compared with silver stays the comparison, and a
+  programme named with an aspect its own facets answer ("五大保障总价值") keeps its figure;
 - an aspect the chosen entry does not cover (a fee, a formula, an amount it never states)
   is said to be missing from the document, before the nearest facts it does give.
 """
@@ -125,15 +127,19 @@ def _with_categories(kb: KnowledgeBase, question: Question, text: str) -> Questi
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+def _without(text: str, words: Sequence[str]) -> str:
+    """The lower-cased text with the words removed, longest first."""
+    lowered = (text or "").lower()
+    for word in sorted(words, key=len, reverse=True):
+        lowered = lowered.replace(word, " ")
+    return lowered
+
+
 def _without_names(kb: KnowledgeBase, text: str, question: Question) -> str:
     """The text without the names of the tiers and programmes it names."""
-    lowered = (text or "").lower()
     named = {(kind, i) for kind in ("tier", "programme") for i in question.of(kind)}
-    names = [alias for kind, aliases in kb.names.items() for alias, i in aliases.items()
-             if (kind, i) in named]
-    for name in sorted(names, key=len, reverse=True):
-        lowered = lowered.replace(name, " ")
-    return lowered
+    return _without(text, [alias for kind, aliases in kb.names.items() for alias, i in aliases.items()
+                           if (kind, i) in named])
 
 
 def _programme_facet_asked(kb: KnowledgeBase, question: Question) -> bool:
@@ -149,11 +155,7 @@ def _both_tiers(question: Question) -> bool:
 
 def _without_hints(kb: KnowledgeBase, text: str) -> str:
     """The text without the words that point to a platform or to both."""
-    lowered = (text or "").lower()
-    words = [h for p in kb.platforms for h in p.hints] + list(kb.both_words)
-    for word in sorted(words, key=len, reverse=True):
-        lowered = lowered.replace(word, " ")
-    return lowered
+    return _without(text, [h for p in kb.platforms for h in p.hints] + list(kb.both_words))
 
 
 def question_for(hit: Hit, base: Question) -> Question:

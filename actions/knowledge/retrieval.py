@@ -13,12 +13,31 @@ as soon as it is reloaded, without retraining.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-import bm25s
 import jieba
+
+
+def _import_bm25s():
+    """bm25s without JAX: when JAX is installed (TensorFlow's dependencies bring it), bm25s
+    imports it for a top-k selection this module never uses (it reads every score), which
+    costs the action server about 130 MB. JAX is hidden from that one import; a process that
+    has already imported JAX keeps it."""
+    hidden = "jax" not in sys.modules
+    if hidden:
+        sys.modules["jax"] = None  # type: ignore[assignment]  # "import jax" raises ImportError
+    try:
+        import bm25s
+    finally:
+        if hidden:
+            del sys.modules["jax"]
+    return bm25s
+
+
+bm25s = _import_bm25s()
 
 from actions.knowledge.model import KnowledgeBase
 
