@@ -225,12 +225,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         _mark_not_given(kb, answer, question, topic, text)
         # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
         both = len(hinted) > 1 or any(w in text.lower() for w in kb.both_words)
-        if both and topic is not None:
-            # The platforms' names say nothing about which entry of each is meant.
-            _add_rival(kb, answer, topic, retriever.rank(_without_hints(kb, text), limit=8),
-                       question, compose, text, both)
-        elif not hinted and topic is not None:
-            _add_rival(kb, answer, topic, hits, question, compose, text)
+        if topic is not None and (both or not hinted):
+            # With both asked, the platforms' names say nothing about which entry of each is meant.
+            ranked = retriever.rank(_without_hints(kb, text), limit=8) if both else hits
+            _add_rival(kb, answer, topic, ranked, question, compose, text, both)
     return Choice(answer, topic, question, how, hits)
 
 

@@ -23,6 +23,8 @@ from actions.tier_benefits import benefit_answer, comparison_answer
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
 # The classifier's "not ours": the ranking must be this sure to answer anyway.
 OUT_OF_SCOPE = "out_of_scope"
+# The entry that states the conditions for both tiers.
+CONDITIONS = "condition_overview"
 # Answers about these tier conditions end with an offer to check the merchant's own store.
 STATUS_CHECK_KINDS = ("metric", "violation")
 
@@ -213,9 +215,9 @@ class ActionAnswerProgramme(Action):
         if q.of("tier"):
             if {"apply", "time"} & set(q.aspects):
                 return entry_answer(kb, [entries["topic_assessment"]], (), today), "topic_assessment"
-            if "eligibility" in q.aspects and "condition_overview" in entries:
+            if "eligibility" in q.aspects and CONDITIONS in entries:
                 # "我的店能评银牌吗": who may have a tier is what its entry conditions say.
-                return entry_answer(kb, [entries["condition_overview"]], (), today), "condition_overview"
+                return entry_answer(kb, [entries[CONDITIONS]], (), today), CONDITIONS
             if q.compare or len(tiers) > 1:
                 return comparison_answer(kb, tiers, list(kb.benefits), today), "tiers"
             return benefit_answer(kb, tiers, list(kb.benefits), today), tiers[0].id

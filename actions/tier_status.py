@@ -23,7 +23,7 @@ from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
-from actions.programme_terms import ActionAnswerProgramme, entry_answer
+from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
 from actions.questions import parse_question
 from actions.knowledge.store import knowledge_directory
 from actions.tiers import engine
@@ -35,8 +35,6 @@ ACTION = "read_tier_status"
 RULE_KINDS = ("tier", "metric", "violation", "topic")
 # Entity kinds a question about the merchant's own standing names.
 STATUS_KINDS = ("tier", "metric", "violation", "merchant_id")
-# The entry that states the conditions for both tiers.
-CONDITIONS = "condition_overview"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -295,7 +296,9 @@ class _Builder:
             self.sections(path, programme, root)
 
 
-_T2S: List[opencc.OpenCC] = []
+@functools.lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s.json")
 
 
 def _both_scripts(words: Tuple[str, ...]) -> Tuple[str, ...]:
@@ -304,10 +307,8 @@ def _both_scripts(words: Tuple[str, ...]) -> Tuple[str, ...]:
     Messages reach the actions in simplified characters (the NLU normalises them), so a word
     the glossary writes in traditional characters ("幾時", "網址") must match as "几时", "网址".
     """
-    if not _T2S:
-        _T2S.append(opencc.OpenCC("t2s.json"))
     out = [w.lower() for w in words]
-    out += [_T2S[0].convert(w).lower() for w in words]
+    out += [_t2s().convert(w).lower() for w in words]
     return tuple(dict.fromkeys(out))
 
 
