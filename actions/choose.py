@@ -212,24 +212,56 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     other_platform = bool(answer is not None and hinted and programme
                           and _platform(kb, programme) not in hinted)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
-    if ((not specific or other_platform) and top is not None and not tier_overview):
+    member = top is not None and _member_of_named_group(kb, question, top)
+    if ((not specific or other_platform or member) and top is not None and not tier_overview):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
             answer, topic, how = candidate, candidate_topic, "retrieval"
             if isinstance(answer, Answer):
                 _add_close_second(kb, answer, top, allowed, question, compose)
+    # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
+    both = len(hinted) > 1 or any(w in text.lower() for w in kb.both_words)
+    if answer is None and both:
+        every = _every_programme(kb, question, compose)
+        return Choice(every, None, question, "retrieval" if every else "none", hits)
     if answer is None:
         return Choice(None, None, question, "none", hits)
     if isinstance(answer, Answer):
         _mark_not_given(kb, answer, question, topic, text)
-        # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
-        both = len(hinted) > 1 or any(w in text.lower() for w in kb.both_words)
         if topic is not None and (both or not hinted):
             # With both asked, the platforms' names say nothing about which entry of each is meant.
             ranked = retriever.rank(_without_hints(kb, text), limit=8) if both else hits
             _add_rival(kb, answer, topic, ranked, question, compose, text, both)
     return Choice(answer, topic, question, how, hits)
+
+
+def _every_programme(kb: KnowledgeBase, question: Question, compose: Compose) -> Optional[Answer]:
+    """Both platforms asked about and no entry matched ("这两个活动现在还有效吗"): every programme's
+    answer for the aspects asked, with its validity, under its platform's label."""
+    aspects = {"aspect": list(question.of("aspect"))} if question.of("aspect") else {}
+    merged = Answer(lines=[kb.replies["both_asked"]])
+    for platform in kb.platforms:
+        merged.lines.append(kb.replies["platform_label"].format(platform=platform.name))
+        for programme in platform.programmes:
+            part, _ = compose(Question(ids={"programme": [programme], **aspects}))
+            if not isinstance(part, Answer):
+                continue
+            merged.lines.extend(part.lines + ([part.status] if part.status else []))
+            for source in part.sources:
+                merged.cite(source)
+    return merged if merged.sources else None
+
+
+def _member_of_named_group(kb: KnowledgeBase, question: Question, top: Hit) -> bool:
+    """A group named and the best-ranked entry is one of its members: "交易勋章临时规则是哪几天"
+    names 规则调整保障 by "临时规则", and the rest of the message names its measure 14."""
+    groups = question.of("guarantee")
+    if not groups or question.measure_numbers or any(
+            question.of(k) for k in SPECIFIC if k != "guarantee"):
+        return False
+    entry = kb.entries.get(top.id)
+    return entry is not None and entry.group in groups
 
 
 def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[Hit],
@@ -286,7 +318,14 @@ def _amount_kind(text: str) -> str:
 
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     topic: Optional[str], text: str = "") -> None:
-    """Say first that the document does not give the aspect asked about, when it does not."""
+    """Say first that the document does not give the detail or aspect asked about, when it
+    does not."""
+    lowered = text.lower()
+    silence = next((s for s in kb.silences if topic in s.about
+                    and any(w in lowered for w in s.words)), None)
+    if silence is not None:
+        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=silence.detail))
+        return
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}

@@ -11,9 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import OUT_OF_SCOPE_MIN_SCORE, decide
+from actions.choose import MIN_SCORE, OUT_OF_SCOPE_MIN_SCORE, decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
-from actions.knowledge.model import ALL_TIERS, Entry, Source, Table
+from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Source, Table
 from actions.knowledge.retrieval import retriever_for
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.questions import Question, parse_question
@@ -25,6 +25,8 @@ ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic
 OUT_OF_SCOPE = "out_of_scope"
 # The entry that states the conditions for both tiers.
 CONDITIONS = "condition_overview"
+# The entry that says how and when the tiers are given.
+ASSESSMENT = "topic_assessment"
 # Answers about these tier conditions end with an offer to check the merchant's own store.
 STATUS_CHECK_KINDS = ("metric", "violation")
 
@@ -64,7 +66,7 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
             # "免费培训多久,有上门吗": the facet answers one part; the entry's key figures
             # (and what the facet leaves out) follow, so that no part of the entry is lost.
             answer.add(entry.answer, entry.source)
-        if entry.id == "topic_assessment":
+        if entry.id == ASSESSMENT:
             answer.lines.append(next_assessment_phrase(kb, today))
     # A tier condition: the merchant may want to know where their own store stands.
     answer.offers_status_check = any(e.kind in STATUS_CHECK_KINDS for e in entries)
@@ -170,7 +172,13 @@ class ActionAnswerProgramme(Action):
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
         best = choice.hits[0].score if choice.hits else 0.0
-        if not isinstance(choice.answer, Answer) or (best < OUT_OF_SCOPE_MIN_SCORE and not question.specific):
+        # A message that names one of our platforms ("1688总共投入多少") and no other platform is
+        # ours when the ranking finds any match; otherwise the ranking must be sure.
+        lowered = text.lower()
+        ours = not question.of("platform") and any(
+            w in lowered for w in [*kb.both_words, *(h for p in kb.platforms for h in p.hints)])
+        floor = MIN_SCORE if ours else OUT_OF_SCOPE_MIN_SCORE
+        if not isinstance(choice.answer, Answer) or (best < floor and not question.specific):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
         resolved = question if choice.how == "entities" else choice.question
@@ -214,16 +222,20 @@ class ActionAnswerProgramme(Action):
 
         if q.of("tier"):
             if {"apply", "time"} & set(q.aspects):
-                return entry_answer(kb, [entries["topic_assessment"]], (), today), "topic_assessment"
+                return entry_answer(kb, [entries[ASSESSMENT]], (), today), ASSESSMENT
             if "eligibility" in q.aspects and CONDITIONS in entries:
                 # "我的店能评银牌吗": who may have a tier is what its entry conditions say.
                 return entry_answer(kb, [entries[CONDITIONS]], (), today), CONDITIONS
             if q.compare or len(tiers) > 1:
-                return comparison_answer(kb, tiers, list(kb.benefits), today), "tiers"
+                return comparison_answer(kb, tiers, list(kb.benefits), today), COMPARISON_TOPIC
             return benefit_answer(kb, tiers, list(kb.benefits), today), tiers[0].id
 
         if q.of("programme"):
             programme = kb.programmes[q.of("programme")[0]]
+            if (programme.id == kb.tier_programme and {"apply", "time"} & set(q.aspects)
+                    and not set(q.aspects) & set(programme.facets)):
+                # "新金银牌下次几时评": when the tiers are given is the assessment, as for a tier.
+                return entry_answer(kb, [entries[ASSESSMENT]], (), today), ASSESSMENT
             answer = Answer(status=programme_status(kb, programme, today))
             source = Source(programme.document, programme.section)
             facets = [programme.facets[a] for a in q.aspects if a in programme.facets]

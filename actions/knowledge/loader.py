@@ -11,12 +11,14 @@ import yaml
 
 from actions.knowledge.model import (
     ALL_TIERS,
+    COMPARISON_TOPIC,
     OTHER_PLATFORM,
     Benefit,
     Entry,
     KnowledgeBase,
     Programme,
     Platform,
+    Silence,
     Source,
     Table,
     TableRow,
@@ -149,6 +151,7 @@ class _Builder:
         self.tiers: List[Tier] = []
         self.benefits: List[Benefit] = []
         self.tier_programme = ""
+        self.silences: List[Tuple[Path, int, Silence]] = []
         self.aliases: Dict[str, Dict[str, str]] = {}
         self.names: Dict[str, Dict[str, str]] = {}  # declared names only, without ids
         self._owner: Dict[str, Tuple[str, str]] = {}  # alias -> (kind, id)
@@ -294,6 +297,13 @@ class _Builder:
             self.table(path, programme, raw, f"tables[{i}]")
         if "sections" in root.data:
             self.sections(path, programme, root)
+        for i, raw in enumerate(root.data.get("silent_on") or []):
+            r = _Reader(path, f"silent_on[{i}]", raw)
+            silence = Silence(about=r.texts("about"), detail=r.text("detail"),
+                              words=_both_scripts(r.texts("words")))
+            if not silence.about or not silence.words:
+                raise r.fail("'about' and 'words' must each name at least one")
+            self.silences.append((path, i, silence))
 
 
 @functools.lru_cache(maxsize=1)
@@ -375,7 +385,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
-                    "tier_compare_header", "group_count", "close_entries")
+                    "tier_compare_header", "group_count", "close_entries", "not_given_detail")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:
@@ -407,6 +417,10 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
     for entry in builder.entries.values():
         if entry.group and entry.group not in builder.entries:
             raise KnowledgeError(directory, f"entry '{entry.id}'", f"unknown group '{entry.group}'")
+    for path, i, silence in builder.silences:
+        for topic in silence.about:
+            if topic not in builder._ids and topic != COMPARISON_TOPIC:
+                raise KnowledgeError(path, f"silent_on[{i}]", f"unknown id '{topic}'")
     glossary_reader = _Reader(directory / GLOSSARY_FILE, "aspects", {})
     for aspect, names in aspects.items():
         builder.add_aliases(glossary_reader, "aspect", aspect, names)
@@ -417,4 +431,5 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
         tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
         follow_up=follow_up, aliases=builder.aliases, names=builder.names, platforms=sites,
-        shared_terms=shared, synonyms=synonyms, both_words=both_words, status_words=status_words)
+        shared_terms=shared, synonyms=synonyms, both_words=both_words, status_words=status_words,
+        silences=tuple(s for _, _, s in builder.silences))

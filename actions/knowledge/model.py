@@ -9,6 +9,8 @@ from typing import Dict, Mapping, Optional, Tuple
 ALL_TIERS = "all"
 # Entity value for a platform whose rules we do not hold (淘宝, 亚马逊, Shopee, ...).
 OTHER_PLATFORM = "other"
+# The topic of an answer that compares the tiers.
+COMPARISON_TOPIC = "tiers"
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,16 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Silence:
+    """A detail the documents do not give about some entries ("能不能累积到下个月"), and the
+    words that ask for it: asked, the answer says so before the nearest facts."""
+
+    about: Tuple[str, ...]  # entry, benefit, tier or programme ids ("tiers": the comparison)
+    detail: str
+    words: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Platform:
     """A platform the documents cover, its programmes and the words that point to it."""
 
@@ -181,6 +193,8 @@ class KnowledgeBase:
     both_words: Tuple[str, ...] = ()
     # Words that ask about a store's own tier or figures ("我现在什么等级", "我达标了吗").
     status_words: Tuple[str, ...] = ()
+    # Details the documents leave open, per entry (knowledge files' `silent_on`).
+    silences: Tuple[Silence, ...] = ()
     # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id
     aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
     # The same without the ids: only the names merchants may type.

@@ -50,6 +50,9 @@ _STOPWORDS = frozenset(
     "请 帮 给 对 把 被 让 得 着 过 个 些 啥 咋 嗎 呢 係 咩 乜 嘅 唔 冇 喺 措施 哪一条 这条 那条".split())
 # A programme is named outright by these kinds of entity.
 _KIND_WEIGHT = {"programme": 0.9}
+# A name at least this long, typed with one character wrong inside it ("交易询章" for 交易勋章),
+# is read as the name; shorter names would match too many ordinary words.
+TYPO_MIN_CHARS = 4
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,42 @@ class Tokenizer:
         return tokens
 
 
+class TypoNames:
+    """The knowledge base's names, found in a text where one character of them is wrong.
+
+    Each name is stored under every key made by blanking one of its characters; a window of
+    the text that shares a key with exactly one name, and is not that name, is a typo of it.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        keys: Dict[str, Optional[str]] = {}
+        for name in {n.strip().lower() for n in names}:
+            if len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name):
+                continue
+            # Not the first or last character: a window that runs one character past a word
+            # ("一次考核" in "第一次考核") would read as a typo of another name ("首次考核").
+            for i in range(1, len(name) - 1):
+                key = f"{name[:i]}?{name[i + 1:]}"
+                # Two names one character apart ("金牌商家", "银牌商家") say nothing on a typo.
+                keys[key] = name if keys.get(key, name) == name else None
+        self._keys = keys
+        self._lengths = sorted({len(k) for k in keys})
+
+    def corrected(self, text: str) -> List[str]:
+        """Names the text contains with one character wrong (names it spells right excluded)."""
+        found: List[str] = []
+        lowered = (text or "").lower()
+        for run in _HAN_RUN.findall(lowered):
+            for length in self._lengths:
+                for start in range(len(run) - length + 1):
+                    window = run[start:start + length]
+                    for i in range(1, length - 1):
+                        name = self._keys.get(f"{window[:i]}?{window[i + 1:]}")
+                        if name and name != window and name not in lowered and name not in found:
+                            found.append(name)
+        return found
+
+
 def _all_names(kb: KnowledgeBase) -> Iterator[str]:
     for names in kb.names.values():
         yield from names
@@ -149,14 +188,19 @@ class Retriever:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.tokenize = Tokenizer(_all_names(kb))
+        self.typos = TypoNames(alias for kind, names in kb.names.items() if kind != "aspect"
+                               for alias in names)
         self.passages = passages(kb)
         self._index = bm25s.BM25()
         self._index.index([self.tokenize(p.text) or ["#"] for p in self.passages],
                           show_progress=False)
 
     def expand(self, text: str) -> List[str]:
-        """The text's tokens plus the synonyms (knowledge/glossary.yml) of the words it contains."""
+        """The text's tokens, the names it misspells by one character, and the synonyms
+        (knowledge/glossary.yml) of the words it contains."""
         tokens = self.tokenize(text)
+        for name in self.typos.corrected(text):
+            tokens.extend(self.tokenize(name))
         lowered = (text or "").lower()
         for group in self.kb.synonyms:
             if any(word in lowered for word in group):

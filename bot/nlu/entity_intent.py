@@ -54,9 +54,11 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
             # What makes a message a question: a question mark or a question word.
-            "question_pattern": r"[??]|吗|么|呢|什么|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
+            "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
-                                r"点解|點解|幾|嗎|麼|甚麼|what|how|when",
+                                r"点解|點解|幾|嗎|麼|甚麼|what|how|when|"
+                                # A-not-A: 要不要, 用不用, 行不行, 有没有
+                                r"([\u4e00-\u9fff])[不没沒冇唔]\1",
             # A question also needs content: a named knowledge entry, or this many Han characters.
             "min_question_chars": 6,
             # Intents that yield only to a question naming something ("银牌有没有专属人工客服?" is

@@ -26,6 +26,8 @@ def adjuster():
     ("好的,那个延期到底到什么时候结束", "affirm", ()),
     ("再见之前问下,询价单1.0是不是只有邮件", "goodbye", ("version",)),
     ("唔係,我想問1688客服係咪全日都有人", "deny", ()),
+    ("好的,那备货贷我还要不要自己跑银行办手续", "affirm", ()),
+    ("行,电商三板斧具体是指啥", "affirm", ()),
 ])
 def test_a_message_that_asks_something_is_a_programme_question(adjuster, text, intent, kinds):
     [message] = adjuster.process([parsed(text, intent, *kinds)])
