@@ -205,7 +205,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
     top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
-    if top is not None and top.kind == "programme" and top.facet is None:
+    if top is not None and top.kind == "programme" and top.facet is None and question.of("programme"):
         top = None  # a programme's overview is what naming it already gives
     # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
     programme = kb.programme_of(topic) if topic else None
