@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import MIN_SCORE, OUT_OF_SCOPE_MIN_SCORE, decide
+from actions.choose import OUT_OF_SCOPE_MIN_SCORE, decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Source, Table
 from actions.knowledge.retrieval import retriever_for
@@ -171,13 +171,14 @@ class ActionAnswerProgramme(Action):
         """The classifier says 'not ours': answered only when the ranking is sure it is ours."""
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
-        best = choice.hits[0].score if choice.hits else 0.0
-        # A message that names one of our platforms ("1688总共投入多少") and no other platform is
-        # ours when the ranking finds any match; otherwise the ranking must be sure.
+        # A programme's overview matches any message naming its platform ("速卖通Choice全托管"):
+        # it does not make the ranking sure. A message asking about both of our platforms
+        # ("这俩活动还有效吗") and no other platform is ours.
+        best = max((h.score for h in choice.hits if not (h.kind == "programme" and h.facet is None)),
+                   default=0.0)
         lowered = text.lower()
-        ours = not question.of("platform") and any(
-            w in lowered for w in [*kb.both_words, *(h for p in kb.platforms for h in p.hints)])
-        floor = MIN_SCORE if ours else OUT_OF_SCOPE_MIN_SCORE
+        ours = not question.of("platform") and any(w in lowered for w in kb.both_words)
+        floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
         if not isinstance(choice.answer, Answer) or (best < floor and not question.specific):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]

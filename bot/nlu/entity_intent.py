@@ -43,8 +43,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
         return {
             # The intent that answers knowledge questions.
             "intent": "ask_programme",
-            # Top guesses that a named entry overrides.
-            "overridable_intents": ["out_of_scope"],
+            # Top guesses that a named entry overrides: "not ours", and the fallback classifier's
+            # "unsure" (the adjuster runs after it).
+            "overridable_intents": ["out_of_scope", "nlu_fallback"],
             # Entity types that name one exact entry.
             "entry_entities": ["measure", "measure_number", "resource", "version", "feature",
                                "metric", "guarantee"],
@@ -57,8 +58,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
                                 r"点解|點解|幾|嗎|麼|甚麼|what|how|when|"
-                                # A-not-A: 要不要, 用不用, 行不行, 有没有
-                                r"([\u4e00-\u9fff])[不没沒冇唔]\1",
+                                # A-not-A: 要不要, 用不用, 行不行, 有没有; or a final 不/没
+                                r"([\u4e00-\u9fff])[不没沒冇唔]\1|[不没沒冇]\s*$",
             # A question also needs content: a named knowledge entry, or this many Han characters.
             "min_question_chars": 6,
             # Intents that yield only to a question naming something ("银牌有没有专属人工客服?" is

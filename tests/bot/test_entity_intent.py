@@ -1,10 +1,15 @@
 """The intent adjuster: named entries rescue 'out of scope', questions are never chit-chat."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.entity_intent import KnowledgeIntentAdjuster
+
+CONFIG = Path(__file__).resolve().parents[2] / "config.yml"
 
 
 def parsed(text, intent, *kinds):
@@ -28,6 +33,7 @@ def adjuster():
     ("唔係,我想問1688客服係咪全日都有人", "deny", ()),
     ("好的,那备货贷我还要不要自己跑银行办手续", "affirm", ()),
     ("行,电商三板斧具体是指啥", "affirm", ()),
+    ("好,那我那边被罚过的店会影响这家评银牌不", "affirm", ("tier",)),
 ])
 def test_a_message_that_asks_something_is_a_programme_question(adjuster, text, intent, kinds):
     [message] = adjuster.process([parsed(text, intent, *kinds)])
@@ -50,6 +56,19 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
     assert other.get("intent")["name"] == "out_of_scope"
     [plain] = adjuster.process([parsed("今天天气怎么样?", "out_of_scope")])
     assert plain.get("intent")["name"] == "out_of_scope"
+
+
+def test_an_unsure_guess_yields_to_a_named_entry_of_ours(adjuster):
+    # The fallback classifier runs first; a message naming an entry is answered, not clarified.
+    [named] = adjuster.process([parsed("复工没方向 那个护航行动都干些啥", "nlu_fallback", "measure")])
+    assert named.get("intent")["name"] == "ask_programme"
+    [plain] = adjuster.process([parsed("那个东西怎么弄", "nlu_fallback", "aspect")])
+    assert plain.get("intent")["name"] == "nlu_fallback"
+
+
+def test_the_adjuster_runs_after_the_fallback_classifier():
+    names = [c["name"] for c in yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["pipeline"]]
+    assert names.index("bot.nlu.entity_intent.KnowledgeIntentAdjuster") > names.index("FallbackClassifier")
 
 
 def test_a_handoff_or_menu_guess_yields_only_to_a_question_naming_something(adjuster):
