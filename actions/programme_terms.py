@@ -172,9 +172,12 @@ class ActionAnswerProgramme(Action):
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
         # A programme's overview matches any message naming its platform ("速卖通Choice全托管"):
-        # it does not make the ranking sure. A message asking about both of our platforms
-        # ("这俩活动还有效吗") and no other platform is ours.
-        best = max((h.score for h in choice.hits if not (h.kind == "programme" and h.facet is None)),
+        # unless the message names the programme or one of its tiers, that match does not make
+        # the ranking sure. A message asking about both of our platforms ("这俩活动还有效吗")
+        # and no other platform is ours.
+        named = set(question.of("programme")) | ({kb.tier_programme} if question.of("tier") else set())
+        best = max((h.score for h in choice.hits
+                    if not (h.kind == "programme" and h.facet is None and h.id not in named)),
                    default=0.0)
         lowered = text.lower()
         ours = not question.of("platform") and any(w in lowered for w in kb.both_words)

@@ -231,6 +231,11 @@ async def test_out_of_scope_is_not_overruled_by_a_platform_name_alone(action):
     choice = tracker_for("速卖通的全托管模式怎么加入", [], intent="out_of_scope")
     messages, _ = await run(action, choice)
     assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    # Named, the programme is the question: "新金银牌是哪年出的".
+    named = tracker_for("速卖通新金银牌是哪一年出的", [entity("programme", "aliexpress_tiers_2023")],
+                        intent="out_of_scope")
+    messages, _ = await run(action, named)
+    assert messages[0]["response"] == "utter_answer" and "2023年" in messages[0]["answer"]
 
 
 async def test_out_of_scope_asking_about_both_of_ours_needs_only_a_match(action):
