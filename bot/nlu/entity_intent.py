@@ -51,6 +51,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                "metric", "guarantee"],
             # Entity types that mean the question is about something else (another platform).
             "blocking_entities": ["platform"],
+            # A request to produce something ("帮我写个标题", "帮我翻译") is not a question about
+            # the entry its words happen to name ("关键词"): "not ours" stays.
+            "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
+                               r"(写|寫|翻译|翻譯|做|设计|設計|想|起|改|拍|编|編|生成|write|translate)",
             # Conversational acts that a message asking something must not be answered with
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
@@ -76,6 +80,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._overridable = set(config["overridable_intents"])
         self._entry_entities = set(config["entry_entities"])
         self._blocking = set(config["blocking_entities"])
+        self._request = re.compile(config["request_pattern"], re.IGNORECASE)
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
@@ -113,7 +118,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
             if name in self._overridable:
-                if not kinds & self._entry_entities or kinds & self._blocking:
+                if not kinds & self._entry_entities or kinds & self._blocking \
+                        or self._request.search(message.get(TEXT) or ""):
                     continue
             elif name in self._naming:
                 if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):

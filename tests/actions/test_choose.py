@@ -275,6 +275,14 @@ async def test_when_the_tier_programme_is_given_is_its_assessment(action):
     assert "1月、4月、7月、10月" in message["answer"]
 
 
+async def test_the_reasons_and_discretion_the_source_states_are_in_the_answer(action):
+    why = await reply(action, "速卖通干嘛又要改金银牌", entity("programme", "aliexpress_tiers_2023"),
+                      entity("aspect", "what"))
+    assert "高质量成长" in why["answer"]
+    suspected = await reply(action, "光是怀疑我违规就能拿掉我的牌吗", entity("topic", "violation_overview"))
+    assert "合理怀疑" in suspected["answer"] and "酌情" in suspected["answer"]
+
+
 async def test_a_programme_as_a_whole_is_answered_per_aspect(action):
     who = await reply(action, "春雷计划面向哪类企业", entity("programme", "chunlei_1688"),
                       entity("aspect", "eligibility"))

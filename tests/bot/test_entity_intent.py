@@ -56,6 +56,10 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
     assert other.get("intent")["name"] == "out_of_scope"
     [plain] = adjuster.process([parsed("今天天气怎么样?", "out_of_scope")])
     assert plain.get("intent")["name"] == "out_of_scope"
+    # A request to produce something is not a question about the entry it names.
+    for text in ("帮我写几个女装的关键词", "help me translate 询价单 into English"):
+        [request] = adjuster.process([parsed(text, "out_of_scope", "feature")])
+        assert request.get("intent")["name"] == "out_of_scope"
 
 
 def test_an_unsure_guess_yields_to_a_named_entry_of_ours(adjuster):
