@@ -52,7 +52,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # Entity types that mean the question is about something else (another platform).
             "blocking_entities": ["platform"],
             # A request to produce something ("帮我写个标题", "帮我翻译") is not a question about
-            # the entry its words happen to name ("关键词"): "not ours" stays.
+            # the entry its words happen to name ("关键词"): "not ours" stays, and a programme
+            # guess becomes "not ours".
+            "request_intent": "out_of_scope",
             "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
                                r"(写|寫|翻译|翻譯|做|设计|設計|想|起|改|拍|编|編|生成|write|translate)",
             # Conversational acts that a message asking something must not be answered with
@@ -81,6 +83,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._entry_entities = set(config["entry_entities"])
         self._blocking = set(config["blocking_entities"])
         self._request = re.compile(config["request_pattern"], re.IGNORECASE)
+        self._request_intent = config["request_intent"]
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
@@ -117,6 +120,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
             intent = message.get(INTENT) or {}
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
+            if name == self._intent and self._request.search(message.get(TEXT) or ""):
+                self._relabel(message, intent, self._request_intent)
+                continue
             if name in self._overridable:
                 if not kinds & self._entry_entities or kinds & self._blocking \
                         or self._request.search(message.get(TEXT) or ""):
@@ -127,13 +133,18 @@ class KnowledgeIntentAdjuster(GraphComponent):
                         continue
             elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue
-            confidence = intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)
-            ranking = message.get(INTENT_RANKING_KEY) or []
-            others = [r for r in ranking if r.get(INTENT_NAME_KEY) not in (self._intent, intent.get(INTENT_NAME_KEY))]
-            ours = next((r for r in ranking if r.get(INTENT_NAME_KEY) == self._intent), None)
-            swapped = {INTENT_NAME_KEY: intent.get(INTENT_NAME_KEY),
-                       PREDICTED_CONFIDENCE_KEY: ours[PREDICTED_CONFIDENCE_KEY] if ours else 0.0}
-            new_intent = {INTENT_NAME_KEY: self._intent, PREDICTED_CONFIDENCE_KEY: confidence}
-            message.set(INTENT, new_intent, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [new_intent, swapped, *others], add_to_output=True)
+            self._relabel(message, intent, self._intent)
         return messages
+
+    @staticmethod
+    def _relabel(message: Message, intent: Dict[Text, Any], target: Text) -> None:
+        """Swaps the top intent with `target`, keeping the classifier's confidence."""
+        confidence = intent.get(PREDICTED_CONFIDENCE_KEY, 0.0)
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        others = [r for r in ranking if r.get(INTENT_NAME_KEY) not in (target, intent.get(INTENT_NAME_KEY))]
+        theirs = next((r for r in ranking if r.get(INTENT_NAME_KEY) == target), None)
+        swapped = {INTENT_NAME_KEY: intent.get(INTENT_NAME_KEY),
+                   PREDICTED_CONFIDENCE_KEY: theirs[PREDICTED_CONFIDENCE_KEY] if theirs else 0.0}
+        new_intent = {INTENT_NAME_KEY: target, PREDICTED_CONFIDENCE_KEY: confidence}
+        message.set(INTENT, new_intent, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [new_intent, swapped, *others], add_to_output=True)

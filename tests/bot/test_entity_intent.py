@@ -60,6 +60,11 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
     for text in ("帮我写几个女装的关键词", "help me translate 询价单 into English"):
         [request] = adjuster.process([parsed(text, "out_of_scope", "feature")])
         assert request.get("intent")["name"] == "out_of_scope"
+        [guess] = adjuster.process([parsed(text, "ask_programme", "feature")])
+        assert guess.get("intent")["name"] == "out_of_scope"
+        assert guess.get("intent_ranking")[1]["name"] == "ask_programme"
+    [question] = adjuster.process([parsed("帮我查下关键词订阅几个", "ask_programme", "feature")])
+    assert question.get("intent")["name"] == "ask_programme"
 
 
 def test_an_unsure_guess_yields_to_a_named_entry_of_ours(adjuster):
