@@ -52,8 +52,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # Entity types that mean the question is about something else (another platform).
             "blocking_entities": ["platform"],
             # A request to produce something ("帮我写个标题", "帮我翻译") is not a question about
-            # the entry its words happen to name ("关键词"): "not ours" stays, and a programme
-            # guess becomes "not ours".
+            # the entry its words happen to name ("关键词"): it is "not ours", and the names it
+            # contains are dropped so that no action answers from them.
             "request_intent": "out_of_scope",
             "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
                                r"(写|寫|翻译|翻譯|做|设计|設計|想|起|改|拍|编|編|生成|write|translate)",
@@ -120,8 +120,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             intent = message.get(INTENT) or {}
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
-            if name == self._intent and self._request.search(message.get(TEXT) or ""):
-                self._relabel(message, intent, self._request_intent)
+            if self._request.search(message.get(TEXT) or ""):
+                self._as_request(message, intent)
                 continue
             if name in self._overridable:
                 if not kinds & self._entry_entities or kinds & self._blocking \
@@ -135,6 +135,14 @@ class KnowledgeIntentAdjuster(GraphComponent):
                 continue
             self._relabel(message, intent, self._intent)
         return messages
+
+    def _as_request(self, message: Message, intent: Dict[Text, Any]) -> None:
+        """A request to produce something: "not ours", without the knowledge names it contains."""
+        if intent.get(INTENT_NAME_KEY) in (self._intent, *self._overridable):
+            if intent.get(INTENT_NAME_KEY) != self._request_intent:
+                self._relabel(message, intent, self._request_intent)
+            kept = [e for e in message.get(ENTITIES) or [] if e.get("entity") in self._blocking]
+            message.set(ENTITIES, kept, add_to_output=True)
 
     @staticmethod
     def _relabel(message: Message, intent: Dict[Text, Any], target: Text) -> None:
