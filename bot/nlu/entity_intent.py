@@ -138,11 +138,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
 
     def _as_request(self, message: Message, intent: Dict[Text, Any]) -> None:
         """A request to produce something: "not ours", without the knowledge names it contains."""
-        if intent.get(INTENT_NAME_KEY) in (self._intent, *self._overridable):
-            if intent.get(INTENT_NAME_KEY) != self._request_intent:
-                self._relabel(message, intent, self._request_intent)
-            kept = [e for e in message.get(ENTITIES) or [] if e.get("entity") in self._blocking]
-            message.set(ENTITIES, kept, add_to_output=True)
+        if intent.get(INTENT_NAME_KEY) != self._request_intent:
+            self._relabel(message, intent, self._request_intent)
+        kept = [e for e in message.get(ENTITIES) or [] if e.get("entity") in self._blocking]
+        message.set(ENTITIES, kept, add_to_output=True)
 
     @staticmethod
     def _relabel(message: Message, intent: Dict[Text, Any], target: Text) -> None:

@@ -65,6 +65,8 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
         assert guess.get("intent_ranking")[1]["name"] == "ask_programme"
         # The names it contains are incidental: no action answers from them.
         assert request.get("entities") == [] and guess.get("entities") == []
+    [name] = adjuster.process([parsed("帮我想个卖女装的店铺名字", "ask_tier_status")])
+    assert name.get("intent")["name"] == "out_of_scope"
     [question] = adjuster.process([parsed("帮我查下关键词订阅几个", "ask_programme", "feature")])
     assert question.get("intent")["name"] == "ask_programme"
 

@@ -66,8 +66,8 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("aliases: [店铺工具,", "aliases: [橱窗,", "benefit 'store_tools'", "alias '橱窗' is also used by benefit 'showcase'"),
         ("tiers:\n  - id: gold", "tiers:\n  - id: gold\n    oops: [", "line", "invalid YAML"),
         ("  facets:\n    what:", "  facets:\n    colour:", "programme", "unknown facet 'colour'"),
-        ("  - about: [badge]", "  - about: [bagde]", "silent_on[2]", "unknown id 'bagde'"),
-        ("    words: [长什么样,", "    words: []\n    unused: [长什么样,", "silent_on[2]",
+        ("  - about: [badge]", "  - about: [bagde]", "silent_on[", "unknown id 'bagde'"),
+        ("    words: [长什么样,", "    words: []\n    unused: [长什么样,", "silent_on[",
          "'about' and 'words' must each name at least one"),
     ],
 )
