@@ -13,7 +13,7 @@ from actions import clock, context
 from actions.answers import Answer
 from actions.choose import OUT_OF_SCOPE_MIN_SCORE, decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
-from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Source, Table
+from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.questions import Question, parse_question
@@ -112,6 +112,17 @@ def _sent(dispatcher: CollectingDispatcher, answer: Answer, topic: Optional[str]
         dispatcher.utter_message(response="utter_offer_check_status")
         return events + [SlotSet("pending_offer", "check_status")]
     return events + [SlotSet("pending_offer", None)]
+
+
+def _programme_answer(kb: KnowledgeBase, programme: Programme, aspects: Sequence[str],
+                      today: dt.date) -> Answer:
+    """A programme as a whole: the facets asked about, or its overview."""
+    answer = Answer(status=programme_status(kb, programme, today))
+    source = Source(programme.document, programme.section)
+    facets = [programme.facets[a] for a in aspects if a in programme.facets]
+    for text in facets or [programme.answer or programme.name]:
+        answer.add(text, source)
+    return answer
 
 
 class ActionAnswerProgramme(Action):
@@ -240,10 +251,5 @@ class ActionAnswerProgramme(Action):
                     and not set(q.aspects) & set(programme.facets)):
                 # "新金银牌下次几时评": when the tiers are given is the assessment, as for a tier.
                 return entry_answer(kb, [entries[ASSESSMENT]], (), today), ASSESSMENT
-            answer = Answer(status=programme_status(kb, programme, today))
-            source = Source(programme.document, programme.section)
-            facets = [programme.facets[a] for a in q.aspects if a in programme.facets]
-            for text in facets or [programme.answer or programme.name]:
-                answer.add(text, source)
-            return answer, programme.id
+            return _programme_answer(kb, programme, q.aspects, today), programme.id
         return None, None
