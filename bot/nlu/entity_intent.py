@@ -54,9 +54,12 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # A request to produce something ("帮我写个标题", "帮我翻译") is not a question about
             # the entry its words happen to name ("关键词"): it is "not ours", and the names it
             # contains are dropped so that no action answers from them.
+            # ("帮忙做店铺装修的那个服务包" asks about one, "帮我转人工" stays a handoff.)
             "request_intent": "out_of_scope",
             "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
-                               r"(写|寫|翻译|翻譯|做|设计|設計|想|起|改|拍|编|編|生成|write|translate)",
+                               r"(写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
+                               r"write|translate)",
+            "request_exempt_intents": ["request_human"],
             # Conversational acts that a message asking something must not be answered with
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
@@ -84,6 +87,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._blocking = set(config["blocking_entities"])
         self._request = re.compile(config["request_pattern"], re.IGNORECASE)
         self._request_intent = config["request_intent"]
+        self._request_exempt = set(config["request_exempt_intents"])
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
@@ -120,7 +124,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             intent = message.get(INTENT) or {}
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
-            if self._request.search(message.get(TEXT) or ""):
+            if name not in self._request_exempt and self._request.search(message.get(TEXT) or ""):
                 self._as_request(message, intent)
                 continue
             if name in self._overridable:

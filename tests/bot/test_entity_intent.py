@@ -69,6 +69,10 @@ def test_out_of_scope_yields_only_to_a_named_entry_of_ours(adjuster):
     assert name.get("intent")["name"] == "out_of_scope"
     [question] = adjuster.process([parsed("帮我查下关键词订阅几个", "ask_programme", "feature")])
     assert question.get("intent")["name"] == "ask_programme"
+    [service] = adjuster.process([parsed("帮忙做旺铺装修的那个服务包怎么领", "ask_programme", "resource")])
+    assert service.get("intent")["name"] == "ask_programme"
+    [human] = adjuster.process([parsed("帮我想想办法吧,转人工", "request_human")])
+    assert human.get("intent")["name"] == "request_human"
 
 
 def test_an_unsure_guess_yields_to_a_named_entry_of_ours(adjuster):
