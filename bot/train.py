@@ -1,7 +1,9 @@
 """Train the model only when its inputs changed: `python -m bot.train [--force]`.
 
 The inputs are the config, the domain, the training data (hand-written and generated), the
-jieba dictionary and our NLU components; their SHA-256 is stored next to the model.
+jieba dictionary and our NLU components; their SHA-256 is stored next to the model. The
+generated inputs are brought up to date from `knowledge/` first, so that every way of training
+(`make model`, `python -m bot.evaluate_answers`, ...) sees the knowledge base as it is.
 """
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ def train(out: Path, root: Path = PROJECT, force: bool = False) -> Path:
     out = Path(out)
     model = out / f"{MODEL_NAME}.tar.gz"
     stamp = out / f"{MODEL_NAME}.fingerprint"
+    if (root / "knowledge").is_dir():
+        from bot import artefacts  # loads the knowledge base: only when there is one
+        artefacts.build(root / "knowledge", root / "build")
     current = fingerprint(root)
     if not force and model.exists() and stamp.exists() and stamp.read_text().strip() == current:
         print(f"model {model} is up to date; not retraining")

@@ -51,6 +51,22 @@ def test_unchanged_inputs_do_not_retrain(project, tmp_path, monkeypatch):
     assert calls == []
 
 
+def test_an_edited_alias_regenerates_the_artefacts_and_retrains(project, tmp_path, monkeypatch):
+    # Training from the command line or the scorer must not use entity patterns older than
+    # the knowledge base (the fingerprint covers build/, which is generated from knowledge/).
+    shutil.copytree(PROJECT / "knowledge", project / "knowledge")
+    out = tmp_path / "models"
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **k: None)
+    train.train(out, root=project)
+    first = (out / "assistant.fingerprint").read_text().strip()
+    path = project / "knowledge" / "aliexpress_tiers.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("aliases: [橱窗,", "aliases: [橱窗, 窗位数,", 1),
+                    encoding="utf-8")
+    train.train(out, root=project)
+    assert "窗位数" in (project / "build" / "entities" / "patterns.jsonl").read_text(encoding="utf-8")
+    assert (out / "assistant.fingerprint").read_text().strip() != first
+
+
 def test_changed_inputs_retrain_and_record_the_new_fingerprint(project, tmp_path, monkeypatch):
     out = tmp_path / "models"
     out.mkdir()
