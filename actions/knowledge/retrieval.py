@@ -50,8 +50,8 @@ _STOPWORDS = frozenset(
     "请 帮 给 对 把 被 让 得 着 过 个 些 啥 咋 嗎 呢 係 咩 乜 嘅 唔 冇 喺 措施 哪一条 这条 那条".split())
 # A programme is named outright by these kinds of entity.
 _KIND_WEIGHT = {"programme": 0.9}
-# A name at least this long, typed with one character wrong inside it ("交易询章" for 交易勋章),
-# is read as the name; shorter names would match too many ordinary words.
+# A name at least this long, typed with one character wrong ("交易询章" for 交易勋章), is read
+# as the name; shorter names would match too many ordinary words.
 TYPO_MIN_CHARS = 4
 
 
@@ -141,6 +141,10 @@ class TypoNames:
 
     Each name is stored under every key made by blanking one of its characters; a window of
     the text that shares a key with exactly one name, and is not that name, is a typo of it.
+    A name's first character is blanked only for a window that starts a run of Han characters
+    ("急速到账" for 极速到账), its last only for one that ends a run: inside a run, a window that
+    runs one character past a word ("一次考核" in "第一次考核") would read as a typo of another
+    name ("首次考核").
     """
 
     def __init__(self, names: Iterable[str]) -> None:
@@ -148,9 +152,7 @@ class TypoNames:
         for name in {n.strip().lower() for n in names}:
             if len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name):
                 continue
-            # Not the first or last character: a window that runs one character past a word
-            # ("一次考核" in "第一次考核") would read as a typo of another name ("首次考核").
-            for i in range(1, len(name) - 1):
+            for i in range(len(name)):
                 key = f"{name[:i]}?{name[i + 1:]}"
                 # Two names one character apart ("金牌商家", "银牌商家") say nothing on a typo.
                 keys[key] = name if keys.get(key, name) == name else None
@@ -165,7 +167,9 @@ class TypoNames:
             for length in self._lengths:
                 for start in range(len(run) - length + 1):
                     window = run[start:start + length]
-                    for i in range(1, length - 1):
+                    first = 0 if start == 0 else 1
+                    last = length if start + length == len(run) else length - 1
+                    for i in range(first, last):
                         name = self._keys.get(f"{window[:i]}?{window[i + 1:]}")
                         if name and name != window and name not in lowered and name not in found:
                             found.append(name)
