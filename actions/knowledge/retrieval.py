@@ -144,12 +144,14 @@ class TypoNames:
     A name's first character is blanked only for a window that starts a run of Han characters
     ("急速到账" for 极速到账), its last only for one that ends a run: inside a run, a window that
     runs one character past a word ("一次考核" in "第一次考核") would read as a typo of another
-    name ("首次考核").
+    name ("首次考核"). Even there, a window whose rest is a name of its own is that name beside
+    another word ("跟金银牌" is 金银牌, not 新金银牌).
     """
 
     def __init__(self, names: Iterable[str]) -> None:
         keys: Dict[str, Optional[str]] = {}
-        for name in {n.strip().lower() for n in names}:
+        self._names = {n.strip().lower() for n in names}
+        for name in self._names:
             if len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name):
                 continue
             for i in range(len(name)):
@@ -170,6 +172,9 @@ class TypoNames:
                     first = 0 if start == 0 else 1
                     last = length if start + length == len(run) else length - 1
                     for i in range(first, last):
+                        if (i == 0 and window[1:] in self._names) or (
+                                i == length - 1 and window[:-1] in self._names):
+                            continue
                         name = self._keys.get(f"{window[:i]}?{window[i + 1:]}")
                         if name and name != window and name not in lowered and name not in found:
                             found.append(name)

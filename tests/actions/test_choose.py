@@ -48,6 +48,7 @@ def test_a_name_typed_with_one_character_wrong_still_ranks_its_entry(kb):
     assert retriever.rank("保理容资的利率降了多少")[0].id == retriever.rank("保理融资的利率降了多少")[0].id
     # A first or last character is corrected only at the edge of a run of Han characters.
     assert retriever.typos.corrected("急速到账要收钱吗") == ["极速到账"]
+    assert retriever.typos.corrected("跟金银牌有关系吗") == []  # 金银牌 beside 跟
     # Inside a run, a window running past a word is not a typo: "一次考核" in "第一次考核" is not
     # 首次考核, and a last character that differs makes another word ("金牌商品" is not 金牌商家).
     assert retriever.typos.corrected("第一次考核看哪段数据") == []
