@@ -128,8 +128,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
                 self._as_request(message, intent)
                 continue
             if name in self._overridable:
-                if not kinds & self._entry_entities or kinds & self._blocking \
-                        or self._request.search(message.get(TEXT) or ""):
+                if not kinds & self._entry_entities or kinds & self._blocking:
                     continue
             elif name in self._naming:
                 if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):
