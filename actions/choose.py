@@ -105,6 +105,18 @@ def platforms_hinted(kb: KnowledgeBase, text: str, question: Question) -> List[s
     return hinted
 
 
+def asks_both(kb: KnowledgeBase, text: str) -> bool:
+    """The message asks about both platforms at once ("两边", "哪个计划")."""
+    lowered = (text or "").lower()
+    return any(w in lowered for w in kb.both_words)
+
+
+def _label(kb: KnowledgeBase, platform_id: str) -> str:
+    """The heading a platform's part of a two-platform answer goes under."""
+    site = next((p for p in kb.platforms if p.id == platform_id), None)
+    return kb.replies["platform_label"].format(platform=site.name) if site else ""
+
+
 def _platform(kb: KnowledgeBase, programme: str) -> str:
     site = kb.platform_of(programme)
     return site.id if site else programme
@@ -221,7 +233,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             if isinstance(answer, Answer):
                 _add_close_second(kb, answer, top, allowed, question, compose)
     # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
-    both = len(hinted) > 1 or any(w in text.lower() for w in kb.both_words)
+    both = len(hinted) > 1 or asks_both(kb, text)
     if answer is None and both:
         every = _every_programme(kb, question, compose)
         return Choice(every, None, question, "retrieval" if every else "none", hits)
@@ -242,7 +254,7 @@ def _every_programme(kb: KnowledgeBase, question: Question, compose: Compose) ->
     aspects = {"aspect": list(question.of("aspect"))} if question.of("aspect") else {}
     merged = Answer(lines=[kb.replies["both_asked"]])
     for platform in kb.platforms:
-        merged.lines.append(kb.replies["platform_label"].format(platform=platform.name))
+        merged.lines.append(_label(kb, platform.id))
         for programme in platform.programmes:
             part, _ = compose(Question(ids={"programme": [programme], **aspects}))
             if not isinstance(part, Answer):
@@ -301,9 +313,8 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     other, _ = compose(question_for(rival, Question(ids={"aspect": question.of("aspect")})))
     if not isinstance(other, Answer):
         return
-    labels = {p.id: kb.replies["platform_label"].format(platform=p.name) for p in kb.platforms}
-    answer.lines[:0] = [kb.replies["both_asked" if both else "both_platforms"], labels.get(mine, "")]
-    answer.lines.append(labels.get(_platform(kb, rival.programme), ""))
+    answer.lines[:0] = [kb.replies["both_asked" if both else "both_platforms"], _label(kb, mine)]
+    answer.lines.append(_label(kb, _platform(kb, rival.programme)))
     answer.lines.extend(other.lines)
     for source in other.sources:
         answer.cite(source)

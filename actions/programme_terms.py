@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import OUT_OF_SCOPE_MIN_SCORE, decide
+from actions.choose import OUT_OF_SCOPE_MIN_SCORE, asks_both, decide
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
@@ -190,8 +190,7 @@ class ActionAnswerProgramme(Action):
         best = max((h.score for h in choice.hits
                     if not (h.kind == "programme" and h.facet is None and h.id not in named)),
                    default=0.0)
-        lowered = text.lower()
-        ours = not question.of("platform") and any(w in lowered for w in kb.both_words)
+        ours = not question.of("platform") and asks_both(kb, text)
         floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
         if not isinstance(choice.answer, Answer) or (best < floor and not question.specific):
             dispatcher.utter_message(response="utter_out_of_scope")

@@ -157,6 +157,10 @@ class _Builder:
         self._owner: Dict[str, Tuple[str, str]] = {}  # alias -> (kind, id)
         self._ids: Dict[str, str] = {}
 
+    def known(self, entry_id: str) -> bool:
+        """Whether an entry, benefit, tier, table or programme has this id."""
+        return entry_id in self._ids
+
     def claim_id(self, r: _Reader, entry_id: str) -> None:
         if entry_id in self._ids:
             raise r.fail(f"duplicate id '{entry_id}' (also in {self._ids[entry_id]})")
@@ -419,7 +423,7 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
             raise KnowledgeError(directory, f"entry '{entry.id}'", f"unknown group '{entry.group}'")
     for path, i, silence in builder.silences:
         for topic in silence.about:
-            if topic not in builder._ids and topic != COMPARISON_TOPIC:
+            if not builder.known(topic) and topic != COMPARISON_TOPIC:
                 raise KnowledgeError(path, f"silent_on[{i}]", f"unknown id '{topic}'")
     glossary_reader = _Reader(directory / GLOSSARY_FILE, "aspects", {})
     for aspect, names in aspects.items():
