@@ -217,6 +217,9 @@ class ActionAnswerProgramme(Action):
             versions, features = q.of("version"), q.of("feature")
             if len(versions) == 1 and not features and not q.compare:
                 return entry_answer(kb, [entries[versions[0]]], q.aspects, today), versions[0]
+            if len(versions) == 1 and q.compare:
+                # "询价单订阅3.0同2.0有咩分别": the name carries one version, so compare them all.
+                versions = []
             return table_answer(kb, table, features, versions, today), table.id
 
         tiers = [kb.tier(t) for t in q.of("tier") if t != ALL_TIERS] or list(kb.tiers)
@@ -234,7 +237,10 @@ class ActionAnswerProgramme(Action):
                 named = [entries[e] for e in q.of(kind)]
                 return entry_answer(kb, named, q.aspects, today), named[0].id
 
-        if q.of("tier"):
+        # "速卖通升级金银牌,说的优质商家是啥样的": both tiers and the programme itself named, no
+        # comparison asked: the programme answers, not a table of the two tiers.
+        whole = bool(q.of("programme")) and set(q.of("tier")) == {ALL_TIERS} and not q.compare
+        if q.of("tier") and not whole:
             if {"apply", "time"} & set(q.aspects):
                 return entry_answer(kb, [entries[ASSESSMENT]], (), today), ASSESSMENT
             if "eligibility" in q.aspects and CONDITIONS in entries:

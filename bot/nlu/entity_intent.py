@@ -60,6 +60,13 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                r"(写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
                                r"write|translate)",
             "request_exempt_intents": ["request_human"],
+            # How to use a third-party product the documents only mention (钉钉, 支付宝, 网商银行,
+            # 千牛): "钉钉怎么建群" is not the tiers' "高频使用钉钉" condition. Treated as a request.
+            "usage_pattern": r"(钉钉|釘釘|丁丁|支付宝|支付寶|网商银行|網商銀行|网商|網商|千牛|旺旺|企业微信|企業微信)"
+                             r"[^,,。??!!]{0,8}(建群|建个群|建個群|拉群|拉人|拉员工|拉員工|开户|開戶|提现|提現|"
+                             r"下载|下載|注册|註冊|登录|登錄|登陆|改密码|改密碼|绑定|綁定|解绑|解綁|转账|轉賬|"
+                             r"充值|安装|安裝|加好友|打卡|考勤|审批流|審批流|视频会议|視頻會議|余额|餘額|"
+                             r"修改手机|换手机|改名)",
             # Conversational acts that a message asking something must not be answered with
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
@@ -78,6 +85,18 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # assistant itself: "电商三板斧是啥" asks about the documents, "你能做什么" about us.
             "content_question_intents": ["ask_capabilities"],
             "addressing_pattern": r"你|您|机器人|助手|功能|bot|help",
+            # What a question to the assistant about itself asks: what it is or what it can do.
+            # One that asks neither ("你觉得今年做电商还有戏吗", "美女你多大了") is chit-chat the
+            # assistant declines, not a reason to show its menu.
+            "capability_pattern": r"谁|边个|邊個|机器人|機器人|机械人|機械人|真人|人工智能|\bai\b|bot|robot|"
+                                  r"程序|自动回复|自動回覆|功能|能做|能干|會做|会做|会干|会什么|會什麼|可以做|"
+                                  r"可以干|能帮|能幫|可以帮|可以幫|能问|能問|可以问|可以問|问什么|问啥|回答|"
+                                  r"答什么|介绍|介紹|help|帮助|幫助|怎么用|用法|识做|識做|做乜|干嘛|干啥|"
+                                  r"叫啥|叫什么|叫咩|聊天|用途|作用|服务范围|範圍|范围",
+            # A handoff guess on a question with content that asks for no person ("资金周转起来,
+            # 极速到账能免费用多久?") is the classifier reading "转" as "转人工": it yields too.
+            "handoff_pattern": r"人工|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
+                               r"投訴|电话|電話|agent|human|person",
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -88,12 +107,15 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._request = re.compile(config["request_pattern"], re.IGNORECASE)
         self._request_intent = config["request_intent"]
         self._request_exempt = set(config["request_exempt_intents"])
+        self._usage = re.compile(config["usage_pattern"], re.IGNORECASE)
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
         self._naming = set(config["naming_question_intents"])
         self._content = set(config["content_question_intents"])
         self._addressing = re.compile(config["addressing_pattern"], re.IGNORECASE)
+        self._handoff = re.compile(config["handoff_pattern"], re.IGNORECASE)
+        self._capability = re.compile(config["capability_pattern"], re.IGNORECASE)
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -114,9 +136,20 @@ class KnowledgeIntentAdjuster(GraphComponent):
         return bool(named) or len(_HAN.findall(text)) >= self._min_chars
 
     def _content_question(self, message: Message, intent: Optional[Text]) -> bool:
-        """A question with content that is not about the assistant ("白底图有啥用")."""
-        return (intent in self._content and self._asks_something(message, set())
-                and not self._addressing.search(message.get(TEXT) or ""))
+        """A question with content that is not about the assistant ("白底图有啥用"), or a
+        handoff guess on a question with content that asks for no person."""
+        text = message.get(TEXT) or ""
+        if not self._asks_something(message, set()):
+            return False
+        if intent in self._content:
+            return not self._addressing.search(text)
+        return intent in self._naming and not self._handoff.search(text)
+
+    def _chit_chat(self, message: Message) -> bool:
+        """A question to the assistant that asks neither what it is nor what it can do."""
+        text = message.get(TEXT) or ""
+        return (self._asks_something(message, set()) and bool(self._addressing.search(text))
+                and not self._capability.search(text))
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Swaps the top intent for the programme intent when the message asks about an entry."""
@@ -124,12 +157,17 @@ class KnowledgeIntentAdjuster(GraphComponent):
             intent = message.get(INTENT) or {}
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
-            if name not in self._request_exempt and self._request.search(message.get(TEXT) or ""):
+            text = message.get(TEXT) or ""
+            if name not in self._request_exempt and (self._request.search(text)
+                                                     or self._usage.search(text)):
                 self._as_request(message, intent)
                 continue
             if name in self._overridable:
                 if not kinds & self._entry_entities or kinds & self._blocking:
                     continue
+            elif name in self._content and self._chit_chat(message):
+                self._relabel(message, intent, self._request_intent)
+                continue
             elif name in self._naming:
                 if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):
                     if not self._content_question(message, name):

@@ -219,3 +219,22 @@ async def test_question_about_another_platform_is_declined(action):
 async def test_our_own_entry_is_answered_even_if_another_platform_is_named(action):
     message, _ = await ask(action, entity("platform", "other"), entity("section", "home_taohuoyuan"))
     assert message["response"] == "utter_answer" and "一件代发" in message["answer"]
+
+
+async def test_one_version_compared_is_compared_with_the_others(action, kb):
+    # "询价单订阅3.0同2.0有咩分别": the product's name carries 3.0, only 2.0 is a version entity.
+    message, _ = await ask(action, entity("resource", "resource_inquiry"), entity("version", "version_v2"),
+                           entity("aspect", "compare"))
+    answer = message["answer"]
+    for version in ("version_v1", "version_v2", "version_v3"):
+        assert kb.entries[version].name in answer
+    assert "门户订阅" in answer and "自定义" in answer
+
+
+async def test_both_tiers_and_the_programme_named_get_the_programme(action, kb):
+    # "速卖通升级金银牌,说的优质商家是啥样的": the programme as a whole, not the tiers' table.
+    message, _ = await ask(action, entity("tier", "all"), entity("programme", kb.tier_programme))
+    assert message["answer"] == kb.programmes[kb.tier_programme].answer
+    compared, _ = await ask(action, entity("tier", "all"), entity("programme", kb.tier_programme),
+                            entity("aspect", "compare"))
+    assert "3个/月" in compared["answer"] and "2个/月" in compared["answer"]

@@ -109,3 +109,56 @@ def test_a_menu_guess_yields_to_a_question_with_content_not_about_the_assistant(
     # A handoff guess keeps needing a named entry: asking for a person is not a content question.
     [handoff] = adjuster.process([parsed("我想问下现在有没有人工客服可以聊", "request_human")])
     assert handoff.get("intent")["name"] == "request_human"
+
+
+@pytest.mark.parametrize("text", [
+    "现在想把资金周转起来,那个免费到账的服务能用多久?",
+    "我们转型做跨境了,平台给新商家的扶持还有哪些?",
+])
+def test_a_handoff_guess_yields_to_a_question_that_asks_for_no_person(adjuster, text):
+    [message] = adjuster.process([parsed(text, "request_human")])
+    assert message.get("intent")["name"] == "ask_programme"
+
+
+@pytest.mark.parametrize("text", [
+    "这个问题你答不了吧,能不能帮我转接一下?",
+    "说了半天没用,有没有真人可以聊?",
+    "我要投诉,你们怎么处理的?",
+])
+def test_a_question_asking_for_a_person_stays_a_handoff(adjuster, text):
+    [message] = adjuster.process([parsed(text, "request_human")])
+    assert message.get("intent")["name"] == "request_human"
+
+
+@pytest.mark.parametrize("text, intent, kinds", [
+    ("钉钉怎么建企业群 拉员工进来", "ask_programme", ("metric",)),
+    ("網商銀行點樣開戶?", "out_of_scope", ("measure",)),
+    ("支付宝提现要手续费吗", "ask_programme", ()),
+])
+def test_how_to_use_a_product_the_documents_only_mention_is_not_ours(adjuster, text, intent, kinds):
+    [message] = adjuster.process([parsed(text, intent, *kinds)])
+    assert message.get("intent")["name"] == "out_of_scope"
+    assert message.get("entities") == []
+
+
+@pytest.mark.parametrize("text, kinds", [
+    ("评金牌一定要高频使用钉钉吗", ("tier", "metric")),
+    ("网商银行的备货贷最高能贷多少", ("measure",)),
+])
+def test_a_question_about_the_documents_naming_a_product_stays_ours(adjuster, text, kinds):
+    [message] = adjuster.process([parsed(text, "ask_programme", *kinds)])
+    assert message.get("intent")["name"] == "ask_programme"
+    assert len(message.get("entities")) == len(kinds)
+
+
+@pytest.mark.parametrize("text", ["你觉得现在做外贸还有没有前途啊", "靓仔你今年几岁了,结婚没", "你平时喜欢吃什么菜?"])
+def test_chit_chat_to_the_assistant_is_declined_not_answered_with_the_menu(adjuster, text):
+    [message] = adjuster.process([parsed(text, "ask_capabilities")])
+    assert message.get("intent")["name"] == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", ["你到底能帮我做些什么事情?", "你是不是机器人啊?", "我可以问你哪些方面的问题?",
+                                  "你係邊個嚟㗎?"])
+def test_a_question_about_what_the_assistant_is_or_does_gets_the_menu(adjuster, text):
+    [message] = adjuster.process([parsed(text, "ask_capabilities")])
+    assert message.get("intent")["name"] == "ask_capabilities"
