@@ -43,6 +43,9 @@ RESIDUAL_LEAD = 1.15
 # With a term both documents use, a weaker match on the other platform still counts.
 SHARED_MIN_SCORE = 1.0
 SHARED_RIVAL_RATIO = 0.4
+# Another platform named, the rest of the message must rank one entry this many times ahead
+# of the next for the documents' own words about that platform to answer it.
+OTHER_PLATFORM_LEAD = 1.5
 # Entity kinds that name one programme's entry outright.
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
@@ -210,6 +213,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         residual = _without_names(kb, text, question)
         allowed = [h for h in retriever.rank(residual, limit=8)
                    if not hinted or _platform(kb, h.programme) in hinted]
+        # "新商家的流量红包": a programme named, its own entries answer before the other's.
+        own = [h for h in allowed if h.programme in question.of("programme")]
+        if own and own[0].score >= MIN_SCORE:
+            allowed = own
         if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score:
             allowed = []
         if question.compare and _both_tiers(question):
@@ -246,6 +253,31 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             ranked = retriever.rank(_without_hints(kb, text), limit=8) if both else hits
             _add_rival(kb, answer, topic, ranked, question, compose, text, both)
     return Choice(answer, topic, question, how, hits)
+
+
+def entry_about_other_platform(kb: KnowledgeBase, retriever: Retriever, text: str) -> Optional[Hit]:
+    """Another platform named, the entry of the documents that speaks of it and that the rest of
+    the message clearly asks about: "淘宝天猫有多少商家,贸易商占几成" is the 淘工厂 section's
+    own figure, while "淘宝保证金多少" matches nothing in particular and stays declined."""
+    lowered = (text or "").lower()
+    words = [w for w in kb.names.get("platform", {}) if w in lowered]
+    if not words:
+        return None
+    ranked = retriever.rank(_without(text, words), limit=2)
+    if not ranked or ranked[0].score < MIN_SCORE or (
+            len(ranked) > 1 and ranked[0].score < OTHER_PLATFORM_LEAD * ranked[1].score):
+        return None
+    passage = retriever.passage_of(ranked[0]).lower()
+    return ranked[0] if any(w in passage for w in words) else None
+
+
+def names_other_platform_of_its_own(kb: KnowledgeBase, question: Question, text: str) -> bool:
+    """Another platform named beside an entry that itself speaks of that platform: "淘宝店主怎么
+    做淘货源分销" is 淘货源's own subject, "义乌购上怎么找档口" only shares a word with 档口尖货."""
+    lowered = (text or "").lower()
+    words = [w for w in kb.names.get("platform", {}) if w in lowered]
+    named = [kb.entries[i] for k in SPECIFIC for i in question.of(k) if i in kb.entries]
+    return any(w in f"{e.name} {e.answer} {' '.join(e.aliases)}".lower() for e in named for w in words)
 
 
 def _every_programme(kb: KnowledgeBase, question: Question, compose: Compose) -> Optional[Answer]:

@@ -11,7 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import OUT_OF_SCOPE_MIN_SCORE, asks_both, decide
+from actions.choose import (OUT_OF_SCOPE_MIN_SCORE, asks_both, decide, entry_about_other_platform,
+                            names_other_platform_of_its_own, question_for)
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
@@ -23,6 +24,8 @@ from actions.tier_benefits import benefit_answer, comparison_answer
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
 # The classifier's "not ours": the ranking must be this sure to answer anyway.
 OUT_OF_SCOPE = "out_of_scope"
+# Set by the NLU (bot.nlu.entity_intent) on a request that is not a question about the documents.
+NOT_OURS = "not_ours"
 # The entry that states the conditions for both tiers.
 CONDITIONS = "condition_overview"
 # The entry that says how and when the tiers are given.
@@ -148,10 +151,21 @@ class ActionAnswerProgramme(Action):
         entities = message.get("entities") or []
         question = parse_question(kb, entities)
         withdrawn = [SlotSet("pending_offer", None)]
-        if question.of("platform") and not question.specific:
-            dispatcher.utter_message(response="utter_other_platform")
-            return withdrawn
+        if question.of("platform") and not (question.specific and names_other_platform_of_its_own(
+                kb, question, message.get("text") or "")):
+            today = self._today()
+            hit = entry_about_other_platform(kb, retriever_for(kb), message.get("text") or "")
+            answer, topic = self.answer(kb, question_for(hit, question), today) if hit else (None, None)
+            if not isinstance(answer, Answer):
+                dispatcher.utter_message(response="utter_other_platform")
+                return withdrawn
+            return _sent(dispatcher, answer, topic, question_for(hit, question), offer=False)
         if (message.get("intent") or {}).get("name") == OUT_OF_SCOPE:
+            if message.get(NOT_OURS):
+                # A request to write or translate, or how to use another product: whatever its
+                # words match, it is not a question about the documents.
+                dispatcher.utter_message(response="utter_out_of_scope")
+                return withdrawn
             return self._out_of_scope(dispatcher, kb, question, message.get("text") or "")
         previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
         elliptical = context.is_elliptical(message.get("text") or "", entities, kb.follow_up)
@@ -192,7 +206,9 @@ class ActionAnswerProgramme(Action):
                    default=0.0)
         ours = not question.of("platform") and asks_both(kb, text)
         floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
-        if not isinstance(choice.answer, Answer) or (best < floor and not question.specific):
+        # A tier named with one of its benefits ("银牌…有冇标识") is ours however it is worded.
+        sure = question.specific or bool(question.of("tier") and question.of("benefit"))
+        if not isinstance(choice.answer, Answer) or (best < floor and not sure):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]
         resolved = question if choice.how == "entities" else choice.question

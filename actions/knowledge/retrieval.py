@@ -12,6 +12,7 @@ as soon as it is reloaded, without retraining.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import jieba
+import opencc
+from pypinyin import lazy_pinyin
 
 
 def _import_bm25s():
@@ -53,6 +56,12 @@ _KIND_WEIGHT = {"programme": 0.9}
 # A name at least this long, typed with one character wrong ("交易询章" for 交易勋章), is read
 # as the name; shorter names would match too many ordinary words.
 TYPO_MIN_CHARS = 4
+# A name at least this long, typed with characters of the same sound ("被货袋" for 备货贷, the
+# usual slip of a pinyin keyboard), is read as the name; two-character names share their sound
+# with too many ordinary words. A name typed in pinyin ("quanyi") needs this many letters.
+HOMOPHONE_MIN_CHARS = 3
+PINYIN_MIN_LETTERS = 5
+_LETTERS = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,72 @@ class TypoNames:
         return found
 
 
+class HomophoneNames:
+    """The knowledge base's names, found in a text that spells them with other characters of
+    the same sound (tones ignored): "急速到帐" for 极速到账, "成信通" for 诚信通, or in pinyin
+    ("quanyi" for 权益). Names of one sound ("金牌标识", "金牌标志") are all returned: they
+    are spellings of one entry far more often than two entries."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        jieba.initialize()  # the dictionary _joins_neighbour reads
+        # Questions arrive in simplified characters; a name's traditional spelling is dropped.
+        to_simplified = opencc.OpenCC("t2s.json").convert
+        sounds: Dict[Tuple[str, ...], List[str]] = {}
+        spelled: Dict[str, List[str]] = {}
+        for name in sorted({to_simplified(n.strip().lower()) for n in names}):
+            if len(name) < 2 or not _HAN_RUN.fullmatch(name):
+                continue
+            sound = _sounds(name)
+            if len(name) >= HOMOPHONE_MIN_CHARS:
+                sounds.setdefault(sound, []).append(name)
+            letters = "".join(sound)
+            if len(letters) >= PINYIN_MIN_LETTERS:
+                spelled.setdefault(letters, []).append(name)
+        self._sounds = sounds
+        self._spelled = spelled
+        self._lengths = sorted({len(k) for k in sounds})
+
+    def corrected(self, text: str) -> List[str]:
+        """Names the text contains in characters of the same sound, or in pinyin."""
+        found: List[str] = []
+        lowered = (text or "").lower()
+
+        def keep(names: Iterable[str]) -> None:
+            if any(name in lowered for name in names):
+                return  # spelled right (in one of its spellings)
+            found.extend(name for name in names if name not in found)
+
+        for run in _HAN_RUN.findall(lowered):
+            sound = _sounds(run)
+            for length in self._lengths:
+                for start in range(len(run) - length + 1):
+                    names = self._sounds.get(tuple(sound[start:start + length]), [])
+                    if names and not _joins_neighbour(run, start, start + length, names[0]):
+                        keep(names)
+        for word in _LETTERS.findall(lowered):
+            keep(self._spelled.get(word, []))
+        return found
+
+
+@functools.lru_cache(maxsize=8192)
+def _sound(char: str) -> str:
+    """A character's usual reading, without tone: the same for a name and for a question,
+    whatever the words around it."""
+    return lazy_pinyin(char)[0]
+
+
+def _sounds(text: str) -> Tuple[str, ...]:
+    return tuple(_sound(c) for c in text)
+
+
+def _joins_neighbour(run: str, start: int, end: int, name: str) -> bool:
+    """Whether the window's first or last character, where it differs from the name, makes a
+    word with the character outside the window: "全部满足" holds 全部, not 不满足."""
+    if run[start] != name[0] and start > 0 and jieba.get_FREQ(run[start - 1:start + 1]):
+        return True
+    return run[end - 1] != name[-1] and end < len(run) and bool(jieba.get_FREQ(run[end - 1:end + 1]))
+
+
 def _all_names(kb: KnowledgeBase) -> Iterator[str]:
     for names in kb.names.values():
         yield from names
@@ -197,24 +272,30 @@ class Retriever:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.tokenize = Tokenizer(_all_names(kb))
-        self.typos = TypoNames(alias for kind, names in kb.names.items() if kind != "aspect"
-                               for alias in names)
+        names = [alias for kind, names in kb.names.items() if kind != "aspect" for alias in names]
+        self.typos = TypoNames(names)
+        self.homophones = HomophoneNames([*names, *(t.term for t in kb.terms),
+                                          *(a for t in kb.terms for a in t.aliases)])
         self.passages = passages(kb)
         self._index = bm25s.BM25()
         self._index.index([self.tokenize(p.text) or ["#"] for p in self.passages],
                           show_progress=False)
 
     def expand(self, text: str) -> List[str]:
-        """The text's tokens, the names it misspells by one character, and the synonyms
-        (knowledge/glossary.yml) of the words it contains."""
+        """The text's tokens, the names it misspells by one character or by sound, and the
+        synonyms (knowledge/glossary.yml) of the words it contains."""
         tokens = self.tokenize(text)
-        for name in self.typos.corrected(text):
+        for name in self.typos.corrected(text) + self.homophones.corrected(text):
             tokens.extend(self.tokenize(name))
         lowered = (text or "").lower()
         for group in self.kb.synonyms:
             if any(word in lowered for word in group):
                 tokens.extend(w for w in group if w not in lowered)
         return tokens
+
+    def passage_of(self, hit: Hit) -> str:
+        """The text of the passage a hit scored on."""
+        return next((p.text for p in self.passages if (p.kind, p.id, p.facet) == (hit.kind, hit.id, hit.facet)), "")
 
     def rank(self, text: str, limit: int = 5) -> List[Hit]:
         """The best entries for the text, best first (each entry once, with its best facet)."""

@@ -20,6 +20,9 @@ from rasa.shared.nlu.training_data.message import Message
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
+# Set on a request to produce something, or to use another product, for the answering action:
+# "not ours", whatever the knowledge ranking finds in its words ("帮我翻译:我们支持一件代发").
+NOT_OURS = "not_ours"
 
 
 @DefaultV1Recipe.register(
@@ -183,6 +186,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             self._relabel(message, intent, self._request_intent)
         kept = [e for e in message.get(ENTITIES) or [] if e.get("entity") in self._blocking]
         message.set(ENTITIES, kept, add_to_output=True)
+        message.set(NOT_OURS, True, add_to_output=True)
 
     @staticmethod
     def _relabel(message: Message, intent: Dict[Text, Any], target: Text) -> None:

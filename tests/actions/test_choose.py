@@ -15,7 +15,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted
 from actions.knowledge import KnowledgeStore
-from actions.knowledge.retrieval import Retriever, TypoNames, retriever_for
+from actions.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from tests.actions.helpers import entity, run, tracker_for
@@ -58,6 +58,23 @@ def test_a_name_typed_with_one_character_wrong_still_ranks_its_entry(kb):
     assert TypoNames(["交易勋章"]).corrected("交易询章怎么拿") == ["交易勋章"]
     assert TypoNames(["交易勋章", "交易徽章"]).corrected("交易询章怎么拿") == []
     assert TypoNames(["勋章"]).corrected("询章") == []
+
+
+def test_a_name_typed_with_characters_of_the_same_sound_still_ranks_its_entry(kb):
+    # A pinyin keyboard's slip: the right sound, the wrong characters.
+    retriever = Retriever(kb)
+    assert "备货贷" in retriever.homophones.corrected("湖北商家的倍获贷能批多少")
+    assert "诚信通" in retriever.homophones.corrected("我是程信通会员")
+    assert retriever.rank("保里融资利率现在多少")[0].id == retriever.rank("保理融资利率现在多少")[0].id
+    # Spelt right, nothing to correct; a sound made by a word outside the name is no name
+    # ("全部满足" holds 全部, not 不满足); two-character names sound like too many words.
+    assert retriever.homophones.corrected("备货贷最高多少") == []
+    names = HomophoneNames(["不满足", "权益", "钉钉"])
+    assert names.corrected("条件要全部满足吗") == []
+    assert names.corrected("要用丁丁吗") == []
+    assert names.corrected("金牌的quanyi有哪些") == ["权益"]
+    # Traditional spellings of a name are the same name, not a second one sharing its sound.
+    assert HomophoneNames(["极速到账", "極速到賬"]).corrected("急速到帐") == ["极速到账"]
 
 
 def test_the_index_follows_the_loaded_knowledge_base(kb):

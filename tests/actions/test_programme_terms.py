@@ -217,8 +217,16 @@ async def test_question_about_another_platform_is_declined(action):
 
 
 async def test_our_own_entry_is_answered_even_if_another_platform_is_named(action):
-    message, _ = await ask(action, entity("platform", "other"), entity("section", "home_taohuoyuan"))
-    assert message["response"] == "utter_answer" and "一件代发" in message["answer"]
+    # 淘货源 is itself about 淘宝 and 天猫 shop owners.
+    messages, _ = await run(action, tracker_for("淘宝店主怎么成为淘货源的分销商", [
+        entity("platform", "other"), entity("section", "home_taohuoyuan")]))
+    assert messages[0]["response"] == "utter_answer" and "一件代发" in messages[0]["answer"]
+
+
+async def test_an_entry_that_only_shares_a_word_with_another_platform_question_is_declined(action):
+    messages, _ = await run(action, tracker_for("义乌购上怎么找靠谱的档口", [
+        entity("platform", "other"), entity("section", "home_dangkou")]))
+    assert [m["response"] for m in messages] == ["utter_other_platform"]
 
 
 async def test_one_version_compared_is_compared_with_the_others(action, kb):
@@ -238,3 +246,35 @@ async def test_both_tiers_and_the_programme_named_get_the_programme(action, kb):
     compared, _ = await ask(action, entity("tier", "all"), entity("programme", kb.tier_programme),
                             entity("aspect", "compare"))
     assert "3个/月" in compared["answer"] and "2个/月" in compared["answer"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    # The 淘工厂 section's own figure about 淘宝/天猫 merchants.
+    ("淘宝和天猫上一共有多少商家,其中贸易商大概占几成", "70%"),
+])
+async def test_the_documents_own_words_about_another_platform_are_answered(action, text, expected):
+    messages, _ = await run(action, tracker_for(text, [entity("platform", "other")]))
+    assert messages[0]["response"] == "utter_answer" and expected in messages[0]["answer"]
+
+
+@pytest.mark.parametrize("text", ["淘宝开店保证金要交多少", "天猫入驻需要什么资质", "拼多多的商家有多少"])
+async def test_another_platform_matched_by_nothing_in_particular_is_declined(action, text):
+    messages, _ = await run(action, tracker_for(text, [entity("platform", "other")]))
+    assert [m["response"] for m in messages] == ["utter_other_platform"]
+
+
+async def test_a_message_the_nlu_marked_not_ours_is_declined_whatever_it_matches(action):
+    # "帮我翻译:我们支持一件代发" names 淘货源's words; the NLU marked it a request.
+    tracker = tracker_for("帮我翻译成英文:我们支持一件代发", [], intent="out_of_scope")
+    tracker.latest_message["not_ours"] = True
+    messages, _ = await run(action, tracker)
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    tracker.latest_message["not_ours"] = False
+    messages, _ = await run(action, tracker)
+    assert messages[0]["response"] == "utter_answer"  # without the mark, the ranking is sure
+
+
+async def test_a_tier_named_with_its_benefit_is_ours_even_when_the_classifier_says_not(action):
+    messages, _ = await run(action, tracker_for("银牌喺买家嗰边睇唔睇到有标识㗎?", [
+        entity("tier", "silver"), entity("benefit", "badge")], intent="out_of_scope"))
+    assert messages[0]["response"] == "utter_answer" and "消费者" in messages[0]["answer"]

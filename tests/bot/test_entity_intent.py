@@ -139,6 +139,7 @@ def test_how_to_use_a_product_the_documents_only_mention_is_not_ours(adjuster, t
     [message] = adjuster.process([parsed(text, intent, *kinds)])
     assert message.get("intent")["name"] == "out_of_scope"
     assert message.get("entities") == []
+    assert message.get("not_ours") is True  # the answering action declines it outright
 
 
 @pytest.mark.parametrize("text, kinds", [
