@@ -25,7 +25,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from actions.answers import Answer
 from actions.knowledge.model import ALL_TIERS, KnowledgeBase
 from actions.knowledge.retrieval import Hit, Retriever
-from actions.questions import Question
+from actions.questions import Question, facet_keys
 
 # A ranking this strong (BM25 over words and bigrams) is a match, not a shared stop word.
 MIN_SCORE = 4.0
@@ -375,7 +375,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     body = "".join(answer.lines)
     missing = None
     for aspect in aspects:
-        if aspect in facets:
+        if facet_keys(facets, [aspect]):
             return
         if aspect in NEVER_IMPLIED:
             missing = aspect

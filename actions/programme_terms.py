@@ -17,7 +17,7 @@ from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
 from actions.status import entry_status, next_assessment_phrase, programme_status
-from actions.questions import Question, parse_question
+from actions.questions import Question, facet_keys, parse_question
 from actions.tier_benefits import benefit_answer, comparison_answer
 
 # Entity kinds that name an entry of the knowledge base, in the order they win.
@@ -51,7 +51,7 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
     answer = Answer()
     for entry in entries:
         # "还能再减多少?" asks two things (deadline, rate): every facet asked for that exists.
-        facets = [entry.facets[a] for a in aspects if a in entry.facets]
+        facets = [entry.facets[k] for k in facet_keys(entry.facets, list(aspects))]
         if "amount" in aspects:
             # "流量扶持保障有几条?": the count, from the measures that belong to it.
             members = [e.number for e in kb.entries.values() if e.group == entry.id and e.number]

@@ -9,6 +9,20 @@ from actions.knowledge import KnowledgeBase
 # When a question names several aspects, the most specific one decides the facet.
 ASPECT_PRIORITY = ("contact", "deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")
 MEASURE_NUMBER = "measure_number"
+# "保理融资几时到期" asks a time, and the entry's deadline is that time: an aspect an entry has
+# no facet for is answered by its kindred facet, in this order.
+KINDRED_ASPECTS: Dict[str, tuple] = {"time": ("deadline",)}
+
+
+def facet_keys(facets: Dict[str, str], aspects: List[str]) -> List[str]:
+    """The facets that answer the aspects asked: each aspect's own, or else its kindred one."""
+    keys: List[str] = []
+    for aspect in aspects:
+        key = aspect if aspect in facets else next(
+            (k for k in KINDRED_ASPECTS.get(aspect, ()) if k in facets), None)
+        if key is not None and key not in keys:
+            keys.append(key)
+    return keys
 # Names that exist only in our programmes, even when another platform is mentioned too.
 SPECIFIC_KINDS = ("measure", "resource", "version", "feature", "section", "guarantee")
 

@@ -278,3 +278,10 @@ async def test_a_tier_named_with_its_benefit_is_ours_even_when_the_classifier_sa
     messages, _ = await run(action, tracker_for("银牌喺买家嗰边睇唔睇到有标识㗎?", [
         entity("tier", "silver"), entity("benefit", "badge")], intent="out_of_scope"))
     assert messages[0]["response"] == "utter_answer" and "消费者" in messages[0]["answer"]
+
+
+async def test_a_time_asked_of_an_entry_with_only_a_deadline_gets_the_deadline(action):
+    # "保理融资几时到期": measure 2 gives when its application closes, not a time of its own.
+    message, _ = await ask(action, entity("measure", "measure_2"), entity("aspect", "time"))
+    assert "3月31日" in message["answer"]
+    assert not message["answer"].startswith("原文没有")
