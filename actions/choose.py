@@ -50,7 +50,9 @@ OTHER_PLATFORM_LEAD = 1.5
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
-NEVER_IMPLIED = ("calculation", "contact")
+NEVER_IMPLIED = ("calculation", "contact", "stacking")
+# A facet that only points elsewhere ("优惠获取方式详见产品页面") does not give what was asked.
+_DEFERS = re.compile(r"详见|具体见|请见|具体以[^。;]{0,16}为准")
 # Aspects a plain answer covers when it contains a figure or a date.
 _SUM = r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)"
 _MONEY = _SUM + r"|免费"
@@ -373,9 +375,14 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
     body = "".join(answer.lines)
-    missing = None
-    for aspect in aspects:
-        if facet_keys(facets, [aspect]):
+    # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
+    missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
+    for aspect in aspects if missing is None else ():
+        keys = facet_keys(facets, [aspect])
+        if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
+            missing = aspect  # "保理融资要怎么申请": the facet says only where to look
+            break
+        if keys:
             return
         if aspect in NEVER_IMPLIED:
             missing = aspect

@@ -98,7 +98,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                   r"叫啥|叫什么|叫咩|聊天|用途|作用|服务范围|範圍|范围",
             # A handoff guess on a question with content that asks for no person ("资金周转起来,
             # 极速到账能免费用多久?") is the classifier reading "转" as "转人工": it yields too.
-            "handoff_pattern": r"人工|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
+            "handoff_pattern": r"人工(?!资|费|成本)|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
                                r"投訴|电话|電話|agent|human|person",
         }
 

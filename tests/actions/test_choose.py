@@ -352,3 +352,18 @@ def test_the_ranking_loads_without_jax():
             "print('jax' in sys.modules, r.bm25s.selection.JAX_IS_AVAILABLE)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_a_facet_that_only_points_elsewhere_does_not_answer_how(action):
+    # Measure 2's way to apply is "详见产品页面": said not to be given, then what it says.
+    steps = await reply(action, "保理融资的优惠具体怎么一步步申请", entity("measure", "measure_2"),
+                        entity("aspect", "apply"))
+    assert steps["answer"].startswith("原文没有写明保理融资利率优惠的申请方式")
+    assert "产品页面" in steps["answer"]
+
+
+async def test_whether_two_offers_combine_is_never_given(action):
+    both = await reply(action, "金牌的9折贷款和网商贷降息能叠加吗", entity("tier", "gold"),
+                       entity("benefit", "loan"), entity("aspect", "stacking"))
+    assert both["answer"].startswith("原文没有写明") and "叠加规则" in both["answer"]
+    assert "9折" in both["answer"]

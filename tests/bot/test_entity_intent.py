@@ -163,3 +163,9 @@ def test_chit_chat_to_the_assistant_is_declined_not_answered_with_the_menu(adjus
 def test_a_question_about_what_the_assistant_is_or_does_gets_the_menu(adjuster, text):
     [message] = adjuster.process([parsed(text, "ask_capabilities")])
     assert message.get("intent")["name"] == "ask_capabilities"
+
+
+def test_a_word_that_only_contains_the_handoff_word_is_not_a_handoff(adjuster):
+    # "工人工资" holds 人工 but asks for no person.
+    [message] = adjuster.process([parsed("停工期间工人工资怎么发才合规?", "request_human")])
+    assert message.get("intent")["name"] == "ask_programme"
