@@ -206,8 +206,10 @@ class ActionAnswerProgramme(Action):
                    default=0.0)
         ours = not question.of("platform") and asks_both(kb, text)
         floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
-        # A tier named with one of its benefits ("银牌…有冇标识") is ours however it is worded.
-        sure = question.specific or bool(question.of("tier") and question.of("benefit"))
+        # Two kinds of knowledge name together ("银牌…有冇标识", "被准出…橱窗") are ours however
+        # the message is worded; one generic name ("金牌要交保证金吗") is not.
+        named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
+        sure = question.specific or len(named_kinds) >= 2
         if not isinstance(choice.answer, Answer) or (best < floor and not sure):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]

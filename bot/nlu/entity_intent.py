@@ -49,6 +49,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # Top guesses that a named entry overrides: "not ours", and the fallback classifier's
             # "unsure" (the adjuster runs after it).
             "overridable_intents": ["out_of_scope", "nlu_fallback"],
+            # Of those, the guesses that mean "unsure" rather than "not ours": any knowledge
+            # name (a tier, a topic) overrides them, not only a specific entry's.
+            "unsure_intents": ["nlu_fallback"],
             # Entity types that name one exact entry.
             "entry_entities": ["measure", "measure_number", "resource", "version", "feature",
                                "metric", "guarantee"],
@@ -105,6 +108,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._intent = config["intent"]
         self._overridable = set(config["overridable_intents"])
+        self._unsure = set(config["unsure_intents"]) & self._overridable
         self._entry_entities = set(config["entry_entities"])
         self._blocking = set(config["blocking_entities"])
         self._request = re.compile(config["request_pattern"], re.IGNORECASE)
@@ -165,7 +169,12 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                                      or self._usage.search(text)):
                 self._as_request(message, intent)
                 continue
-            if name in self._overridable:
+            if name in self._unsure:
+                # The classifier is unsure: any knowledge name the message contains decides
+                # ("在哪查我是金排还是银排", "晋级係咪平台自己话事").
+                if not kinds - {"aspect"} or kinds & self._blocking:
+                    continue
+            elif name in self._overridable:
                 if not kinds & self._entry_entities or kinds & self._blocking:
                     continue
             elif name in self._content and self._chit_chat(message):

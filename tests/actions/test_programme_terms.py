@@ -285,3 +285,12 @@ async def test_a_time_asked_of_an_entry_with_only_a_deadline_gets_the_deadline(a
     message, _ = await ask(action, entity("measure", "measure_2"), entity("aspect", "time"))
     assert "3月31日" in message["answer"]
     assert not message["answer"].startswith("原文没有")
+
+
+async def test_two_knowledge_names_make_a_not_ours_guess_ours(action):
+    messages, _ = await run(action, tracker_for("被准出了是不是就没有橱窗了", [
+        entity("topic", "topic_exit"), entity("benefit", "showcase")], intent="out_of_scope"))
+    assert messages[0]["response"] == "utter_answer"
+    messages, _ = await run(action, tracker_for("金牌要交保证金吗", [entity("tier", "gold")],
+                                                intent="out_of_scope"))
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]

@@ -169,3 +169,13 @@ def test_a_word_that_only_contains_the_handoff_word_is_not_a_handoff(adjuster):
     # "工人工资" holds 人工 but asks for no person.
     [message] = adjuster.process([parsed("停工期间工人工资怎么发才合规?", "request_human")])
     assert message.get("intent")["name"] == "ask_programme"
+
+
+def test_an_unsure_guess_yields_to_any_knowledge_name(adjuster):
+    [tiers] = adjuster.process([parsed("在哪能查到我店现在是金牌还是银牌", "nlu_fallback", "tier", "tier")])
+    assert tiers.get("intent")["name"] == "ask_programme"
+    [aspect] = adjuster.process([parsed("这个到底还有没有效", "nlu_fallback", "aspect")])
+    assert aspect.get("intent")["name"] == "nlu_fallback"
+    # A confident "not ours" still needs a specific entry: "金牌要交保证金吗" names only a tier.
+    [generic] = adjuster.process([parsed("金牌要交保证金吗", "out_of_scope", "tier")])
+    assert generic.get("intent")["name"] == "out_of_scope"
