@@ -73,6 +73,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
                              r"下载|下載|注册|註冊|登录|登錄|登陆|改密码|改密碼|绑定|綁定|解绑|解綁|转账|轉賬|"
                              r"充值|安装|安裝|加好友|打卡|考勤|审批流|審批流|视频会议|視頻會議|余额|餘額|"
                              r"修改手机|换手机|改名)",
+            # Signing in to see one's own tier ("用钉钉登录后怎么查我的等级") is ours.
+            "usage_exempt_intents": ["request_human", "ask_tier_status"],
             # Conversational acts that a message asking something must not be answered with
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
@@ -115,6 +117,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._request_intent = config["request_intent"]
         self._request_exempt = set(config["request_exempt_intents"])
         self._usage = re.compile(config["usage_pattern"], re.IGNORECASE)
+        self._usage_exempt = set(config["usage_exempt_intents"])
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
@@ -165,8 +168,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
             text = message.get(TEXT) or ""
-            if name not in self._request_exempt and (self._request.search(text)
-                                                     or self._usage.search(text)):
+            if (name not in self._request_exempt and self._request.search(text)) or (
+                    name not in self._usage_exempt and self._usage.search(text)):
                 self._as_request(message, intent)
                 continue
             if name in self._unsure:

@@ -179,3 +179,9 @@ def test_an_unsure_guess_yields_to_any_knowledge_name(adjuster):
     # A confident "not ours" still needs a specific entry: "金牌要交保证金吗" names only a tier.
     [generic] = adjuster.process([parsed("金牌要交保证金吗", "out_of_scope", "tier")])
     assert generic.get("intent")["name"] == "out_of_scope"
+
+
+def test_signing_in_through_a_product_to_see_ones_tier_stays_a_status_question(adjuster):
+    [status] = adjuster.process([parsed("用钉钉登录以后怎么查我的等级", "ask_tier_status")])
+    assert status.get("intent")["name"] == "ask_tier_status"
+    assert status.get("not_ours") is None
