@@ -198,7 +198,8 @@ class HomophoneNames:
 
     def __init__(self, names: Iterable[str]) -> None:
         jieba.initialize()  # the dictionary _joins_neighbour reads
-        # Questions arrive in simplified characters; a name's traditional spelling is dropped.
+        # Questions arrive in simplified characters: a traditional spelling of a name is folded
+        # into its simplified one.
         to_simplified = opencc.OpenCC("t2s.json").convert
         sounds: Dict[Tuple[str, ...], List[str]] = {}
         spelled: Dict[str, List[str]] = {}
