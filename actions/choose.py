@@ -257,12 +257,17 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     return Choice(answer, topic, question, how, hits)
 
 
+def _platform_words(kb: KnowledgeBase, text: str) -> List[str]:
+    """The other platforms' names the text contains."""
+    lowered = (text or "").lower()
+    return [w for w in kb.names.get("platform", {}) if w in lowered]
+
+
 def entry_about_other_platform(kb: KnowledgeBase, retriever: Retriever, text: str) -> Optional[Hit]:
     """Another platform named, the entry of the documents that speaks of it and that the rest of
     the message clearly asks about: "淘宝天猫有多少商家,贸易商占几成" is the 淘工厂 section's
     own figure, while "淘宝保证金多少" matches nothing in particular and stays declined."""
-    lowered = (text or "").lower()
-    words = [w for w in kb.names.get("platform", {}) if w in lowered]
+    words = _platform_words(kb, text)
     if not words:
         return None
     ranked = retriever.rank(_without(text, words), limit=2)
@@ -276,8 +281,7 @@ def entry_about_other_platform(kb: KnowledgeBase, retriever: Retriever, text: st
 def names_other_platform_of_its_own(kb: KnowledgeBase, question: Question, text: str) -> bool:
     """Another platform named beside an entry that itself speaks of that platform: "淘宝店主怎么
     做淘货源分销" is 淘货源's own subject, "义乌购上怎么找档口" only shares a word with 档口尖货."""
-    lowered = (text or "").lower()
-    words = [w for w in kb.names.get("platform", {}) if w in lowered]
+    words = _platform_words(kb, text)
     named = [kb.entries[i] for k in SPECIFIC for i in question.of(k) if i in kb.entries]
     return any(w in f"{e.name} {e.answer} {' '.join(e.aliases)}".lower() for e in named for w in words)
 
@@ -384,9 +388,6 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             break
         if keys:
             return
-        if aspect in NEVER_IMPLIED:
-            missing = aspect
-            break
     if missing is None:
         for aspect in ("cost", "apply", "amount", "rate", "time", "deadline"):
             pattern = _FIGURES[_amount_kind(text) if aspect == "amount" else aspect]

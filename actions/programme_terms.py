@@ -155,11 +155,12 @@ class ActionAnswerProgramme(Action):
                 kb, question, message.get("text") or "")):
             today = self._today()
             hit = entry_about_other_platform(kb, retriever_for(kb), message.get("text") or "")
-            answer, topic = self.answer(kb, question_for(hit, question), today) if hit else (None, None)
+            asked = question_for(hit, question) if hit else None
+            answer, topic = self.answer(kb, asked, today) if asked else (None, None)
             if not isinstance(answer, Answer):
                 dispatcher.utter_message(response="utter_other_platform")
                 return withdrawn
-            return _sent(dispatcher, answer, topic, question_for(hit, question), offer=False)
+            return _sent(dispatcher, answer, topic, asked, offer=False)
         if (message.get("intent") or {}).get("name") == OUT_OF_SCOPE:
             if message.get(NOT_OURS):
                 # A request to write or translate, or how to use another product: whatever its

@@ -230,7 +230,7 @@ class HomophoneNames:
             sound = _sounds(run)
             for length in self._lengths:
                 for start in range(len(run) - length + 1):
-                    names = self._sounds.get(tuple(sound[start:start + length]), [])
+                    names = self._sounds.get(sound[start:start + length], [])
                     if names and not _joins_neighbour(run, start, start + length, names[0]):
                         keep(names)
         for word in _LETTERS.findall(lowered):
