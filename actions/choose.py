@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
+from actions.focus import unnamed_thing
 from actions.knowledge.model import ALL_TIERS, KnowledgeBase
 from actions.knowledge.retrieval import Hit, Retriever
 from actions.questions import Question, facet_keys
@@ -374,6 +375,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     and any(w in lowered for w in s.words)), None)
     if silence is not None:
         answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=silence.detail))
+        return
+    # "万店直播给多少曝光量": what is counted or listed, when the answer never names it.
+    known = [w for words in kb.aspects.values() for w in words]
+    known += [name for names in kb.names.values() for name, named in names.items() if named == topic]
+    thing = unnamed_thing(lowered, "".join(answer.lines), known, kb.synonyms)
+    if thing is not None:
+        answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
         return
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")

@@ -389,7 +389,8 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "aspect_label_stacking", "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
-                    "tier_compare_header", "group_count", "close_entries", "not_given_detail")
+                    "tier_compare_header", "group_count", "close_entries", "not_given_detail",
+                    "not_given_focus")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

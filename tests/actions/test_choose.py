@@ -367,3 +367,49 @@ async def test_whether_two_offers_combine_is_never_given(action):
                        entity("benefit", "loan"), entity("aspect", "stacking"))
     assert both["answer"].startswith("原文没有写明") and "叠加规则" in both["answer"]
     assert "9折" in both["answer"]
+
+
+def test_what_a_question_counts_or_lists_is_found():
+    from actions.focus import DAY, asked_thing, named_in, unnamed_thing
+    assert asked_thing("开播那天平台给几多曝光量") == "曝光量"
+    assert asked_thing("报名可以提交几款样品") == "样品"
+    assert asked_thing("考核看哪几个维度？") == "维度"
+    assert asked_thing("成绩哪天出来") == DAY
+    # Nothing counted: a clause that goes on ("多少分会被准出" counts points), no noun ("先得"),
+    # a demonstrative ("那几个"), a time or a sum (the aspects' to check), a phone's number.
+    assert asked_thing("转化率是按哪些数据算的") is None
+    assert asked_thing("扣多少分会被准出") is None
+    assert asked_thing("好评率要几多先得") is None
+    assert asked_thing("除了这几个硬指标 还有别的吗") is None
+    assert asked_thing("几月份考核") is None and asked_thing("送多少钱补贴") is None
+    assert asked_thing("客服电话几号") is None
+    assert asked_thing("怎么申请") is None and asked_thing("几个") is None
+    # The answer names the thing, its stem ("粉丝数" → 粉丝) or a synonym of it.
+    assert named_in("粉丝数", "开通后粉丝超过1万")
+    assert named_in("网点", "支持线下门店", [("门店", "网点")])
+    assert not named_in("网点", "支持线上开店", [("门店", "网点")])
+    # Spread over a longer word, or spelt with a synonym inside a longer one.
+    assert named_in("软件商", "二十余家软件开发商")
+    assert not named_in("数码化工具", "二十余款提效工具", [("数字化", "数码化")])
+    assert named_in("数码化工具", "二十余款数字化工具", [("数字化", "数码化")])
+    # A day of a month is given; today's date, which date answers mention, is not.
+    assert named_in(DAY, "每年3月15号公布")
+    assert not named_in(DAY, "下次在2027年1月(今天是2026年11月22日)")
+    assert unnamed_thing("可以提交几款样品", "每家限报3个", skip=["样品"]) is None
+    assert unnamed_thing("可以提交几款样品", "每家限报3个") == "样品"
+
+
+async def test_a_count_the_answer_never_names_is_said_to_be_missing(action):
+    # The live-stream pack gives quotas and dates; an exposure figure is nowhere in it.
+    views = await reply(action, "万店直播那天会给我们带来多少曝光量", entity("resource", "resource_live"))
+    assert views["answer"].startswith("原文没有写明您问的曝光量") and "10000" in views["answer"]
+    # The assessment months are given, the day of the result is not.
+    day = await reply(action, "季度考核成绩哪天出", entity("topic", "topic_assessment"))
+    assert day["answer"].startswith("原文没有写明您问的具体日期") and "1月" in day["answer"]
+    # A word that names the entry answered is what the answer is about: no such line.
+    rules = await reply(action, "银牌考核哪些指标", entity("tier", "silver"),
+                        entity("topic", "condition_overview"))
+    assert not rules["answer"].startswith("原文没有写明") and "92%" in rules["answer"]
+    # A count the answer gives is not missing.
+    quota = await reply(action, "直播大礼包一共几多名额", entity("resource", "resource_live"))
+    assert not quota["answer"].startswith("原文没有写明") and "10000" in quota["answer"]

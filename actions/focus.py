@@ -1,0 +1,72 @@
+"""The thing a question asks a count, a list or a day of, and whether an answer names it.
+
+"万店直播当天平台会给多少曝光量" asks for an exposure figure; the nearest entry (the live-stream
+gift pack) gives quotas and dates but never mentions exposure. Answering it without a word
+about that reads as if the figures shown were the ones asked for. So when a question asks
+"多少 X", "几个 X", "哪些 X" or "几号", and the chosen answer never names X (or gives no day of a
+month), the reply first says the document does not give it, then the nearest facts it does give.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Optional, Sequence
+
+import jieba.posseg as pseg
+
+# A count or a list asked for ("几多个产品?", "考哪些指标?"; not "那几个硬指标"), an optional
+# measure word, then what is counted, ending its clause: "多少分会被准出" counts points, not 分会.
+# Times and sums ("几月份", "几时", "多少钱补贴") are the time and amount aspects' to check.
+_ASKED = re.compile(r"(?<![那这])(?:多少|几多|哪几种|哪几个|哪几|哪些|哪种|哪类|几)(?![多少月年天日时点号周次分钱])"
+                    r"[个家场款件次位条项只张笔]?"
+                    r"([\u4e00-\u9fff]{2,5}?)[吗呢啊呀啦嘛哦喔㗎]*(?=[^\u4e00-\u9fff]|$)")
+# Endings that belong to the word before them ("曝光量", "转化率", "粉丝数").
+_SUFFIX = "量数率额值"
+# Parts of speech (jieba's tags) of a thing: nouns only ("先得", "才行" are not things).
+_NOUNS = ("n", "vn", "eng")
+# Words too general to say what is counted (who may apply is the eligibility aspect's).
+_GENERAL = frozenset({"时间", "时候", "东西", "问题", "方面", "地方", "内容", "情况", "平台",
+                      "商家", "店家", "卖家", "商户", "企业", "公司", "人"})
+# A day asked for ("几号公布", "哪一天"; not a phone's "电话几号"), and a day of a month given.
+_DAY_ASKED = re.compile(r"(?<!话)(?<!线)(?<!码)几号|哪一天|哪天|哪日|几月几日|具体日期")
+_DAY_GIVEN = re.compile(r"\d+\s*(日|号)|[一二三四五六七八九十]+(日|号)")
+DAY = "具体日期"
+# Today's date, which answers about dates mention ("今天是2026年11月27日"): not a day given.
+_TODAY = re.compile(r"今天[是为]?\s*\d+年\d+月\d+日")
+
+
+def asked_thing(text: str) -> Optional[str]:
+    """What the question counts or lists ("曝光量", "指标"), or DAY; None when it asks neither."""
+    if _DAY_ASKED.search(text):
+        return DAY
+    for match in _ASKED.finditer(text):
+        thing = match.group(1)
+        if thing in _GENERAL:
+            continue
+        if all(p.flag.startswith(_NOUNS) for p in pseg.cut(thing)):
+            return thing
+    return None
+
+
+def named_in(thing: str, body: str, synonyms: Iterable[Sequence[str]] = ()) -> bool:
+    """Whether an answer's text names the thing asked: itself, spread over a longer word
+    ("软件商" in "软件开发商"), its stem ("粉丝数" → 粉丝), or a synonym."""
+    if thing == DAY:
+        return bool(_DAY_GIVEN.search(_TODAY.sub("", body)))
+    body = body.lower()
+    thing = thing.lower()
+    stem = thing[:-1] if len(thing) > 2 and thing[-1] in _SUFFIX else thing
+    groups = [g for g in synonyms if any(w in stem for w in g)]
+    spellings = {stem} | {stem.replace(w, other) for g in groups for w in g if w in stem for other in g}
+    return any(re.search(".{0,2}".join(map(re.escape, s)), body) for s in spellings if s)
+
+
+def unnamed_thing(text: str, body: str, skip: Iterable[str] = (),
+                  synonyms: Iterable[Sequence[str]] = ()) -> Optional[str]:
+    """The thing the question asks about that the answer does not name, if any.
+
+    `skip`: words that need no check here: the aspects (名额, 利率, 金额 ...), which have their
+    own, and the names of the entry answered ("金牌考核哪些指标": 指标 names the conditions)."""
+    thing = asked_thing(text)
+    if thing is None or thing in set(skip) or named_in(thing, body, synonyms):
+        return None
+    return thing
