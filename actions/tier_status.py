@@ -71,17 +71,19 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
             record(session, None, requested, ACTION, False, "not authenticated")
             return Lookup(refused="status_need_login")
         if identity.role == "merchant":
-            if requested and requested.upper() != identity.sub.upper():
+            # A merchant's id matches exactly as issued: a token for "m1001" is not M1001's.
+            if requested and requested != identity.sub:
                 record(session, identity, requested, ACTION, False, "merchant asked about another merchant")
                 return Lookup(refused="status_forbidden")
             subject = identity.sub
+            merchant = session.get(Merchant, subject)
         else:
             if not requested:
                 record(session, identity, None, ACTION, False, "agent named no merchant")
                 return Lookup(refused="status_agent_needs_id")
             subject = requested
-        # Primary-key lookups (indexed); ids typed by agents may come upper-cased by the NLU.
-        merchant = session.get(Merchant, subject) or session.get(Merchant, subject.upper())
+            # Agents may read any merchant; the ids they type come upper-cased by the NLU.
+            merchant = session.get(Merchant, subject) or session.get(Merchant, subject.upper())
         row = session.get(MerchantMetrics, merchant.id) if merchant else None
         if merchant is None or row is None:
             record(session, identity, subject, ACTION, True, "no such merchant or no metrics")

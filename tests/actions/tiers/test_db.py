@@ -170,6 +170,22 @@ async def test_merchant_cannot_read_another_merchant(action, factory):
     assert audit(factory) == [("M1003", "merchant", "M1001", False, "merchant asked about another merchant")]
 
 
+async def test_a_merchant_id_that_differs_only_in_letter_case_is_another_merchant(action, factory):
+    # Ids match exactly as issued: a token for "m1001" reads nothing of M1001's.
+    lower = merchant("m1001")
+    [own], _ = await run(action, status_tracker("merchant:m1001", seal(SECRET, "merchant:m1001", lower)))
+    assert "杭州锦绣服饰" not in own["text_body"] and "%" not in own["text_body"]
+    [named], _ = await run(action, status_tracker(
+        "merchant:m1001", seal(SECRET, "merchant:m1001", lower),
+        [{"entity": "merchant_id", "value": "M1001"}]))
+    assert "只能查询自己店铺" in named["text_body"] and "%" not in named["text_body"]
+    assert audit(factory) == [("m1001", "merchant", "m1001", True, "no such merchant or no metrics"),
+                              ("m1001", "merchant", "M1001", False, "merchant asked about another merchant")]
+    # The merchant the id was issued to still reads their own figures.
+    [mine], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", merchant("M1001"))))
+    assert "您的店铺(M1001)" in mine["text_body"] and "金牌" in mine["text_body"]
+
+
 async def test_agent_reads_any_merchant_and_is_audited(action, factory):
     agent = merchant("agent-7", role="agent")
     sender = "agent:agent-7"
