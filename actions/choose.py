@@ -57,7 +57,8 @@ _DEFERS = re.compile(r"详见|具体见|请见|具体以[^。;]{0,16}为准")
 # Aspects a plain answer covers when it contains a figure or a date.
 _SUM = r"[\d一二三四五六七八九十两百千万.]+(万|亿)?元|\d+(万|亿)"
 _MONEY = _SUM + r"|免费"
-_FIGURES = {"amount": re.compile(r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|款|条|项|名)"),
+_FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两百千万])"  # "第15条" counts nothing
+                                 r"[\d一二三四五六七八九十两百千万]+(万|亿|元|个|家|次|分|款|条|项|名|人|bps)"),
             # An amount of money ("多少钱", "几钱") is covered only by a sum of money.
             "money": re.compile(_MONEY),
             # What something is worth ("值多少钱", "折合多少") is a sum; "免费" is not a worth.
@@ -389,17 +390,23 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     body = "".join(answer.lines)
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
+    covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
         if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
-            missing = aspect  # "保理融资要怎么申请": the facet says only where to look
-            break
-        if keys:
-            return
+            deferred.append(aspect)  # "保理融资要怎么申请": the facet says only where to look
+        elif keys:
+            covered.add(aspect)
+    if missing is None and deferred and not covered:
+        missing = deferred[0]
     if missing is None:
-        for aspect in ("cost", "apply", "amount", "rate", "time", "deadline"):
+        # With one aspect answered, another is missing only if it asks for a figure ("过年期间
+        # 延迟发货扣几分": the period is given, the points are not); a time word beside it is
+        # often incidental ("签咗第二年仲有冇份").
+        for aspect in ("cost", "amount", "rate") if covered else (
+                "cost", "apply", "amount", "rate", "time", "deadline"):
             pattern = _FIGURES[_amount_kind(text) if aspect == "amount" else aspect]
-            if aspect in aspects and not pattern.search(body) and not (
+            if aspect in aspects and aspect not in covered and not pattern.search(body) and not (
                     aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
                 missing = aspect
                 break

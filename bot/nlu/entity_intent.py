@@ -66,6 +66,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                r"(写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
                                r"write|translate)",
             "request_exempt_intents": ["request_human"],
+            # A sum to work out ("幫我計下借100萬要還幾多利息") is a request too, unless it is
+            # the merchant's own standing ("帮我算下我离金牌还差多少": the usage exemptions).
+            "calculation_pattern": r"^\W*(请|請)?(帮我|幫我|帮忙|幫忙|替我|help me)\s*(算|計|计|calculate)",
             # How to use a third-party product the documents only mention (钉钉, 支付宝, 网商银行,
             # 千牛): "钉钉怎么建群" is not the tiers' "高频使用钉钉" condition. Treated as a request.
             "usage_pattern": r"(钉钉|釘釘|丁丁|支付宝|支付寶|网商银行|網商銀行|网商|網商|千牛|旺旺|企业微信|企業微信)"
@@ -81,7 +84,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # What makes a message a question: a question mark or a question word.
             "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
-                                r"点解|點解|幾|嗎|麼|甚麼|what|how|when|"
+                                r"点解|點解|幾|嗎|麼|甚麼|干嘛|幹嘛|怎么办|怎麼辦|咋办|what|how|when|"
                                 # A-not-A: 要不要, 用不用, 行不行, 有没有; or a final 不/没
                                 r"([\u4e00-\u9fff])[不没沒冇唔]\1|[不没沒冇]\s*$",
             # A question also needs content: a named knowledge entry, or this many Han characters.
@@ -103,7 +106,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                   r"叫啥|叫什么|叫咩|聊天|用途|作用|服务范围|範圍|范围",
             # A handoff guess on a question with content that asks for no person ("资金周转起来,
             # 极速到账能免费用多久?") is the classifier reading "转" as "转人工": it yields too.
-            "handoff_pattern": r"人工(?!资|费|成本)|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
+            # In Cantonese 人工 after a count of months is a wage ("賠幾多個月人工").
+            "handoff_pattern": r"(?<![月钱錢])人工(?!资|费|成本)|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
                                r"投訴|电话|電話|agent|human|person",
         }
 
@@ -117,6 +121,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._request_intent = config["request_intent"]
         self._request_exempt = set(config["request_exempt_intents"])
         self._usage = re.compile(config["usage_pattern"], re.IGNORECASE)
+        self._calculation = re.compile(config["calculation_pattern"], re.IGNORECASE)
         self._usage_exempt = set(config["usage_exempt_intents"])
         self._conversational = set(config["conversational_intents"])
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
@@ -169,7 +174,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             name = intent.get(INTENT_NAME_KEY)
             text = message.get(TEXT) or ""
             if (name not in self._request_exempt and self._request.search(text)) or (
-                    name not in self._usage_exempt and self._usage.search(text)):
+                    name not in self._usage_exempt and (self._usage.search(text)
+                                                        or self._calculation.search(text))):
                 self._as_request(message, intent)
                 continue
             if name in self._unsure:

@@ -413,3 +413,23 @@ async def test_a_count_the_answer_never_names_is_said_to_be_missing(action):
     # A count the answer gives is not missing.
     quota = await reply(action, "直播大礼包一共几多名额", entity("resource", "resource_live"))
     assert not quota["answer"].startswith("原文没有写明") and "10000" in quota["answer"]
+
+
+async def test_sellers_words_for_a_fee_or_a_contact_are_aspects_the_documents_leave_open(action):
+    fee = await reply(action, "直播绿通开通了要另外收钱吗", entity("resource", "resource_live"))
+    assert fee["answer"].startswith("原文没有写明") and "费用" in fee["answer"].split("。")[0]
+    reach = await reply(action, "银牌的客户经理怎么联络", entity("tier", "silver"))
+    assert reach["answer"].startswith("原文没有写明") and "联系方式" in reach["answer"].split("。")[0]
+
+
+async def test_a_figure_asked_beside_an_answered_aspect_is_still_said_to_be_missing(action):
+    # The period of measure 15 is given; the points it costs are not ("第15条" counts nothing).
+    points = await reply(action, "春节那段时间发货晚了会扣几分", entity("measure", "measure_15"))
+    assert points["answer"].startswith("原文没有写明发货管理临时规则的具体数额") and "1月19日" in points["answer"]
+    # A deadline asked with the word 申请: the deadline is given, the facet that points to the
+    # product page does not make the answer "not given".
+    due = await reply(action, "电票贴现优惠申请截止到什么时候", entity("measure", "measure_3"))
+    assert not due["answer"].startswith("原文没有写明") and "3月31日" in due["answer"]
+    # How to apply, asked alone, is still said to be only on the product page.
+    how = await reply(action, "电票贴现优惠具体怎么申请", entity("measure", "measure_3"))
+    assert how["answer"].startswith("原文没有写明电票贴现优惠的申请方式")

@@ -185,3 +185,24 @@ def test_signing_in_through_a_product_to_see_ones_tier_stays_a_status_question(a
     [status] = adjuster.process([parsed("用钉钉登录以后怎么查我的等级", "ask_tier_status")])
     assert status.get("intent")["name"] == "ask_tier_status"
     assert status.get("not_ours") is None
+
+
+def test_a_wage_in_cantonese_is_not_a_handoff(adjuster):
+    # 人工 after a count of months is a wage; "转人工" and "人工客服" still ask for a person.
+    [wage] = adjuster.process([parsed("辭退員工要補償幾多個月人工先合法?", "request_human")])
+    assert wage.get("intent")["name"] == "ask_programme"
+    [person] = adjuster.process([parsed("你哋有冇人工客服可以傾下?", "request_human")])
+    assert person.get("intent")["name"] == "request_human"
+
+
+def test_a_request_to_work_something_out_is_not_ours(adjuster):
+    [sum_] = adjuster.process([parsed("帮我算一下贷50万利率5%每月还多少", "ask_programme", "aspect")])
+    assert sum_.get("intent")["name"] == "out_of_scope" and sum_.get("not_ours") is True
+    # Working out the merchant's own standing is a status question.
+    [own] = adjuster.process([parsed("帮我算下我离金牌还差几个条件", "ask_tier_status", "tier")])
+    assert own.get("intent")["name"] == "ask_tier_status"
+
+
+def test_what_to_do_next_is_a_question_not_a_goodbye(adjuster):
+    [message] = adjuster.process([parsed("考核数据窗口已经过了 那我接下来应该干嘛", "goodbye")])
+    assert message.get("intent")["name"] == "ask_programme"
