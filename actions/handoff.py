@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions import limits
 from actions.db import tickets
 from actions.db.session import shared_factory
 from actions.identity import secret, unseal
@@ -101,6 +102,13 @@ class ActionHandoff(Action):
         merchant = identity.sub if identity and identity.role == "merchant" else None
         offered = tracker.get_slot(OFFER_SLOT) == "handoff"
         reason = "repeated_failure" if offered else "requested"
+        address = (message.get("metadata") or {}).get(limits.CLIENT_ADDRESS)
+        if merchant is None and address and not limits.shared().anonymous_ticket(address):
+            # One client opening ticket after ticket under new names would bury real merchants
+            # (the REST channel sends the address; signed channels vouch for their senders).
+            logger.warning("anonymous handoff from %s refused: ticket limit reached", address)
+            dispatcher.utter_message(response="utter_handoff_unavailable")
+            return [SlotSet(OFFER_SLOT, None)]
         summary = dict(conversation_summary(tracker.events), reason=reason,
                        topic=tracker.get_slot("topic"))
         try:

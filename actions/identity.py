@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
 import hmac
 import os
+import re
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -26,6 +27,12 @@ METADATA_KEY = "identity"
 # Channels that authenticate their callers and seal the identity into the metadata.
 CHANNELS = ("merchant", "dingtalk", "webchat")
 ALGORITHM = "HS256"
+# What an id may be made of: no control, zero-width or direction characters can reach a
+# conversation id, an audit row or an agent's screen through a token.
+SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+# A token may live this long at most (ASSISTANT_MAX_TOKEN_HOURS): one with a far expiry is
+# refused, not trusted for years.
+DEFAULT_MAX_TOKEN_HOURS = 24.0
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,21 @@ def secret() -> Optional[str]:
     return os.environ.get("ASSISTANT_JWT_SECRET") or None
 
 
+def max_token_seconds() -> float:
+    """The longest lifetime a token may have ($ASSISTANT_MAX_TOKEN_HOURS, default 24 h)."""
+    try:
+        hours = float(os.environ.get("ASSISTANT_MAX_TOKEN_HOURS") or DEFAULT_MAX_TOKEN_HOURS)
+    except ValueError:
+        hours = DEFAULT_MAX_TOKEN_HOURS
+    return hours * 3600
+
+
 def issue_token(key: str, sub: str, role: str, ttl: dt.timedelta) -> str:
     """A signed token for development and tests."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    if not SUBJECT.fullmatch(sub):
+        raise ValueError("sub must be 1-64 letters, digits or ._@- (starting with a letter or digit)")
     now = dt.datetime.now(dt.timezone.utc)
     return jwt.encode({"sub": sub, "role": role, "iat": now, "exp": now + ttl}, key,
                       algorithm=ALGORITHM)
@@ -64,12 +82,16 @@ def verify_token(key: str, token: str) -> "Identity":
         raise InvalidToken("token expired") from None
     except jwt.PyJWTError as e:
         raise InvalidToken(f"invalid token: {e.__class__.__name__}") from None
-    sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > 64:
+    sub, role, exp = claims.get("sub"), claims.get("role"), claims.get("exp")
+    if not isinstance(sub, str) or not SUBJECT.fullmatch(sub):
         raise InvalidToken("invalid token: bad subject")
     if role not in ROLES:
         raise InvalidToken("invalid token: bad role")
-    return Identity(sub, role, int(claims["exp"]))
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise InvalidToken("invalid token: exp must be a whole number of seconds")
+    if exp > time.time() + max_token_seconds():
+        raise InvalidToken("invalid token: lifetime longer than allowed")
+    return Identity(sub, role, exp)
 
 
 def _derived(key: str, purpose: str) -> bytes:

@@ -20,6 +20,7 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import Sanic, response
 from sanic.request import Request
 
+from actions import logsafe
 from actions.audit import record_refusal
 from actions.db.session import shared_factory
 from actions.knowledge import KnowledgeError, shared_store
@@ -73,6 +74,7 @@ def warm_up() -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point (the same options as `python -m rasa_sdk`)."""
     args = create_argument_parser().parse_args(argv)
+    logsafe.install()  # a client's text cannot forge a log line
     logging.getLogger("matplotlib").setLevel(logging.WARN)
     utils.configure_colored_logging(args.loglevel)
     utils.configure_file_logging(logging.getLogger(APPLICATION_ROOT_LOGGER_NAME), args.log_file,

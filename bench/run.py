@@ -37,6 +37,7 @@ def main(argv: List[str] | None = None) -> int:
         sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
     from actions.identity import issue_token
+    from actions.limits import UNLIMITED
     from bench import batch, stages
     from bench.http import (StockServer, interleaved, load, post, public, rss_mib, stock_project,
                             train_stock, wait_answering)
@@ -69,7 +70,9 @@ def main(argv: List[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL",
                                                              "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
     env.update({"TRACKER_STORE_DB": str(OUT / "trackers.db"), "DATABASE_URL": f"sqlite:///{db}",
-                "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token})
+                "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token,
+                # The benchmark's clients all call from 127.0.0.1: no rate limit applies.
+                **UNLIMITED})
     from actions.db.demo import seed_demo
     from actions.db.migrate import upgrade
     from actions.db.session import make_engine, make_session_factory

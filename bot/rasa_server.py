@@ -13,7 +13,9 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
 - the SQLite tracker store (the embedded default) keeps its connections open in a pool and
   writes through a write-ahead log: with SQLAlchemy 1.4 Rasa opened a new SQLite connection
   for every read and every write of a conversation and each commit rewrote the rollback
-  journal (commits stay fully synchronous: an answered turn is on disk).
+  journal (commits stay fully synchronous: an answered turn is on disk);
+- log records have control characters escaped (actions/logsafe.py), so that a client's text
+  cannot forge a log line.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any, Dict, Generator, Optional, Type
 
 from rasa.shared.core.events import Event
 
+from actions import logsafe
 from bot import action_calls
 
 
@@ -110,6 +113,7 @@ def sqlite_connections_kept() -> None:
 
 
 def install() -> None:
+    logsafe.install()
     action_calls.install_from_environment()
     cache_event_types()
     exit_only_for_a_missing_schema()

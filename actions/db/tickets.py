@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from actions.db.models import HandoffTicket, TicketEvent
@@ -70,11 +70,19 @@ def get_ticket(session: Session, ticket_id: int) -> Optional[HandoffTicket]:
 
 
 def list_tickets(session: Session, statuses: Sequence[str] = (OPEN, CLAIMED),
-                 limit: int = 100) -> List[HandoffTicket]:
-    """Tickets in the given states, oldest first (the order agents should take them in)."""
+                 limit: int = 100, offset: int = 0) -> List[HandoffTicket]:
+    """Tickets in the given states in the order agents should take them: signed-in merchants'
+    first (a flood of anonymous tickets does not bury them), then oldest first; one page."""
     return list(session.execute(
         select(HandoffTicket).where(HandoffTicket.status.in_(tuple(statuses)))
-        .order_by(HandoffTicket.created_at, HandoffTicket.id).limit(limit)).scalars())
+        .order_by(HandoffTicket.merchant_id.is_(None), HandoffTicket.created_at, HandoffTicket.id)
+        .limit(limit).offset(offset)).scalars())
+
+
+def count_tickets(session: Session, statuses: Sequence[str] = (OPEN, CLAIMED)) -> int:
+    """How many tickets are in the given states."""
+    return session.execute(select(func.count()).select_from(HandoffTicket)
+                           .where(HandoffTicket.status.in_(tuple(statuses)))).scalar_one()
 
 
 def claim(session: Session, ticket_id: int, agent: str) -> HandoffTicket:

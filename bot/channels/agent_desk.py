@@ -31,12 +31,28 @@ from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import valid_text
 from bot.nlu import script
 
+# The largest ticket number an INTEGER primary key holds (PostgreSQL and SQLite alike).
+MAX_TICKET_NUMBER = 2**31 - 1
+# Tickets per page of the list (and the most a client may ask for).
+PAGE_SIZE = 100
+
+
+def _whole_number(raw: Optional[str], name: str, default: int, low: int, high: int) -> int:
+    """A query parameter that must be a whole number within [low, high]; 400 otherwise."""
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(400, f"'{name}' must be a whole number from {low} to {high}")
+    return int(raw)
 logger = logging.getLogger(__name__)
 
 
 def _ticket_json(ticket: HandoffTicket) -> Dict[str, Any]:
     return {"id": ticket.id, "status": ticket.status, "conversation_id": ticket.conversation_id,
-            "channel": ticket.channel, "merchant_id": ticket.merchant_id, "reason": ticket.reason,
+            "channel": ticket.channel, "merchant_id": ticket.merchant_id,
+            # Who the merchant is, unmistakably: an anonymous sender's id proves nothing, however
+            # much it looks like a merchant's.
+            "identity": "signed_in" if ticket.merchant_id else "anonymous", "reason": ticket.reason,
             "script": ticket.script,
             "created_at": ticket.created_at.isoformat() + "Z" if ticket.created_at else None,
             "claimed_by": ticket.claimed_by,
@@ -68,6 +84,12 @@ class AgentDeskInput(InputChannel):
                     await handoff.in_transaction(record, identity, None, "agent_desk", False,
                                                  f"{request.method} {request.path}: not an agent")
                     return _error(403, "only agents may use the agent desk")
+                number = kwargs.get("number")
+                if number is not None and not 0 < number <= MAX_TICKET_NUMBER:
+                    # No ticket has that number, and the database could not even compare it.
+                    await handoff.in_transaction(record, identity, None, "agent_desk", False,
+                                                 f"{request.method} {request.path[:120]}: no such ticket")
+                    return _error(404, "no such ticket")
                 try:
                     return await handler(request, identity, **kwargs)
                 except BadRequest as e:
@@ -107,8 +129,17 @@ class AgentDeskInput(InputChannel):
             statuses = tickets.STATUSES if wanted == "all" else tuple(wanted.split(","))
             if not set(statuses) <= set(tickets.STATUSES):
                 return _error(400, f"status must be 'all' or some of {', '.join(tickets.STATUSES)}")
-            found = await handoff.in_transaction(tickets.list_tickets, statuses)
-            return response.json({"tickets": [_ticket_json(t) for t in found]})
+            limit = _whole_number(request.args.get("limit"), "limit", PAGE_SIZE, 1, PAGE_SIZE)
+            offset = _whole_number(request.args.get("offset"), "offset", 0, 0, MAX_TICKET_NUMBER)
+
+            def page(session):
+                return (tickets.list_tickets(session, statuses, limit, offset),
+                        tickets.count_tickets(session, statuses))
+
+            found, total = await handoff.in_transaction(page)
+            following = offset + len(found)
+            return response.json({"tickets": [_ticket_json(t) for t in found], "total": total,
+                                  "next_offset": following if following < total else None})
 
         @desk.route("/tickets/<number:int>", methods=["GET"])
         @authorised

@@ -9,7 +9,9 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions import limits
 from actions.audit import record_refusal
+
 from actions.identity import Identity, InvalidToken, secret, verify_token
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,15 @@ def bearer_identity(request: Request) -> Identity:
 
 async def audit_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
                         subject: Optional[str] = None) -> None:
-    """Log and audit a refused request (no token or secret is logged or stored)."""
+    """Log and audit a refused request (no token or secret is logged or stored). Under a flood
+    of one kind, rows are written at the rate limits.py allows; each row says how many like it
+    were refused since the one before."""
     logger.info("%s channel refused a request: %s", channel, reason)
+    decision = limits.shared().refusal(channel, reason)
+    if not decision.write:
+        return
+    if decision.not_written_before:
+        reason = f"{reason} (and {decision.not_written_before} more like it before this one)"
     await asyncio.to_thread(record_refusal, channel, reason, actor, subject)
 
 

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse
 
 from actions.identity import InvalidToken, conversation_id, seal, secret
 from bot import handoff
+from bot.channels import limits
 from bot.channels.auth import bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
@@ -51,6 +52,9 @@ class MerchantInput(InputChannel):
                 return e.response()
             # The conversation belongs to the token's subject, whatever the body says.
             sender = conversation_id(secret(), identity)
+            wait = limits.shared().message(self.name(), limits.client_address(request), sender)
+            if wait is not None:
+                return limits.too_many(wait)
             agent = request.app.ctx.agent
 
             async def turn() -> List[Dict[str, Any]]:

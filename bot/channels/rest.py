@@ -7,6 +7,7 @@ Anonymous: the sender id is whatever the client says, so it never reaches privat
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Awaitable, Callable, Dict, List, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -15,6 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import handoff
+from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded, printable_id
@@ -23,6 +25,7 @@ MAX_SENDER_CHARS = 128
 # Conversation ids of the signed-in channels (actions/identity.conversation_id, DingTalk's
 # conversation_for): an anonymous client may not name them, not even to poll.
 RESERVED_PREFIXES = ("merchant:", "agent:", "dingtalk:", "webchat:")
+SAFE_SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:-]*")
 
 
 class ReservedSender(Exception):
@@ -48,6 +51,10 @@ class PublicRestInput(InputChannel):
                 raise ValueError(f"'sender' longer than {MAX_SENDER_CHARS} characters")
             if not printable_id(value):
                 raise ValueError("'sender' must not contain control characters or lone surrogates")
+            if not SAFE_SENDER.fullmatch(value):
+                # No direction overrides or look-alike punctuation: an id reads as what it is.
+                raise ValueError("'sender' may hold only letters, digits and ._@:- "
+                                 "(starting with a letter or digit)")
             if value.strip().lower().startswith(RESERVED_PREFIXES):
                 raise ReservedSender(value)
             return value
@@ -76,19 +83,26 @@ class PublicRestInput(InputChannel):
             try:
                 body = json_object(request)
                 text = message_text(body.get("message"))
-                sender = sender_of(body.get("sender", "default"))
+                # No default: clients without a sender would all share one conversation.
+                sender = sender_of(body.get("sender"))
             except BadRequest as e:
                 return e.response()
             except ReservedSender as e:
                 return await reserved(str(e))
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
+            address = limits.client_address(request)
+            wait = limits.shared().message(self.name(), address, sender)
+            if wait is not None:
+                return limits.too_many(wait)
             agent = request.app.ctx.agent
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
                 message = await guarded(agent, sender, text, self.name())
-                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name()))
+                # The client's address goes with the message: anonymous handoffs are limited by it.
+                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
+                                                 metadata={limits.CLIENT_ADDRESS: address}))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

@@ -43,7 +43,9 @@ from socketio import AsyncServer
 
 from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
 from bot import handoff
+from bot.channels import limits
 from bot.channels.auth import audit_refusal
+from bot.channels.limits import TOO_MANY
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.nlu import script
@@ -158,6 +160,8 @@ class WebchatInput(SocketIOInput):
         self.cors_allowed_origins = cors_allowed_origins or None
         self.app: Optional[Sanic] = None
         self._watched: Dict[str, "asyncio.Task[None]"] = {}
+        # Each socket's client address, for the per-address rate limit (bot/channels/limits.py).
+        self._addresses: Dict[str, str] = {}
 
     @property
     def agent(self):
@@ -229,7 +233,13 @@ class WebchatInput(SocketIOInput):
         @sio.on("connect")
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
             # Anyone may connect; every message is checked for its token.
+            request = environ.get("sanic.request")
+            self._addresses[sid] = limits.client_address(request) if request is not None else "?"
             return True
+
+        @sio.on("disconnect")
+        async def disconnect(sid: Text) -> None:
+            self._addresses.pop(sid, None)
 
         @sio.on("session_request")
         async def session_request(sid: Text, data: Any = None, *ignored: Any) -> None:
@@ -266,6 +276,10 @@ class WebchatInput(SocketIOInput):
                 return
             # The conversation belongs to the token's subject, whatever the widget says.
             sender = conversation_id(key, identity)
+            wait = limits.shared().message(self.name(), self._addresses.get(sid, "?"), sender)
+            if wait is not None:
+                await self._emit([{"text": in_script_of(TOO_MANY.format(seconds=wait), text)}], sid)
+                return
             await sio.enter_room(sid, sender)
             agent = self.agent
 

@@ -22,6 +22,8 @@ TEXT_SLASH = "\uff0f"
 # Set when the message reads the same in both scripts ("好的"): replies keep the script of
 # the merchant's earlier messages.
 SCRIPT_NEUTRAL = "script_neutral"
+# Set when the NLU read only part of a long message (the config's max_chars).
+TRUNCATED = "truncated"
 
 
 # Registered as a tokenizer-type step (without subclassing Tokenizer) so that the
@@ -38,11 +40,18 @@ class OpenCCNormalizer(GraphComponent):
         return {
             # Lower-case Latin letters, so "Gold Seller" and "gold seller" are one token.
             "lowercase": True,
+            # What the NLU reads of a long message: this many characters, a third from its
+            # beginning and the rest from its end (where a rambling message puts its question).
+            # Every later step's cost grows with the text (a 4,000-character paste cost the
+            # server's event loop over a second); a question fits in far less. The channels
+            # keep the whole message in the conversation.
+            "max_chars": 200,
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         """Creates the component."""
         self._lowercase = bool(config.get("lowercase", True))
+        self._max_chars = int(config.get("max_chars", 200))
 
     @classmethod
     def create(
@@ -84,6 +93,10 @@ class OpenCCNormalizer(GraphComponent):
         original = message.get(TEXT)
         if original is None:
             return
+        if add_to_output and len(original) > self._max_chars:
+            head = self._max_chars // 3
+            original = original[:head] + "\n" + original[-(self._max_chars - head - 1):]
+            message.set(TRUNCATED, True, add_to_output=True)
         entities = message.get(ENTITIES)
         if entities:
             detected = script.detect_script(original)

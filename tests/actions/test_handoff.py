@@ -273,3 +273,23 @@ def test_a_status_after_a_reply_without_text_is_still_the_status():
     summary = conversation_summary(events)
     assert summary["tier_status"] == STATUS_REPLY
     assert summary["questions"] == [{"text": "我离金牌还差多少", "answered": True, "reply": STATUS_REPLY}]
+
+
+async def test_anonymous_handoffs_from_one_address_are_limited_signed_in_ones_are_not(factory, monkeypatch):
+    from actions import limits
+    monkeypatch.setattr(limits, "_shared", limits.Limits({"ASSISTANT_LIMIT_ANONYMOUS_TICKETS": "2/hour"}))
+    action = ActionHandoff(factory=factory)
+    answers = []
+    for n in range(3):
+        events = [user("转人工", "request_human", channel="rest")]
+        tracker = handoff_tracker(events, {"client_address": "203.0.113.9"}, sender=f"anonymous-{n}")
+        [message], returned = await run(action, tracker)
+        answers.append((message["response"], ConversationPaused() in returned))
+    assert answers == [("utter_handoff_created", True)] * 2 + [("utter_handoff_unavailable", False)]
+    # Another address, and a signed-in merchant behind the same one, still reach an agent.
+    other = handoff_tracker([user("转人工", "request_human", channel="rest")],
+                            {"client_address": "203.0.113.10"}, sender="anonymous-x")
+    assert (await run(action, other))[0][0]["response"] == "utter_handoff_created"
+    signed = handoff_tracker(CONVERSATION, dict(seal(SECRET, SENDER, MERCHANT), client_address="203.0.113.9"))
+    assert (await run(action, signed))[0][0]["response"] == "utter_handoff_created"
+    assert len(stored(factory)) == 4

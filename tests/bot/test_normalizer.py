@@ -90,3 +90,16 @@ def test_a_payload_the_channel_let_through_is_left_for_rasa_to_unpack():
     message = Message({TEXT: '/ask_programme{"tier": "gold"}'})
     OpenCCNormalizer({}).process([message])
     assert message.get(TEXT).startswith("/ask_programme")
+
+
+def test_the_nlu_reads_the_beginning_and_the_end_of_a_long_message():
+    # A rambling message puts its question last; what the NLU reads is bounded either way.
+    long = "我们是做女装的" + "好" * 5000 + "请问金牌要多少好评率?"
+    message = Message(data={"text": long})
+    _component(max_chars=99).process([message])
+    text = message.get("text")
+    assert len(text) == 99 and text.startswith("我们是做女装的") and text.endswith("请问金牌要多少好评率?")
+    assert len(message.get(TEXT_ORIGINAL)) == 99 and message.get("truncated") is True
+    short = Message(data={"text": "金牌每个月有几个橱窗?"})
+    _component(max_chars=99).process([short])
+    assert short.get("truncated") is None and short.get("text") == "金牌每个月有几个橱窗?"

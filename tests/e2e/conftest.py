@@ -10,6 +10,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from actions.limits import UNLIMITED
 from bot import train
 from bot.serve import Servers, free_port
 
@@ -71,6 +72,12 @@ def knowledge_dir(tmp_path_factory) -> Path:
     return target
 
 
+# Every client of the suite calls from 127.0.0.1, many times a second: rate limits (actions/
+# limits.py) high enough for the suite's own load. tests/reliability/test_flood.py runs its
+# servers with limits low enough to reach.
+SUITE_LIMITS = UNLIMITED
+
+
 def start_servers(model: Path, state: Path, env: Dict[str, str], timeout: float) -> Servers:
     """Both servers on free ports, ready; the test fails with their logs if they do not start."""
     srv = Servers(model, free_port(), free_port(), env=env, log_dir=state / "logs", own_session=True)
@@ -98,7 +105,7 @@ def servers(trained_model, knowledge_dir, tmp_path_factory):
                 "ACTION_SERVER_TOKEN": ACTION_TOKEN,
                 # DingTalk replies go to the fake DingTalk server of the tests, on loopback.
                 "DINGTALK_APP_SECRET": DINGTALK_SECRET, "DINGTALK_WEBHOOK_HOSTS": "127.0.0.1",
-                "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}"})
+                "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}", **SUITE_LIMITS})
     srv = start_servers(trained_model, state, env, timeout=240)
     yield srv
     srv.stop()

@@ -184,5 +184,14 @@ def test_desk_errors_are_clear(servers):
     desk = Desk(servers, "agent-wu")
     assert desk("GET", "/tickets/999999")[0] == 404
     assert desk("POST", "/tickets/999999/claim")[0] == 404
+    # Numbers no database column holds are "no such ticket" too, on every route, and audited.
+    before = audit_rows(servers, "agent_desk").count(("agent-wu", "agent", None, False))
+    huge = "99999999999999999999"
+    for method, path in [("GET", ""), ("POST", "/claim"), ("POST", "/messages"),
+                         ("POST", "/handback"), ("POST", "/delegate")]:
+        status, body = desk(method, f"/tickets/{huge}{path}", {"text": "您好"} if method == "POST" else None)
+        assert (status, body.get("error")) == (404, "no such ticket"), (path, status, body)
+    after = audit_rows(servers, "agent_desk").count(("agent-wu", "agent", None, False))
+    assert after - before == 5
     status, body = desk("GET", "/tickets?status=bogus")
     assert status == 400 and "status" in body["error"]

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.serve import Servers
-from tests.e2e.conftest import ACTION_TOKEN, JWT_SECRET, PROJECT, REPORT, TODAY, free_port
+from tests.e2e.conftest import ACTION_TOKEN, JWT_SECRET, PROJECT, REPORT, SUITE_LIMITS, TODAY, free_port
 from tests.e2e.services import PG_ADMIN, REDIS, require_postgres_and_redis
 
 pytestmark = pytest.mark.e2e
@@ -79,7 +79,7 @@ def cluster(trained_model, database, tmp_path_factory):
     env.update({"TRACKER_STORE_URL": database, "LOCK_STORE_TYPE": "redis",
                 "REDIS_HOST": REDIS[0], "REDIS_PORT": str(REDIS[1]), "REDIS_DB": "3",
                 "DATABASE_URL": database, "ASSISTANT_TODAY": TODAY,
-                "ASSISTANT_JWT_SECRET": JWT_SECRET, "ACTION_SERVER_TOKEN": ACTION_TOKEN,
+                "ASSISTANT_JWT_SECRET": JWT_SECRET, "ACTION_SERVER_TOKEN": ACTION_TOKEN, **SUITE_LIMITS,
                 "KNOWLEDGE_DIR": str(PROJECT / "knowledge")})
     pairs = [Servers(trained_model, free_port(), free_port(), env=dict(env),
                      log_dir=state / f"server{i}", own_session=True) for i in range(2)]

@@ -61,7 +61,7 @@ def server_env(state: Path, **overrides: str) -> Dict[str, str]:
                 "ASSISTANT_JWT_SECRET": JWT_SECRET, "ACTION_SERVER_TOKEN": ACTION_TOKEN,
                 "DINGTALK_APP_SECRET": DINGTALK_SECRET, "DINGTALK_WEBHOOK_HOSTS": "127.0.0.1",
                 "KNOWLEDGE_DIR": str(PROJECT / "knowledge"),
-                "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}"})
+                "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}", **e2e.SUITE_LIMITS})
     env.update(overrides)
     return env
 

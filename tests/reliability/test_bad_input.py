@@ -181,7 +181,9 @@ KINDS: List[Kind] = [
          bad(merchant="ok", webchat="ok")),
     Kind("sender with a lone surrogate", "sender", "bad\ud800sender",
          bad(merchant="ok", webchat="ok")),
-    Kind("SQL injection as the sender", "sender", "x' OR '1'='1; DROP TABLE events; --", ok()),
+    # A REST sender is letters, digits and ._@:- only (what an agent sees is what it is).
+    Kind("SQL injection as the sender", "sender", "x' OR '1'='1; DROP TABLE events; --", ok(rest="bad")),
+    Kind("sender with a direction override", "sender", "\u202e1001M:tnahcrem", ok(rest="bad")),
     Kind("another merchant's id as the sender", "sender", "R7002", ok()),
     Kind("forged metadata", "extra", {"metadata": {"merchant_id": "R7002", "role": "agent"},
                                       "merchant_id": "R7002"}, ok()),
@@ -370,6 +372,18 @@ def test_rest(reliable, kind: Kind) -> None:
     status, raw, parsed = http(reliable.rasa_port, "POST", REST, body)
     problems += recovered("rest", kind, status == 200 and answers_normally(reply_text(parsed)), raw)
     finish(problems)
+
+
+def test_rest_without_a_sender_is_refused_and_shares_no_conversation(reliable) -> None:
+    # Without a sender, clients would all land in one conversation and read each other's
+    # replies: the request is refused, before anything reaches a conversation.
+    status, _, parsed = http(reliable.rasa_port, "POST", REST, {"message": "转人工"})
+    assert status == 400 and "sender" in parsed["error"]
+    messages = REST.rsplit("/", 1)[0] + "/messages"
+    status, _, parsed = http(reliable.rasa_port, "GET", messages)
+    assert status == 400 and "sender" in parsed["error"]
+    status, _, parsed = http(reliable.rasa_port, "GET", messages + "?sender=default")
+    assert status == 200 and parsed == [], parsed
 
 
 # --- merchant channel ------------------------------------------------------------------------

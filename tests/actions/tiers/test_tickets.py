@@ -80,6 +80,17 @@ def test_list_tickets_oldest_first_and_by_status(factory):
         assert [t.id for t in tickets.list_tickets(s, tickets.STATUSES, limit=2)] == [a, b]
 
 
+def test_signed_in_merchants_tickets_come_before_a_flood_of_anonymous_ones_page_by_page(factory):
+    flood = [open_one(factory, f"anonymous-{n}", merchant_id=None, channel="rest") for n in range(5)]
+    merchant = open_one(factory, "merchant:M1002:x", merchant_id="M1002")
+    with factory() as s:
+        first = [t.id for t in tickets.list_tickets(s, limit=2)]
+        second = [t.id for t in tickets.list_tickets(s, limit=2, offset=2)]
+        rest = [t.id for t in tickets.list_tickets(s, limit=2, offset=4)]
+        assert first + second + rest == [merchant] + flood
+        assert tickets.count_tickets(s) == 6 and tickets.count_tickets(s, (tickets.CLOSED,)) == 0
+
+
 def test_claim_is_exclusive(factory):
     ticket_id = open_one(factory)
     with factory.begin() as s:

@@ -1,0 +1,88 @@
+"""Rate limits per client address, conversation, anonymous ticket and refusal kind (actions/limits.py),
+in memory and in Redis shared by several servers."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+import redis
+
+from actions.limits import DEFAULTS, Limits
+
+REDIS_URL = "redis://127.0.0.1:6379/5"
+
+
+def limits_with(**rates: str) -> Limits:
+    env = {name: rates.get(name.replace("ASSISTANT_LIMIT_", "").lower(), default)
+           for name, default in DEFAULTS.items()}
+    if "storage" in rates:
+        env["ASSISTANT_LIMIT_STORAGE"] = rates["storage"]
+    return Limits(env)
+
+
+@pytest.fixture
+def redis_url():
+    client = redis.StrictRedis.from_url(REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared rate limit tests need Redis at {REDIS_URL}: {e}")
+        pytest.skip(f"shared rate limit tests skipped outside CI: no Redis at {REDIS_URL}")
+    yield REDIS_URL
+    client.flushdb()
+
+
+def test_a_conversation_over_its_limit_waits_and_others_go_on():
+    limits = limits_with(per_conversation="3/minute", per_address="100/minute")
+    assert [limits.message("rest", "10.0.0.1", "a") for _ in range(3)] == [None] * 3
+    wait = limits.message("rest", "10.0.0.1", "a")
+    assert wait is not None and 1 <= wait <= 61
+    # Another conversation, even from the same address, and the same name on another channel.
+    assert limits.message("rest", "10.0.0.1", "b") is None
+    assert limits.message("merchant", "10.0.0.1", "a") is None
+
+
+def test_one_address_is_limited_across_all_its_conversations():
+    limits = limits_with(per_conversation="100/minute", per_address="4/minute")
+    assert [limits.message("rest", "10.0.0.2", f"sender-{n}") for n in range(4)] == [None] * 4
+    assert limits.message("rest", "10.0.0.2", "sender-new") is not None
+    assert limits.message("rest", "10.0.0.3", "sender-new") is None
+
+
+def test_anonymous_tickets_are_limited_per_address():
+    limits = limits_with(anonymous_tickets="2/hour")
+    assert [limits.anonymous_ticket("10.0.0.4") for _ in range(3)] == [True, True, False]
+    assert limits.anonymous_ticket("10.0.0.5") is True
+
+
+def test_a_flood_of_refusals_writes_the_first_of_each_kind_and_counts_the_rest():
+    limits = limits_with(refusal_audits="2/second")
+    first = [limits.refusal("merchant", "invalid token: signature") for _ in range(5)]
+    assert [r.write for r in first] == [True, True, False, False, False]
+    # Another kind on the same channel, or the same kind elsewhere, is written from its first.
+    assert limits.refusal("merchant", "missing bearer token").write
+    assert limits.refusal("webchat", "invalid token: signature").write
+    time.sleep(1.1)
+    later = limits.refusal("merchant", "invalid token: expired")  # same kind: up to the colon
+    assert later.write and later.not_written_before == 3
+    assert limits.refusal("merchant", "invalid token: expired").not_written_before == 0
+
+
+def test_servers_sharing_redis_share_the_counts(redis_url):
+    one = limits_with(per_conversation="3/minute", storage=redis_url)
+    two = limits_with(per_conversation="3/minute", storage=redis_url)
+    sender = f"shared-{uuid.uuid4().hex}"
+    assert one.message("rest", "10.0.0.6", sender) is None
+    assert two.message("rest", "10.0.0.6", sender) is None
+    assert one.message("rest", "10.0.0.6", sender) is None
+    assert two.message("rest", "10.0.0.6", sender) is not None
+
+
+def test_unreachable_shared_storage_serves_rather_than_refuses(caplog):
+    limits = limits_with(per_conversation="1/minute", storage="redis://127.0.0.1:1/0")
+    assert limits.message("rest", "10.0.0.7", "x") is None
+    assert limits.message("rest", "10.0.0.7", "x") is None
+    assert "rate limit storage unreachable" in caplog.text
