@@ -90,6 +90,15 @@ class Limits:
         """Whether an anonymous conversation from this address may open a ticket now."""
         return self._hit("ASSISTANT_LIMIT_ANONYMOUS_TICKETS", "ticket", address or "?") is None
 
+    def first_time(self, kind: str, key: str, seconds: int) -> bool:
+        """Whether `key` of this kind was not seen in the last `seconds` (a replayed callback's
+        message id was); counted in the limits' storage, so several servers share it."""
+        try:
+            return self.storage.incr(f"seen/{kind}/{key}", seconds) == 1
+        except Exception as e:  # noqa: BLE001 - storage down: take the message
+            logger.error("rate limit storage unreachable, not checking repeats: %s", e.__class__.__name__)
+            return True
+
     def refusal(self, channel: str, reason: str) -> Refusal:
         """Whether to write this refusal's audit row (its kind: the reason up to a colon)."""
         kind = (channel, reason.split(":", 1)[0][:80])

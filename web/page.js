@@ -1,18 +1,15 @@
 // Mounts the rasa-webchat widget with the merchant's token. The token comes from the
-// address (#token=... or ?token=...), is kept for this tab only, and is removed from the
-// address bar; the server verifies it with every message.
+// address's fragment (#token=..., which browsers never send to a server, unlike ?token=), is
+// kept for this tab only, and is removed from the address bar; the server verifies it with
+// every message.
 (function () {
   "use strict";
   var TOKEN_KEY = "merchant-assistant-token";
   var WIDGET_SESSION_KEY = "chat_session"; // the widget's own history of this tab
 
   function fromAddress() {
-    var parts = [location.hash.replace(/^#/, ""), location.search.replace(/^\?/, "")];
-    for (var i = 0; i < parts.length; i++) {
-      var value = new URLSearchParams(parts[i]).get("token");
-      if (value) return value.trim();
-    }
-    return null;
+    var value = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
+    return value ? value.trim() : null;
   }
 
   function subject(token) {

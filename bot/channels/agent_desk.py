@@ -26,10 +26,11 @@ from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.identity import Identity, InvalidToken
 from bot import handoff
-from bot.channels.auth import bearer_identity, unauthorised
+from bot.channels.auth import audit_refusal, bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
-from bot.channels.guard import valid_text
+from bot.channels.guard import AS_TEXT, valid_text
 from bot.nlu import script
+from bot.nlu.normalizer import INTENT_PREFIX
 
 # The largest ticket number an INTEGER primary key holds (PostgreSQL and SQLite alike).
 MAX_TICKET_NUMBER = 2**31 - 1
@@ -184,6 +185,11 @@ class AgentDeskInput(InputChannel):
         @authorised
         async def delegate(request: Request, agent: Identity, number: int) -> HTTPResponse:
             text = body_text(request, required=False)
+            if text is not None and text.startswith(INTENT_PREFIX):
+                # The agent's text is a question for the assistant, never an intent to run.
+                await audit_refusal(self.name(), f"delegated intent payload read as text: {text[:200]}",
+                                    agent)
+                text = AS_TEXT + text[len(INTENT_PREFIX):]
             ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
             try:
                 result = await handoff.delegate(request.app.ctx.agent, ticket, agent.sub, text)

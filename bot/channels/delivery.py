@@ -61,7 +61,11 @@ class BadRequest(Exception):
 
 
 def json_object(request: Request) -> Dict[str, Any]:
-    """The request body as a JSON object, or BadRequest 400."""
+    """The request body as a JSON object, or BadRequest 400. The body must say it is JSON: a web
+    page elsewhere can make a browser post text/plain or a form without asking, never JSON."""
+    declared = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if declared != "application/json":
+        raise BadRequest(400, "Content-Type must be application/json")
     try:
         body = request.json
     except Exception:  # noqa: BLE001 - sanic raises its own error types for bad JSON

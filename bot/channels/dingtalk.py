@@ -31,6 +31,7 @@ from sanic.response import HTTPResponse
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from bot import handoff
+from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded, printable_id
@@ -159,6 +160,12 @@ class DingTalkInput(InputChannel):
                 content = message_text(content, "text.content")
             except BadRequest as e:
                 return e.response()
+            message_id = body.get("msgId")
+            if isinstance(message_id, str) and message_id and not limits.shared().first_time(
+                    self.name(), message_id[:128], MAX_CLOCK_SKEW_MS // 1000 * 2):
+                # A signed callback is valid for an hour: the same message sent again is dropped.
+                await audit_refusal(self.name(), f"replayed message: {message_id[:64]}")
+                return response.json({"delivered": 0, "duplicate": True})
             sender = conversation_for(key, staff_id)
             metadata: Dict[str, Any] = {"dingtalk_conversation": body.get("conversationId")}
             try:
@@ -166,6 +173,7 @@ class DingTalkInput(InputChannel):
             except Exception as e:  # noqa: BLE001 - programme answers need no database
                 logger.error("dingtalk account lookup failed: %s", e.__class__.__name__)
                 merchant = None
+            identity: Optional[Identity] = None
             if merchant:
                 identity = Identity(merchant, "merchant", int(time.time()) + SEAL_SECONDS)
                 metadata.update(seal(key, sender, identity))
@@ -173,7 +181,7 @@ class DingTalkInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                text = await guarded(agent, sender, content.strip(), self.name())
+                text = await guarded(agent, sender, content.strip(), self.name(), identity)
                 await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                                  metadata=metadata))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,

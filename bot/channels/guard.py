@@ -20,6 +20,7 @@ from typing import Optional, Set
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from actions.identity import Identity
 from bot.channels.auth import audit_refusal
 from bot.nlu.normalizer import INTENT_PREFIX, TEXT_SLASH
 
@@ -65,14 +66,16 @@ def as_user_text(text: str, tracker: Optional[DialogueStateTracker]) -> str:
     return AS_TEXT + stripped[len(INTENT_PREFIX):]
 
 
-async def guarded(agent, sender: str, text: str, channel: str) -> str:
+async def guarded(agent, sender: str, text: str, channel: str,
+                  actor: Optional[Identity] = None) -> str:
     """as_user_text, reading the conversation only when the text looks like an intent; a
-    payload that was not offered is audited as a refused attempt. Lone surrogates become
-    U+FFFD (valid_text)."""
+    payload that was not offered is audited as a refused attempt, under the signed-in caller
+    (`actor`) when there is one. Lone surrogates become U+FFFD (valid_text)."""
     text = valid_text(text)
     if not text.strip().startswith(INTENT_PREFIX):
         return text
     read = as_user_text(text, await agent.tracker_store.retrieve(sender))
     if read != text.strip():
-        await audit_refusal(channel, f"intent payload not offered, read as text: {text.strip()[:200]}")
+        await audit_refusal(channel, f"intent payload not offered, read as text: {text.strip()[:200]}",
+                            actor)
     return read

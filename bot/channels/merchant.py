@@ -59,7 +59,7 @@ class MerchantInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text, self.name())
+                message = await guarded(agent, sender, text, self.name(), identity)
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
                                                  metadata=seal(secret(), sender, identity)))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,

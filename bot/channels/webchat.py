@@ -162,6 +162,11 @@ class WebchatInput(SocketIOInput):
         self._watched: Dict[str, "asyncio.Task[None]"] = {}
         # Each socket's client address, for the per-address rate limit (bot/channels/limits.py).
         self._addresses: Dict[str, str] = {}
+        # Each socket's conversation and its latest token's expiry: a socket hears its
+        # conversation only while a token it sent is valid, and only the latest one's.
+        self._rooms: Dict[str, str] = {}
+        self._expires: Dict[str, int] = {}
+        self._leavers: Dict[str, "asyncio.Task[None]"] = {}
 
     @property
     def agent(self):
@@ -175,7 +180,36 @@ class WebchatInput(SocketIOInput):
     def _connected(self, room: str) -> bool:
         return any(True for _ in self.sio.manager.get_participants("/", room))
 
-    def _watch(self, conversation: str, identity: Identity) -> None:
+    async def _join(self, sid: str, room: str, expires: int) -> None:
+        """Put the socket in its conversation's room until its token expires (a later token
+        extends it; another merchant's token moves it out of the first one's room)."""
+        previous = self._rooms.get(sid)
+        if previous is not None and previous != room:
+            await self.sio.leave_room(sid, previous)
+        self._rooms[sid], self._expires[sid] = room, expires
+        await self.sio.enter_room(sid, room)
+        leaver = self._leavers.get(sid)
+        if leaver is None or leaver.done():
+            self._leavers[sid] = asyncio.ensure_future(self._leave_on_expiry(sid))
+
+    async def _leave_on_expiry(self, sid: str) -> None:
+        while True:
+            remaining = self._expires.get(sid, 0) - time.time()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(remaining, 60))
+        room = self._rooms.pop(sid, None)
+        if room is not None:
+            await self.sio.leave_room(sid, room)
+
+    def _forget(self, sid: str) -> None:
+        for table in (self._addresses, self._rooms, self._expires):
+            table.pop(sid, None)
+        leaver = self._leavers.pop(sid, None)
+        if leaver is not None:
+            leaver.cancel()
+
+    def _watch(self, conversation: str) -> None:
         """Pass an agent's messages on to the pages of a conversation held by an agent."""
         task = self._watched.get(conversation)
         if task is not None and not task.done():
@@ -183,7 +217,9 @@ class WebchatInput(SocketIOInput):
 
         async def watch() -> None:
             try:
-                while self._connected(conversation) and time.time() < identity.expires:
+                # Pages leave the room when their token expires (_leave_on_expiry): the watch
+                # goes on while any page signed in with a valid token is there.
+                while self._connected(conversation):
                     await asyncio.sleep(AGENT_POLL_SECONDS)
                     await self._emit(await handoff.pending_for_merchant(conversation),
                                      conversation)
@@ -205,9 +241,10 @@ class WebchatInput(SocketIOInput):
 
         async def page(request: Request) -> HTTPResponse:
             if not request.path.endswith("/"):
-                # The page refers to its files relative to its own address.
-                query = f"?{request.query_string}" if request.query_string else ""
-                return response.redirect(f"{request.path}/{query}", status=301)
+                # The page refers to its files relative to its own address. The query is
+                # dropped: the page reads its token from the fragment (#token=...), which
+                # browsers keep across the redirect and never send to a server.
+                return response.redirect(f"{request.path}/", status=301)
             return await response.file(PAGE_DIR / "index.html", headers=SECURITY_HEADERS,
                                        mime_type="text/html; charset=utf-8")
 
@@ -239,7 +276,7 @@ class WebchatInput(SocketIOInput):
 
         @sio.on("disconnect")
         async def disconnect(sid: Text) -> None:
-            self._addresses.pop(sid, None)
+            self._forget(sid)
 
         @sio.on("session_request")
         async def session_request(sid: Text, data: Any = None, *ignored: Any) -> None:
@@ -280,12 +317,12 @@ class WebchatInput(SocketIOInput):
             if wait is not None:
                 await self._emit([{"text": in_script_of(TOO_MANY.format(seconds=wait), text)}], sid)
                 return
-            await sio.enter_room(sid, sender)
+            await self._join(sid, sender, identity.expires)
             agent = self.agent
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text, self.name())
+                message = await guarded(agent, sender, text, self.name(), identity)
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
                                                  metadata=seal(key, sender, identity)))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
@@ -298,6 +335,6 @@ class WebchatInput(SocketIOInput):
             await self._emit(replies, sid)
             tracker = await agent.tracker_store.retrieve(sender)
             if tracker is not None and tracker.is_paused():
-                self._watch(sender, identity)
+                self._watch(sender)
 
         return hook

@@ -81,6 +81,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # Conversational acts that a message asking something must not be answered with
             # ("谢谢,那银牌呢?", "好的,延期到什么时候?"): they yield to the programme intent.
             "conversational_intents": ["greet", "goodbye", "thank", "affirm", "deny"],
+            # A conversational guess on a message that names a merchant id ("查一下R7002") is a
+            # status request: yes, no, hello and thanks never carry one.
+            "status_entities": ["merchant_id"],
+            "status_intent": "ask_tier_status",
             # What makes a message a question: a question mark or a question word.
             "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
@@ -124,6 +128,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._calculation = re.compile(config["calculation_pattern"], re.IGNORECASE)
         self._usage_exempt = set(config["usage_exempt_intents"])
         self._conversational = set(config["conversational_intents"])
+        self._status_entities = set(config["status_entities"])
+        self._status_intent = config["status_intent"]
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
         self._min_chars = int(config["min_question_chars"])
         self._naming = set(config["naming_question_intents"])
@@ -193,6 +199,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                 if not (kinds - {"aspect"}) or not self._question.search(message.get(TEXT) or ""):
                     if not self._content_question(message, name):
                         continue
+            elif name in self._conversational and kinds & self._status_entities:
+                self._relabel(message, intent, self._status_intent)
+                continue
             elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue
             self._relabel(message, intent, self._intent)

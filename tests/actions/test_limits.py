@@ -86,3 +86,12 @@ def test_unreachable_shared_storage_serves_rather_than_refuses(caplog):
     assert limits.message("rest", "10.0.0.7", "x") is None
     assert limits.message("rest", "10.0.0.7", "x") is None
     assert "rate limit storage unreachable" in caplog.text
+
+
+def test_a_key_is_seen_once_per_window_and_shared_storage_sees_it_everywhere(redis_url):
+    local = limits_with()
+    assert local.first_time("dingtalk", "msg-1", 60) and not local.first_time("dingtalk", "msg-1", 60)
+    assert local.first_time("dingtalk", "msg-2", 60) and local.first_time("webchat", "msg-1", 60)
+    one, two = limits_with(storage=redis_url), limits_with(storage=redis_url)
+    key = f"msg-{uuid.uuid4().hex}"
+    assert one.first_time("dingtalk", key, 60) and not two.first_time("dingtalk", key, 60)

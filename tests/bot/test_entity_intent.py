@@ -206,3 +206,11 @@ def test_a_request_to_work_something_out_is_not_ours(adjuster):
 def test_what_to_do_next_is_a_question_not_a_goodbye(adjuster):
     [message] = adjuster.process([parsed("考核数据窗口已经过了 那我接下来应该干嘛", "goodbye")])
     assert message.get("intent")["name"] == "ask_programme"
+
+
+@pytest.mark.parametrize("intent", ["affirm", "deny", "greet", "thank"])
+def test_a_conversational_guess_naming_a_merchant_id_is_a_status_request(adjuster, intent):
+    [message] = adjuster.process([parsed("帮看下AB12", intent, "merchant_id")])
+    assert message.get("intent")["name"] == "ask_tier_status"
+    [plain] = adjuster.process([parsed("好的", intent)])
+    assert plain.get("intent")["name"] == intent

@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import ACTION_TOKEN
-from tests.e2e.test_handoff_http import Merchant, call, ticket_number
+from tests.e2e.test_handoff_http import Merchant, audit_rows, call, ticket_number
 from tests.e2e.test_tier_status_http import imported  # noqa: F401 - fixture: T9001, T9002
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,9 @@ def test_intent_payloads_with_another_merchants_id_on_the_merchant_channel(impor
     merchant = Merchant(imported, "T9001")
     text = merchant.say('/ask_tier_status{"merchant_id": "T9002"}')
     assert "別人的店" not in text and "T9002" not in text and "99%" not in text
+    # The refusal is audited under the signed-in merchant who sent it.
+    rows = [r for r in audit_rows(imported, "merchant_refused") if r[:2] == ("T9001", "merchant")]
+    assert rows, audit_rows(imported, "merchant_refused")
 
 
 def test_a_button_just_offered_is_honoured(servers, client):
@@ -88,3 +92,15 @@ def test_a_button_just_offered_is_honoured(servers, client):
 def test_rasa_http_api_is_off_by_default(servers, path):
     status, body = call(servers, "GET", path)
     assert status in (403, 404) and "events" not in json.dumps(body)
+
+
+def test_the_chat_page_never_carries_a_token_in_its_query(servers):
+    # A token belongs in the fragment: a query ends up in logs, Referer and redirects.
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", servers.rasa_port, timeout=30)
+    conn.request("GET", "/webhooks/webchat?token=abc.def.ghi")
+    answer = conn.getresponse()
+    assert answer.status == 301 and answer.getheader("Location") == "/webhooks/webchat/"
+    conn.close()
+    page_js = (Path(__file__).resolve().parents[2] / "web" / "page.js").read_text(encoding="utf-8")
+    assert "location.search" not in page_js and "location.hash" in page_js

@@ -7,9 +7,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Optional
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from bot.channels.dingtalk import signature
 from tests.e2e.conftest import DINGTALK_SECRET, PROJECT
@@ -32,9 +34,11 @@ def dingtalk(imported):
 
 def callback(servers, fake: FakeDingTalk, staff: str, text: str, session: str,
              secret: str = DINGTALK_SECRET, timestamp: Optional[int] = None,
-             webhook: Optional[str] = None, sign: Optional[str] = None):
+             webhook: Optional[str] = None, sign: Optional[str] = None,
+             message_id: Optional[str] = None):
     ts = str(int(time.time() * 1000) if timestamp is None else timestamp)
     body = {"msgtype": "text", "text": {"content": text}, "senderStaffId": staff,
+            "msgId": message_id or f"msg-{uuid.uuid4().hex}",
             "senderNick": "张三", "conversationId": f"cid-{staff}", "conversationType": "1",
             "sessionWebhook": webhook or fake.webhook(session),
             "sessionWebhookExpiredTime": int(time.time() * 1000) + 3_600_000}
@@ -69,6 +73,20 @@ def test_an_unlinked_account_gets_no_private_data(imported, dingtalk):
     callback(imported, dingtalk, "staff-unknown", "我离金牌还差多少?", "s4")
     text = dingtalk.texts("s4")
     assert "需要先登录" in text and "83.5" not in text
+
+
+def test_a_replayed_callback_is_dropped_and_audited(imported, dingtalk):
+    # Signed callbacks stay valid for an hour; the same message id is taken once.
+    first = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9", message_id="msg-replayed")
+    again = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9", message_id="msg-replayed")
+    assert first[0] == 200 and first[1]["delivered"] >= 1
+    assert again == (200, {"delivered": 0, "duplicate": True})
+    assert len(dingtalk.received["/robot/sendBySession?session=s9"]) == first[1]["delivered"]
+    engine = create_engine(imported.database_url, future=True)
+    with engine.connect() as conn:
+        reasons = conn.execute(text("SELECT reason FROM audit_log WHERE allowed = :no"), {"no": False}).scalars().all()
+    engine.dispose()
+    assert "replayed message: msg-replayed" in reasons
 
 
 def test_choices_come_as_markdown(imported, dingtalk):

@@ -170,6 +170,9 @@ KINDS: List[Kind] = [
     Kind("JSON string body", "body", '"金牌每个月有几个橱窗?"'.encode(), bad(webchat="ok"),
          webchat="金牌每个月有几个橱窗?"),
     Kind("empty body", "body", b"", bad(webchat="ok"), webchat=None),
+    Kind("JSON sent as text/plain (what a page elsewhere can make a browser post)", "body",
+         '{"sender": "bad-input-rest", "message": "金牌"}'.encode(), bad(), webchat=NOT_SENT,
+         content_type="text/plain"),
     Kind("form-encoded body", "body", b"sender=x&message=hi", bad(), webchat=NOT_SENT,
          content_type="application/x-www-form-urlencoded"),
     # Who is asking.

@@ -82,8 +82,9 @@ def test_a_capped_message_costs_in_proportion_and_others_keep_answering(reliable
     assert stored <= 64 * 1024, stored
 
     # Another user's latency, idle and while three clients each send about 0.7 capped messages
-    # a second (as a flood from three anonymous clients did).
-    idle = [send(port, "long-other", QUESTION) for _ in range(20)]
+    # a second (as a flood from three anonymous clients did). Each question opens a fresh
+    # conversation, so that neither phase is slowed by a longer conversation of its own.
+    idle = [send(port, f"long-idle-{n}", QUESTION) for n in range(20)]
     stop = threading.Event()
 
     def flood(client: int) -> None:
@@ -99,14 +100,14 @@ def test_a_capped_message_costs_in_proportion_and_others_keep_answering(reliable
     time.sleep(2)
     loaded = []
     for _ in range(20):
-        loaded.append(send(port, "long-other", QUESTION))
+        loaded.append(send(port, f"long-loaded-{len(loaded)}", QUESTION))
         time.sleep(0.3)
     stop.set()
     for client in clients:
         client.join(timeout=60)
     # Timings on a shared machine are reported, not asserted to a target (the target is 2x,
     # printed below); this bound only catches a return to seconds of stall per message.
-    assert p95(loaded) <= 4 * p95(idle) + 0.05, (p95(loaded), p95(idle))
+    assert p95(loaded) < 1.0, (p95(loaded), p95(idle))
 
     # Memory after 1,000 capped messages (four clients at once).
     start_mib = rss_mib(pid)
