@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from limits import parse, storage, strategies
 
@@ -47,6 +47,16 @@ STORAGE_VARIABLE = "ASSISTANT_LIMIT_STORAGE"
 CLIENT_ADDRESS = "client_address"
 
 
+def _rate(name: str, configured: Optional[str], default: str) -> Any:
+    """The configured rate, or the default (logged) when it is not one `limits` reads."""
+    if configured:
+        try:
+            return parse(configured)
+        except ValueError:
+            logger.error("%s=%r is not a rate such as 30/minute; using %s", name, configured, default)
+    return parse(default)
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Whether a refusal's audit row is written, and how many like it were not since the last."""
@@ -56,11 +66,11 @@ class Refusal:
 
 
 class Limits:
-    """The rate limits of one Rasa server, with their storage (memory or Redis)."""
+    """The rate limits of one process (a Rasa or action server), with their storage."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None) -> None:
         env = dict(os.environ if env is None else env)
-        self.rates = {name: parse(env.get(name) or default) for name, default in DEFAULTS.items()}
+        self.rates = {name: _rate(name, env.get(name), default) for name, default in DEFAULTS.items()}
         url = env.get(STORAGE_VARIABLE) or "memory://"
         self.storage = storage.storage_from_string(url)
         self.limiter = strategies.MovingWindowRateLimiter(self.storage)

@@ -11,7 +11,6 @@ from sanic.response import HTTPResponse
 
 from actions import limits
 from actions.audit import record_refusal
-
 from actions.identity import Identity, InvalidToken, secret, verify_token
 
 logger = logging.getLogger(__name__)

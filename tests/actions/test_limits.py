@@ -95,3 +95,9 @@ def test_a_key_is_seen_once_per_window_and_shared_storage_sees_it_everywhere(red
     one, two = limits_with(storage=redis_url), limits_with(storage=redis_url)
     key = f"msg-{uuid.uuid4().hex}"
     assert one.first_time("dingtalk", key, 60) and not two.first_time("dingtalk", key, 60)
+
+
+def test_a_rate_that_is_not_one_falls_back_to_the_default(caplog):
+    limits = limits_with(per_conversation="lots")
+    assert str(limits.rates["ASSISTANT_LIMIT_PER_CONVERSATION"]) == str(limits_with().rates["ASSISTANT_LIMIT_PER_CONVERSATION"])
+    assert "is not a rate" in caplog.text
