@@ -109,6 +109,13 @@ class Limits:
             logger.error("rate limit storage unreachable, not checking repeats: %s", e.__class__.__name__)
             return True
 
+    def forget(self, kind: str, key: str) -> None:
+        """Let `key` be taken again (its message was not handled: a retry must get through)."""
+        try:
+            self.storage.clear(f"seen/{kind}/{key}")
+        except Exception as e:  # noqa: BLE001 - then the retry is dropped; logged
+            logger.error("rate limit storage unreachable, repeat not forgotten: %s", e.__class__.__name__)
+
     def refusal(self, channel: str, reason: str) -> Refusal:
         """Whether to write this refusal's audit row (its kind: the reason up to a colon)."""
         kind = (channel, reason.split(":", 1)[0][:80])

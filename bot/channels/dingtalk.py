@@ -161,8 +161,9 @@ class DingTalkInput(InputChannel):
             except BadRequest as e:
                 return e.response()
             message_id = body.get("msgId")
-            if isinstance(message_id, str) and message_id and not limits.shared().first_time(
-                    self.name(), message_id[:128], MAX_CLOCK_SKEW_MS // 1000 * 2):
+            message_id = message_id[:128] if isinstance(message_id, str) and message_id else None
+            if message_id and not limits.shared().first_time(
+                    self.name(), message_id, MAX_CLOCK_SKEW_MS // 1000 * 2):
                 # A signed callback is valid for an hour: the same message sent again is dropped.
                 await audit_refusal(self.name(), f"replayed message: {message_id[:64]}")
                 return response.json({"delivered": 0, "duplicate": True})
@@ -189,6 +190,8 @@ class DingTalkInput(InputChannel):
 
             replies = await deliver(turn(), sender)
             if replies is None:
+                if message_id:
+                    limits.shared().forget(self.name(), message_id)  # DingTalk's retry is taken
                 return unavailable()
             try:
                 await self._send(webhook, replies)

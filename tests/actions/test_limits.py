@@ -101,3 +101,10 @@ def test_a_rate_that_is_not_one_falls_back_to_the_default(caplog):
     limits = limits_with(per_conversation="lots")
     assert str(limits.rates["ASSISTANT_LIMIT_PER_CONVERSATION"]) == str(limits_with().rates["ASSISTANT_LIMIT_PER_CONVERSATION"])
     assert "is not a rate" in caplog.text
+
+
+def test_a_key_forgotten_is_taken_again():
+    limits = limits_with()
+    assert limits.first_time("dingtalk", "msg-retry", 60) and not limits.first_time("dingtalk", "msg-retry", 60)
+    limits.forget("dingtalk", "msg-retry")
+    assert limits.first_time("dingtalk", "msg-retry", 60)
