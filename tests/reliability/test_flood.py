@@ -17,8 +17,9 @@ from tests.reliability.conftest import FIGURES, http, reply_text, start_servers,
 
 pytestmark = pytest.mark.e2e
 
-LIMITS = {"ASSISTANT_LIMIT_PER_ADDRESS": "70/minute", "ASSISTANT_LIMIT_PER_CONVERSATION": "10/minute",
-          "ASSISTANT_LIMIT_ANONYMOUS_TICKETS": "3/hour", "ASSISTANT_LIMIT_REFUSAL_AUDITS": "5/minute"}
+# Per hour, so that a slow run does not see its early messages leave the window.
+LIMITS = {"ASSISTANT_LIMIT_PER_ADDRESS": "70/hour", "ASSISTANT_LIMIT_PER_CONVERSATION": "10/hour",
+          "ASSISTANT_LIMIT_ANONYMOUS_TICKETS": "3/hour", "ASSISTANT_LIMIT_REFUSAL_AUDITS": "5/hour"}
 REST = "/webhooks/rest/webhook"
 MERCHANT = "/webhooks/merchant/webhook"
 DESK = "/webhooks/agent/tickets"
@@ -88,7 +89,7 @@ def test_a_flood_from_one_client_is_bounded_and_others_go_on(flooded):
            for n in range(BAD_TOKENS)]
     assert set(bad) == {401}
     rows = refusal_rows(flooded, "%token%")[before:]
-    assert 1 <= len(rows) <= 10, rows
+    assert len(rows) == 5, rows  # the first five of the kind; the rest counted, not written
     FIGURES["flood"] = (f"flood from one address: {opened} tickets from {HANDOFFS} anonymous handoffs "
                         f"(limit {LIMITS['ASSISTANT_LIMIT_ANONYMOUS_TICKETS']}); {len(rows)} audit rows "
                         f"for {BAD_TOKENS} bad tokens; one conversation: 2 of 12 messages answered 429")
