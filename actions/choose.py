@@ -367,6 +367,19 @@ def _amount_kind(text: str) -> str:
     return "money" if _MONEY_ASKED.search(text) else "amount"
 
 
+class _KnownWords:
+    """Words the focus check leaves alone: aspect words (checked by the aspect rules) and the
+    names of the entry answered, looked up only for the one word a question counts."""
+
+    def __init__(self, kb: KnowledgeBase, topic: Optional[str]) -> None:
+        self.kb, self.topic = kb, topic
+
+    def __contains__(self, word: object) -> bool:
+        return (any(word in words for words in self.kb.aspects.values())
+                or (self.topic is not None
+                    and any(self.kb.resolve(kind, word) == self.topic for kind in self.kb.names)))
+
+
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     topic: Optional[str], text: str = "") -> None:
     """Say first that the document does not give the detail or aspect asked about, when it
@@ -377,17 +390,15 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     if silence is not None:
         answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=silence.detail))
         return
+    body = "".join(answer.lines)
     # "万店直播给多少曝光量": what is counted or listed, when the answer never names it.
-    known = [w for words in kb.aspects.values() for w in words]
-    known += [name for names in kb.names.values() for name, named in names.items() if named == topic]
-    thing = unnamed_thing(lowered, "".join(answer.lines), known, kb.synonyms)
+    thing = unnamed_thing(lowered, body, _KnownWords(kb, topic), kb.synonyms)
     if thing is not None:
         answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
         return
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
-    body = "".join(answer.lines)
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere

@@ -9,7 +9,7 @@ month), the reply first says the document does not give it, then the nearest fac
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Container, Iterable, Optional, Sequence
 
 import jieba.posseg as pseg
 
@@ -60,13 +60,13 @@ def named_in(thing: str, body: str, synonyms: Iterable[Sequence[str]] = ()) -> b
     return any(re.search(".{0,2}".join(map(re.escape, s)), body) for s in spellings if s)
 
 
-def unnamed_thing(text: str, body: str, skip: Iterable[str] = (),
+def unnamed_thing(text: str, body: str, skip: Container[str] = (),
                   synonyms: Iterable[Sequence[str]] = ()) -> Optional[str]:
     """The thing the question asks about that the answer does not name, if any.
 
     `skip`: words that need no check here: the aspects (名额, 利率, 金额 ...), which have their
     own, and the names of the entry answered ("金牌考核哪些指标": 指标 names the conditions)."""
     thing = asked_thing(text)
-    if thing is None or thing in set(skip) or named_in(thing, body, synonyms):
+    if thing is None or thing in skip or named_in(thing, body, synonyms):
         return None
     return thing

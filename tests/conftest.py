@@ -1,10 +1,12 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+import redis
 
 from actions.knowledge import KnowledgeBase, load_knowledge
 
@@ -24,3 +26,15 @@ def knowledge_copy(tmp_path: Path) -> Path:
     target = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE, target)
     return target
+
+
+def redis_or_skip(url: str, purpose: str) -> "redis.StrictRedis":
+    """A client of the Redis at `url`; outside CI a test without it skips, in CI it fails."""
+    client = redis.StrictRedis.from_url(url, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"{purpose} need Redis at {url}: {e}")
+        pytest.skip(f"{purpose} skipped outside CI: no Redis at {url}")
+    return client

@@ -2,14 +2,13 @@
 in memory and in Redis shared by several servers."""
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
 import pytest
-import redis
 
 from actions.limits import DEFAULTS, Limits
+from tests.conftest import redis_or_skip
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 
@@ -24,13 +23,7 @@ def limits_with(**rates: str) -> Limits:
 
 @pytest.fixture
 def redis_url():
-    client = redis.StrictRedis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"the shared rate limit tests need Redis at {REDIS_URL}: {e}")
-        pytest.skip(f"shared rate limit tests skipped outside CI: no Redis at {REDIS_URL}")
+    client = redis_or_skip(REDIS_URL, "the shared rate limit tests")
     yield REDIS_URL
     client.flushdb()
 

@@ -3,18 +3,17 @@ no queued message lost, however the servers' changes to the queue interleave."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
 from typing import List
 
 import pytest
-import redis
 from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.lock_store import AtomicRedisLockStore
+from tests.conftest import redis_or_skip
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 4
 SERVERS, MESSAGES = 4, 40
@@ -22,13 +21,7 @@ SERVERS, MESSAGES = 4, 40
 
 @pytest.fixture
 def redis_db():
-    client = redis.StrictRedis(REDIS_HOST, REDIS_PORT, db=REDIS_DB, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"the lock store tests need Redis at {REDIS_HOST}:{REDIS_PORT}: {e}")
-        pytest.skip(f"lock store tests skipped outside CI: no Redis at {REDIS_HOST}:{REDIS_PORT}")
+    client = redis_or_skip(f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", "the lock store tests")
     yield client
     for key in client.scan_iter("lock:test-*"):
         client.delete(key)
