@@ -15,17 +15,18 @@ logger = logging.getLogger(__name__)
 
 
 def record(session: Session, actor: Optional[Identity], subject: Optional[str], action: str,
-           allowed: bool, reason: str = "") -> None:
-    """Add an audit record to the session's transaction (no tokens or secrets are stored)."""
+           allowed: bool, reason: str = "", source: Optional[str] = None) -> None:
+    """Add an audit record to the session's transaction (no tokens or secrets are stored).
+    `source`: the client's address, where the request came straight from one."""
     session.add(AuditRecord(
         at=dt.datetime.utcnow(), actor=actor.sub[:MAX] if actor else None,
         actor_role=actor.role if actor else None,
         subject_merchant=subject[:MAX] if subject else None, action=action[:64],
-        allowed=allowed, reason=reason[:MAX]))
+        allowed=allowed, reason=reason[:MAX], source=source[:64] if source else None))
 
 
 def record_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
-                   subject: Optional[str] = None) -> bool:
+                   subject: Optional[str] = None, source: Optional[str] = None) -> bool:
     """Audit a refused request (bad token, bad signature, forged payload) in its own transaction.
 
     Blocking: call it from a worker thread. Returns False (and logs) when the database cannot
@@ -35,7 +36,7 @@ def record_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
 
     try:
         with shared_factory().begin() as session:
-            record(session, actor, subject, f"{channel}_refused", False, reason)
+            record(session, actor, subject, f"{channel}_refused", False, reason, source)
         return True
     except Exception as e:  # noqa: BLE001 - a refusal must not fail because the audit cannot
         logger.error("refusal on %s not audited: %s", channel, e.__class__.__name__)

@@ -24,6 +24,9 @@ import jwt
 
 ROLES = ("merchant", "agent")
 METADATA_KEY = "identity"
+# The agent who delegated a turn to the assistant, sealed; trusted for this long (seconds).
+DELEGATION_KEY = "delegation"
+DELEGATION_SECONDS = 300
 # Channels that authenticate their callers and seal the identity into the metadata.
 CHANNELS = ("merchant", "dingtalk", "webchat")
 ALGORITHM = "HS256"
@@ -115,6 +118,36 @@ def seal(key: str, sender: str, identity: "Identity") -> Dict[str, Any]:
     """Metadata the channel attaches to an authenticated message."""
     return {METADATA_KEY: {"sub": identity.sub, "role": identity.role,
                            "exp": identity.expires, "seal": _mac(key, sender, identity)}}
+
+
+def _delegation_mac(key: str, sender: str, agent_sub: str, at: int) -> str:
+    message = "\x1f".join((sender, agent_sub, str(at)))
+    return hmac.new(_derived(key, "delegation-seal"), message.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_delegation(key: str, sender: str, agent: "Identity",
+                    now: Optional[float] = None) -> Dict[str, Any]:
+    """Metadata naming the agent who let the assistant answer in this conversation (the agent
+    desk's delegate): the reads of that turn are audited under this agent."""
+    at = int(time.time() if now is None else now)
+    return {DELEGATION_KEY: {"sub": agent.sub, "at": at,
+                             "seal": _delegation_mac(key, sender, agent.sub, at)}}
+
+
+def unseal_delegation(key: Optional[str], sender: str, metadata: Any,
+                      now: Optional[float] = None) -> Optional["Identity"]:
+    """The delegating agent, if the agent desk sealed one for this conversation recently."""
+    if not key or not isinstance(metadata, dict) or not isinstance(metadata.get(DELEGATION_KEY), dict):
+        return None
+    claimed = metadata[DELEGATION_KEY]
+    sub, at, mac = claimed.get("sub"), claimed.get("at"), claimed.get("seal")
+    if not (isinstance(sub, str) and isinstance(at, int) and isinstance(mac, str) and mac.isascii()):
+        return None
+    if not 0 <= (time.time() if now is None else now) - at <= DELEGATION_SECONDS:
+        return None
+    expected = _delegation_mac(key, sender, sub, at)
+    return Identity(sub, "agent", at + DELEGATION_SECONDS) if hmac.compare_digest(
+        mac.encode(), expected.encode()) else None
 
 
 def unseal(key: Optional[str], sender: str, metadata: Any, input_channel: Optional[str],

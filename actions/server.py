@@ -48,7 +48,8 @@ def protect(app: Sanic, token: str) -> Sanic:
         if not hmac.compare_digest(given, expected):
             logger.warning("action server refused a call to %s without a valid token", request.path)
             await asyncio.to_thread(record_refusal, "action_server",
-                                    f"{request.method} {request.path[:100]}: missing or wrong token")
+                                    f"{request.method} {request.path[:100]}: missing or wrong token",
+                                    source=request.remote_addr or request.ip or None)
             return response.json({"error": "missing or wrong action server token"}, status=401)
         return None
 

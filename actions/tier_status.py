@@ -14,18 +14,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import clock, context
+from actions import audit, clock, context
 from actions.answers import Answer
 from actions.choose import MIN_SCORE, decide
-from actions.audit import record
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import shared_factory
-from actions.identity import Identity, secret, unseal
+from actions.identity import Identity, secret, unseal, unseal_delegation
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
 from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
 from actions.questions import parse_question
 from actions.knowledge.store import knowledge_directory
+from actions.limits import CLIENT_ADDRESS
 from actions.tiers import engine
 from actions.tiers.render import render_status
 
@@ -64,8 +64,22 @@ def _metrics(merchant: Merchant, row: MerchantMetrics) -> engine.Metrics:
 
 
 def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
-           requested: Optional[str]) -> Lookup:
-    """Authorise, read and audit in one short transaction (blocking: run it in a thread)."""
+           requested: Optional[str], delegate: Optional[Identity] = None,
+           source: Optional[str] = None) -> Lookup:
+    """Authorise, read and audit in one short transaction (blocking: run it in a thread).
+
+    The conversation's identity decides what may be read. When an agent delegated the turn to
+    the assistant (`delegate`), the read is audited under that agent, naming the conversation's
+    identity in the reason. `source`: the client's address, as the channel recorded it."""
+    def record(session: Session, who: Optional[Identity], subject: Optional[str], action: str,
+               allowed: bool, reason: str) -> None:
+        if delegate is not None:
+            owner = f"{who.role} {who.sub}" if who else "an anonymous visitor"
+            reason = f"delegated by agent {delegate.sub} in the conversation of {owner}" + (
+                f"; {reason}" if reason else "")
+            who = delegate
+        audit.record(session, who, subject, action, allowed, reason, source)
+
     with factory.begin() as session:
         if identity is None:
             record(session, None, requested, ACTION, False, "not authenticated")
@@ -110,9 +124,10 @@ class ActionTierStatus(Action):
     def _session_factory(self) -> "sessionmaker[Session]":
         return self._factory or shared_factory()
 
-    def _lookup(self, identity: Optional[Identity], requested: Optional[str]) -> Lookup:
+    def _lookup(self, identity: Optional[Identity], requested: Optional[str],
+                delegate: Optional[Identity] = None, source: Optional[str] = None) -> Lookup:
         # Runs in a worker thread: migrating on first use must not stall the event loop.
-        return lookup(self._session_factory(), identity, requested)
+        return lookup(self._session_factory(), identity, requested, delegate, source)
 
     def _load_rules(self) -> Optional[engine.Rules]:
         """The rules, reloaded when the file changes; a broken edit keeps the last good ones."""
@@ -140,8 +155,13 @@ class ActionTierStatus(Action):
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),
                           tracker.get_latest_input_channel())
         requested = next((str(v) for v in tracker.get_latest_entity_values("merchant_id")), None)
+        metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+        delegate = unseal_delegation(secret(), tracker.sender_id, metadata)
+        # A delegated turn runs on the agent's request, not from the merchant's address.
+        address = None if delegate else metadata.get(CLIENT_ADDRESS)
         try:
-            result = await asyncio.to_thread(self._lookup, identity, requested)
+            result = await asyncio.to_thread(self._lookup, identity, requested, delegate,
+                                             address if isinstance(address, str) else None)
         except SQLAlchemyError as e:
             logger.error("tier status lookup failed: %s", e.__class__.__name__)
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")

@@ -21,6 +21,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.db.session import shared_factory
+from actions.identity import Identity, seal_delegation, secret
 from bot.nlu import script
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ async def delegate(agent: Agent, ticket: HandoffTicket, agent_id: str,
             raise ValueError("no question to hand to the assistant")
         metadata = dict((latest.metadata or {}) if latest else {})
         metadata[DELEGATED_KEY] = agent_id
+        key = secret()
+        if key:
+            # The turn's reads are audited under the agent who delegated it.
+            metadata.update(seal_delegation(key, conversation, Identity(agent_id, "agent")))
         channel = (latest.input_channel if latest else None) or ticket.channel
         resume(tracker)
         await agent.tracker_store.save(tracker)

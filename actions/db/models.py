@@ -78,6 +78,8 @@ class AuditRecord(Base):
     action = Column(String(64), nullable=False)
     allowed = Column(Boolean, nullable=False)
     reason = Column(String(300), nullable=False, default="")
+    # The client's address (a refused request's origin); None for reads inside a turn.
+    source = Column(String(64), nullable=True)
 
 
 class HandoffTicket(Base):

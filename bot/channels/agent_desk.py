@@ -26,7 +26,7 @@ from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.identity import Identity, InvalidToken
 from bot import handoff
-from bot.channels.auth import audit_refusal, bearer_identity, unauthorised
+from bot.channels.auth import audit_refusal, bearer_identity, client_address, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import AS_TEXT, valid_text
 from bot.nlu import script
@@ -80,16 +80,18 @@ class AgentDeskInput(InputChannel):
                 try:
                     identity = bearer_identity(request)
                 except InvalidToken as e:
-                    return await unauthorised(self.name(), e)
+                    return await unauthorised(self.name(), e, request)
                 if identity.role != "agent":
                     await handoff.in_transaction(record, identity, None, "agent_desk", False,
-                                                 f"{request.method} {request.path}: not an agent")
+                                                 f"{request.method} {request.path}: not an agent",
+                                                 client_address(request))
                     return _error(403, "only agents may use the agent desk")
                 number = kwargs.get("number")
                 if number is not None and not 0 < number <= MAX_TICKET_NUMBER:
                     # No ticket has that number, and the database could not even compare it.
                     await handoff.in_transaction(record, identity, None, "agent_desk", False,
-                                                 f"{request.method} {request.path[:120]}: no such ticket")
+                                                 f"{request.method} {request.path[:120]}: no such ticket",
+                                                 client_address(request))
                     return _error(404, "no such ticket")
                 try:
                     return await handler(request, identity, **kwargs)
@@ -145,14 +147,16 @@ class AgentDeskInput(InputChannel):
         @desk.route("/tickets/<number:int>", methods=["GET"])
         @authorised
         async def show(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            address = client_address(request)
+
             def read(session):
                 ticket = tickets.get_ticket(session, number)
                 if ticket is None:
-                    record(session, agent, None, "read_ticket", False, f"no ticket {number}")
+                    record(session, agent, None, "read_ticket", False, f"no ticket {number}", address)
                     return None, []
                 # The summary and transcript may hold the merchant's tier status: audited.
                 record(session, agent, ticket.merchant_id or ticket.conversation_id,
-                       "read_ticket", True, f"ticket {number}")
+                       "read_ticket", True, f"ticket {number}", address)
                 return ticket, tickets.events(session, number)
 
             ticket, history = await handoff.in_transaction(read)
@@ -188,7 +192,7 @@ class AgentDeskInput(InputChannel):
             if text is not None and text.startswith(INTENT_PREFIX):
                 # The agent's text is a question for the assistant, never an intent to run.
                 await audit_refusal(self.name(), f"delegated intent payload read as text: {text[:200]}",
-                                    agent)
+                                    agent, source=client_address(request))
                 text = AS_TEXT + text[len(INTENT_PREFIX):]
             ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
             try:

@@ -28,20 +28,25 @@ def bearer_identity(request: Request) -> Identity:
 
 
 async def audit_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
-                        subject: Optional[str] = None) -> None:
-    """Log and audit a refused request (no token or secret is logged or stored). Under a flood
-    of one kind, rows are written at the rate limits.py allows; each row says how many like it
-    were refused since the one before."""
+                        subject: Optional[str] = None, source: Optional[str] = None) -> None:
+    """Log and audit a refused request (no token or secret is logged or stored), with the
+    client's address (`source`). Under a flood of one kind, rows are written at the rate
+    limits.py allows; each row says how many like it were refused since the one before."""
     logger.info("%s channel refused a request: %s", channel, reason)
     decision = limits.shared().refusal(channel, reason)
     if not decision.write:
         return
     if decision.not_written_before:
         reason = f"{reason} (and {decision.not_written_before} more like it before this one)"
-    await asyncio.to_thread(record_refusal, channel, reason, actor, subject)
+    await asyncio.to_thread(record_refusal, channel, reason, actor, subject, source)
 
 
-async def unauthorised(channel: str, error: InvalidToken) -> HTTPResponse:
-    """401 with the reason; the refusal is logged and audited."""
-    await audit_refusal(channel, str(error))
+def client_address(request: Request) -> str:
+    """The client's address: Sanic's remote_addr (a trusted proxy's header) or the peer's."""
+    return request.remote_addr or request.ip or "?"
+
+
+async def unauthorised(channel: str, error: InvalidToken, request: Request) -> HTTPResponse:
+    """401 with the reason; the refusal is logged and audited with the client's address."""
+    await audit_refusal(channel, str(error), source=client_address(request))
     return response.json({"error": str(error)}, status=401)

@@ -136,7 +136,7 @@ class DingTalkInput(InputChannel):
             refused = verify(app_secret, request.headers.get("timestamp"),
                              request.headers.get("sign"))
             if refused:
-                await audit_refusal(self.name(), refused)
+                await audit_refusal(self.name(), refused, source=limits.client_address(request))
                 return response.json({"error": refused}, status=401)
             try:
                 body = json_object(request)
@@ -165,9 +165,11 @@ class DingTalkInput(InputChannel):
             if message_id and not limits.shared().first_time(
                     self.name(), message_id, MAX_CLOCK_SKEW_MS // 1000 * 2):
                 # A signed callback is valid for an hour: the same message sent again is dropped.
-                await audit_refusal(self.name(), f"replayed message: {message_id[:64]}")
+                await audit_refusal(self.name(), f"replayed message: {message_id[:64]}",
+                                    source=limits.client_address(request))
                 return response.json({"delivered": 0, "duplicate": True})
             sender = conversation_for(key, staff_id)
+            # No client address: every callback comes from DingTalk's servers, not the user's.
             metadata: Dict[str, Any] = {"dingtalk_conversation": body.get("conversationId")}
             try:
                 merchant = await handoff.in_transaction(linked_merchant, staff_id)
@@ -182,7 +184,8 @@ class DingTalkInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                text = await guarded(agent, sender, content.strip(), self.name(), identity)
+                text = await guarded(agent, sender, content.strip(), self.name(), identity,
+                                     limits.client_address(request))
                 await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                                  metadata=metadata))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,

@@ -67,15 +67,16 @@ def as_user_text(text: str, tracker: Optional[DialogueStateTracker]) -> str:
 
 
 async def guarded(agent, sender: str, text: str, channel: str,
-                  actor: Optional[Identity] = None) -> str:
+                  actor: Optional[Identity] = None, source: Optional[str] = None) -> str:
     """as_user_text, reading the conversation only when the text looks like an intent; a
     payload that was not offered is audited as a refused attempt, under the signed-in caller
-    (`actor`) when there is one. Lone surrogates become U+FFFD (valid_text)."""
+    (`actor`) when there is one, with the client's address (`source`). Lone surrogates become
+    U+FFFD (valid_text)."""
     text = valid_text(text)
     if not text.strip().startswith(INTENT_PREFIX):
         return text
     read = as_user_text(text, await agent.tracker_store.retrieve(sender))
     if read != text.strip():
         await audit_refusal(channel, f"intent payload not offered, read as text: {text.strip()[:200]}",
-                            actor)
+                            actor, source=source)
     return read

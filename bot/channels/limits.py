@@ -3,21 +3,16 @@ the 429 answer."""
 from __future__ import annotations
 
 from sanic import response
-from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.limits import CLIENT_ADDRESS, shared
+from bot.channels.auth import client_address
 
 __all__ = ["CLIENT_ADDRESS", "TOO_MANY", "client_address", "shared", "too_many"]
 
 # What the web chat shows; HTTP clients get the English error with Retry-After.
 TOO_MANY = "消息发得太频繁了,请{seconds}秒后再发。"
 TOO_MANY_HTTP = "too many messages; wait {seconds} s before sending again"
-
-
-def client_address(request: Request) -> str:
-    """The client's address: Sanic's remote_addr (a trusted proxy's header) or the peer's."""
-    return request.remote_addr or request.ip or "?"
 
 
 def too_many(wait: int) -> HTTPResponse:

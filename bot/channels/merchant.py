@@ -36,7 +36,7 @@ class MerchantInput(InputChannel):
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
-                return await unauthorised(self.name(), e)
+                return await unauthorised(self.name(), e, request)
             sender = conversation_id(secret(), identity)
             return response.json(await handoff.pending_for_merchant(sender))
 
@@ -45,23 +45,25 @@ class MerchantInput(InputChannel):
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
-                return await unauthorised(self.name(), e)
+                return await unauthorised(self.name(), e, request)
             try:
                 text = message_text(json_object(request).get("message"))
             except BadRequest as e:
                 return e.response()
             # The conversation belongs to the token's subject, whatever the body says.
             sender = conversation_id(secret(), identity)
-            wait = limits.shared().message(self.name(), limits.client_address(request), sender)
+            address = limits.client_address(request)
+            wait = limits.shared().message(self.name(), address, sender)
             if wait is not None:
                 return limits.too_many(wait)
             agent = request.app.ctx.agent
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text, self.name(), identity)
+                message = await guarded(agent, sender, text, self.name(), identity, address)
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata=seal(secret(), sender, identity)))
+                                                 metadata={**seal(secret(), sender, identity),
+                                                           limits.CLIENT_ADDRESS: address}))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

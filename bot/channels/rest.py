@@ -59,8 +59,9 @@ class PublicRestInput(InputChannel):
                 raise ReservedSender(value)
             return value
 
-        async def reserved(sender: str) -> HTTPResponse:
-            await audit_refusal(self.name(), f"sender id of a signed-in channel: {sender[:100]}")
+        async def reserved(sender: str, request: Request) -> HTTPResponse:
+            await audit_refusal(self.name(), f"sender id of a signed-in channel: {sender[:100]}",
+                                source=limits.client_address(request))
             return response.json({"error": "sender ids starting with merchant:, agent:, dingtalk: "
                                            "or webchat: belong to signed-in channels"}, status=403)
 
@@ -73,7 +74,7 @@ class PublicRestInput(InputChannel):
             try:
                 sender = sender_of(request.args.get("sender"))
             except ReservedSender as e:
-                return await reserved(str(e))
+                return await reserved(str(e), request)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             return response.json(await handoff.pending_for_merchant(sender))
@@ -88,7 +89,7 @@ class PublicRestInput(InputChannel):
             except BadRequest as e:
                 return e.response()
             except ReservedSender as e:
-                return await reserved(str(e))
+                return await reserved(str(e), request)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
             address = limits.client_address(request)
@@ -99,7 +100,7 @@ class PublicRestInput(InputChannel):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text, self.name())
+                message = await guarded(agent, sender, text, self.name(), source=address)
                 # The client's address goes with the message: anonymous handoffs are limited by it.
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
                                                  metadata={limits.CLIENT_ADDRESS: address}))

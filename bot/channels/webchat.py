@@ -305,7 +305,7 @@ class WebchatInput(SocketIOInput):
                     raise InvalidToken("missing token")
                 identity = verify_token(key, token.strip())
             except InvalidToken as e:
-                await audit_refusal(self.name(), str(e))
+                await audit_refusal(self.name(), str(e), source=self._addresses.get(sid))
                 await self._emit([{"text": in_script_of(SIGN_IN, text)}], sid)
                 return
             if len(text) > MAX_MESSAGE_CHARS:
@@ -313,7 +313,8 @@ class WebchatInput(SocketIOInput):
                 return
             # The conversation belongs to the token's subject, whatever the widget says.
             sender = conversation_id(key, identity)
-            wait = limits.shared().message(self.name(), self._addresses.get(sid, "?"), sender)
+            address = self._addresses.get(sid, "?")
+            wait = limits.shared().message(self.name(), address, sender)
             if wait is not None:
                 await self._emit([{"text": in_script_of(TOO_MANY.format(seconds=wait), text)}], sid)
                 return
@@ -322,9 +323,10 @@ class WebchatInput(SocketIOInput):
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
-                message = await guarded(agent, sender, text, self.name(), identity)
+                message = await guarded(agent, sender, text, self.name(), identity, address)
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata=seal(key, sender, identity)))
+                                                 metadata={**seal(key, sender, identity),
+                                                           limits.CLIENT_ADDRESS: address}))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

@@ -7,7 +7,8 @@ import time
 import jwt
 import pytest
 
-from actions.identity import ALGORITHM, InvalidToken, issue_token, verify_token
+from actions.identity import (ALGORITHM, DELEGATION_SECONDS, Identity, InvalidToken, issue_token,
+                              seal_delegation, unseal_delegation, verify_token)
 
 KEY = "identity-test-secret-of-32-bytes!"
 
@@ -56,3 +57,18 @@ def test_expired_wrongly_signed_or_roleless_tokens_are_refused():
         verify_token("another-secret-of-32-bytes-long!", issue_token(KEY, "M1001", "merchant", dt.timedelta(hours=1)))
     with pytest.raises(InvalidToken, match="bad role"):
         verify_token(KEY, signed(sub="M1001", role="admin", exp=int(time.time()) + 600))
+
+
+def test_a_delegation_is_trusted_only_as_sealed_for_its_conversation_and_for_a_while():
+    key, now = "delegation-test-secret", 1_800_000_000
+    sealed = seal_delegation(key, "merchant:M1:abc", Identity("agent-b", "agent"), now=now)
+    found = unseal_delegation(key, "merchant:M1:abc", sealed, now=now + 10)
+    assert found is not None and (found.sub, found.role) == ("agent-b", "agent")
+    # Another conversation, another key, a changed agent, or too late: not trusted.
+    assert unseal_delegation(key, "merchant:M2:def", sealed, now=now + 10) is None
+    assert unseal_delegation("another-secret", "merchant:M1:abc", sealed, now=now + 10) is None
+    forged = {"delegation": dict(sealed["delegation"], sub="agent-c")}
+    assert unseal_delegation(key, "merchant:M1:abc", forged, now=now + 10) is None
+    assert unseal_delegation(key, "merchant:M1:abc", sealed, now=now + DELEGATION_SECONDS + 1) is None
+    assert unseal_delegation(key, "merchant:M1:abc", {"delegation": "agent-b"}, now=now) is None
+    assert unseal_delegation(None, "merchant:M1:abc", sealed, now=now) is None

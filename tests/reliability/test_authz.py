@@ -421,7 +421,7 @@ class Audit:
     def since(self, after: int) -> List[Dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT id, actor, actor_role, subject_merchant, action, allowed, reason "
+                "SELECT id, actor, actor_role, subject_merchant, action, allowed, reason, source "
                 "FROM audit_log WHERE id > :after ORDER BY id"), {"after": after}).mappings()
             return [dict(r) for r in rows]
 
@@ -478,16 +478,24 @@ def test_attempt_is_refused_audited_and_leaks_nothing(reliable, audit, fake_ding
     # Reads of someone else's data allowed in the audit log would be a breach even unseen.
     allowed_reads = [r for r in rows if r["allowed"] and r["subject_merchant"]
                      and r["subject_merchant"].upper() != (attempt.caller or "")]
+    # A refusal says where the request came from (the suite calls from loopback). Inside a turn
+    # only the channels a client reaches directly know it: DingTalk's callbacks come from
+    # DingTalk's servers, and forged calls to the action server carry no channel's record.
+    at_the_door = [r for r in audited if r["action"] != TIER
+                   or attempt.entry in ("merchant", "REST", "web chat")]
+    unsourced = [r for r in at_the_door if r["source"] != "127.0.0.1"]
     TALLY[attempt.name] = {"entry": attempt.entry, "status": status, "how": refused,
                            "audit": sorted({r["action"] for r in audited}),
                            "refused": bool(refused) and not leaks,
-                           "audited": bool(audited) and not allowed_reads, "leaks": len(leaks)}
+                           "audited": bool(audited) and not allowed_reads, "leaks": len(leaks),
+                           "sourced": bool(at_the_door) and not unsourced}
     assert status is None or status < 500, (status, body[:500])
     assert not leaks, f"private data returned: {leaks} in {body[:800]}"
     assert not allowed_reads, f"audit log shows an allowed read: {allowed_reads}"
     assert refused, f"not refused (status {status}): {body[:800]}"
     assert audited, (f"refused ({refused}) but not audited as {attempt.audited_as}; "
                      f"new audit rows: {rows}")
+    assert not unsourced, f"refusals without the client's address: {unsourced}"
 
 
 def test_authorisation_figure():
@@ -496,9 +504,11 @@ def test_authorisation_figure():
     refused = sum(TALLY[a.name]["refused"] for a in ran)
     audited = sum(TALLY[a.name]["audited"] for a in ran)
     leaks = sum(TALLY[a.name]["leaks"] for a in ran)
+    sourced = sum(TALLY[a.name]["sourced"] for a in ran)
     FIGURES["authorisation"] = (
         f"authorisation: {len(ran)} adversarial attempts over {len(entries)} entry points "
-        f"({', '.join(entries)}): {refused} refused, {audited} audited, {leaks} leaks")
+        f"({', '.join(entries)}): {refused} refused, {audited} audited "
+        f"({sourced} with the client's address), {leaks} leaks")
     for a in ran:
         t = TALLY[a.name]
         print(f"{a.entry:14} {a.name:42} {t['how'] or 'NOT REFUSED':22} "

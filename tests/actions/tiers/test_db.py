@@ -13,7 +13,7 @@ from actions.db.demo import seed_demo
 from actions.db.imports import METRICS_COLUMNS, import_categories, import_metrics
 from actions.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
 from actions.db.session import make_engine
-from actions.identity import Identity, seal
+from actions.identity import Identity, seal, seal_delegation
 from actions.knowledge import KnowledgeStore
 from actions.tier_status import ActionTierStatus
 from actions.tiers.batch import assess_all, parse_quarter
@@ -122,6 +122,23 @@ async def test_merchant_sees_own_gaps_with_values(action, factory):
     assert "下一次考核在2027年1月,使用2026年10月1日至2026年12月31日的经营数据" in text
     assert "将失去银牌的" in text
     assert audit(factory) == [("M1003", "merchant", "M1003", True, "")]
+
+
+async def test_a_delegated_read_is_audited_under_the_delegating_agent(action, factory):
+    me = merchant("M1003")
+    metadata = {**seal(SECRET, "merchant:M1003", me), "client_address": "203.0.113.9"}
+    [message], _ = await run(action, status_tracker("merchant:M1003", metadata))
+    assert "当前的等级:银牌" in message["text_body"]
+    metadata.update(seal_delegation(SECRET, "merchant:M1003", merchant("agent-b", "agent")))
+    [message], _ = await run(action, status_tracker("merchant:M1003", metadata))
+    assert "当前的等级:银牌" in message["text_body"]  # what may be read: the merchant's own
+    with factory() as s:
+        rows = [(a.actor, a.actor_role, a.subject_merchant, a.allowed, a.reason, a.source)
+                for a in s.execute(select(AuditRecord).order_by(AuditRecord.id)).scalars()]
+    assert rows == [
+        ("M1003", "merchant", "M1003", True, "", "203.0.113.9"),
+        ("agent-b", "agent", "M1003", True,
+         "delegated by agent agent-b in the conversation of merchant M1003", None)]
 
 
 async def test_gold_silver_disqualified_protected_no_trade(action):
