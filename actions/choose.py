@@ -52,6 +52,16 @@ SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
 NEVER_IMPLIED = ("calculation", "contact", "stacking")
+# A message this long (Han characters) may tell about the merchant before it asks; what it
+# asks must then name something only our programmes have (not a word like 要求 or 条件).
+BACKGROUND_MIN_CHARS = 40
+OWN_NAMES = ("measure", "resource", "version", "feature", "section", "guarantee", "tier",
+             "metric", "violation", "benefit")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# "除了X(以外),还有…": X is what the merchant already knows.
+_BESIDES = re.compile("(?:除了|除咗|除开|除開|除去)([^,\uff0c\u3002!\uff01?\uff1f;\uff1b]{1,24}?)"
+                      "(?:以外|之外|外|,|\uff0c|还|還|仲|另外)")
+_CLAUSE_END = re.compile(r"[,\uff0c\u3002\u3001!\uff01?\uff1f;\uff1b\n]")
 # A facet that only points elsewhere ("优惠获取方式详见产品页面") does not give what was asked.
 _DEFERS = re.compile(r"详见|具体见|请见|具体以[^。;]{0,16}为准")
 # Aspects a plain answer covers when it contains a figure or a date.
@@ -278,6 +288,42 @@ def entry_about_other_platform(kb: KnowledgeBase, retriever: Retriever, text: st
         return None
     passage = retriever.passage_of(ranked[0]).lower()
     return ranked[0] if any(w in passage for w in words) else None
+
+
+def without_background(entities: List[dict], text: str) -> List[dict]:
+    """The names of what a long message asks, without what it first tells about the merchant
+    when that names another platform: a clause ends after the platform's last mention and a
+    name only our programmes have (OWN_NAMES) comes after it ("老闆兼做客服…之前一直喺淘寶做
+    零售,…仲有詢價單3.0係咪可以訂10個類目?" asks about 询价单订阅 3.0, not about 淘宝 or 客服).
+    A short message naming another platform ("淘宝店的好评率怎么提高") is about that platform."""
+    if len(_HAN.findall(text)) < BACKGROUND_MIN_CHARS:
+        return entities
+    ends = [e.get("end") for e in entities
+            if e.get("entity") == "platform" and isinstance(e.get("end"), int)]
+    boundary = _CLAUSE_END.search(text, max(ends)) if ends else None
+    if boundary is None:
+        return entities
+    asked = [e for e in entities
+             if isinstance(e.get("start"), int) and e["start"] > boundary.start()]
+    if not any(e.get("entity") in OWN_NAMES for e in asked):
+        return entities
+    return [e for e in entities if e in asked or e.get("entity") == "aspect"]
+
+
+def set_aside(entities: List[dict], text: str) -> List[dict]:
+    """Without the names in a "除了X" clause when the message names something else to ask
+    about: "除咗好評率同上網率,評金牌仲要做啲咩" asks about the other conditions, "金融服务保障
+    除了保理还有啥" about the rest of the guarantee. With nothing else named, nothing is set aside."""
+    found = _BESIDES.search(text)
+    if not found:
+        return entities
+    start, end = found.span(1)
+    aside = [e for e in entities if e.get("entity") != "aspect" and isinstance(e.get("start"), int)
+             and start <= e["start"] < end]
+    kept = [e for e in entities if e not in aside]
+    if not aside or not any(e.get("entity") != "aspect" for e in kept):
+        return entities
+    return kept
 
 
 def names_other_platform_of_its_own(kb: KnowledgeBase, question: Question, text: str) -> bool:

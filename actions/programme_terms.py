@@ -11,8 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import (OUT_OF_SCOPE_MIN_SCORE, asks_both, decide, entry_about_other_platform,
-                            names_other_platform_of_its_own, question_for)
+from actions.choose import (OUT_OF_SCOPE_MIN_SCORE, asks_both, decide,
+                            entry_about_other_platform, names_other_platform_of_its_own,
+                            question_for, set_aside, without_background)
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
@@ -148,13 +149,14 @@ class ActionAnswerProgramme(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb = self._knowledge()
         message = tracker.latest_message or {}
-        entities = message.get("entities") or []
+        text = message.get("text") or ""
+        entities = set_aside(without_background(message.get("entities") or [], text), text)
         question = parse_question(kb, entities)
         withdrawn = [SlotSet("pending_offer", None)]
         if question.of("platform") and not (question.specific and names_other_platform_of_its_own(
-                kb, question, message.get("text") or "")):
+                kb, question, text)):
             today = self._today()
-            hit = entry_about_other_platform(kb, retriever_for(kb), message.get("text") or "")
+            hit = entry_about_other_platform(kb, retriever_for(kb), text)
             asked = question_for(hit, question) if hit else None
             answer, topic = self.answer(kb, asked, today) if asked else (None, None)
             if not isinstance(answer, Answer):
@@ -167,16 +169,16 @@ class ActionAnswerProgramme(Action):
                 # words match, it is not a question about the documents.
                 dispatcher.utter_message(response="utter_out_of_scope")
                 return withdrawn
-            return self._out_of_scope(dispatcher, kb, question, message.get("text") or "")
+            return self._out_of_scope(dispatcher, kb, question, text)
         previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
-        elliptical = context.is_elliptical(message.get("text") or "", entities, kb.follow_up)
+        elliptical = context.is_elliptical(text, entities, kb.follow_up)
         resolved = context.resolve(question, previous, elliptical)
         today = self._today()
         answer, topic = (self.answer(kb, resolved, today) if resolved is not question
                          else (None, None))
         if answer is None:
             # A new question: entities and the retrieval ranking decide together.
-            choice = decide(kb, retriever_for(kb), question, message.get("text") or "",
+            choice = decide(kb, retriever_for(kb), question, text,
                             lambda q: self.answer(kb, q, today))
             answer, topic = choice.answer, choice.topic
             # The context of a follow-up: what was named, or the entry the ranking chose.

@@ -13,7 +13,8 @@ import pytest
 
 from rasa_sdk.events import SlotSet
 
-from actions.choose import aspects_in, decide, platforms_hinted
+from actions.choose import (aspects_in, decide, platforms_hinted, set_aside,
+                            without_background)
 from actions.knowledge import KnowledgeStore
 from actions.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from actions.programme_terms import ActionAnswerProgramme
@@ -93,6 +94,16 @@ def test_platform_hints_come_from_words_and_named_kinds(kb):
 def test_aspects_are_read_from_the_text_too(kb):
     assert "cost" in aspects_in(kb, "入驻要交钱吗")
     assert "calculation" in aspects_in(kb, "纠纷率咋算")
+    # Which figure a rate is counted from is a calculation too, and no entry gives one.
+    assert "calculation" in aspects_in(kb, "上网率是从揽收开始算的吗")
+    assert "calculation" in aspects_in(kb, "纠纷率算还是按件数算")
+    assert "calculation" not in aspects_in(kb, "这种情况算不算违规")
+
+
+async def test_how_a_figure_is_counted_is_said_to_be_missing(action):
+    message = await reply(action, "好评率按买家人数算还是按评价数算",
+                          entity("metric", "metric_positive_feedback"), entity("aspect", "calculation"))
+    assert message["answer"].startswith("原文没有写明") and "92%" in message["answer"]
 
 
 def test_aspect_words_match_in_either_script(kb):
@@ -258,6 +269,57 @@ async def test_out_of_scope_is_not_overruled_by_a_platform_name_alone(action):
     assert messages[0]["response"] == "utter_answer" and "2023年" in messages[0]["answer"]
 
 
+def _spans(text, *named):
+    """Entities with their offsets in `text`: (kind, value, the words they cover)."""
+    return [{"entity": kind, "value": value, "start": text.index(words),
+             "end": text.index(words) + len(words)} for kind, value, words in named]
+
+
+def test_another_platform_in_what_a_long_message_tells_is_background():
+    told = ("我们厂在佛山做家具十几年了,客服都是自己做,以前一直在京东上卖,去年开始转做批发,"
+            "想问问1688的询价单订阅3.0能订几个类目")
+    entities = _spans(told, ("platform", "other", "京东"), ("measure", "measure_17", "客服"),
+                      ("version", "version_v3", "询价单订阅3.0"), ("aspect", "amount", "几个"))
+    assert [e["value"] for e in without_background(entities, told)] == ["version_v3", "amount"]
+    # The platform in the clause that asks, or a short message: the platform is the subject.
+    asked = ("我们厂在佛山做家具十几年了,去年开始转做批发,团队也换了一批人,"
+             "想问问京东的询价单订阅3.0能订几个类目")
+    named = _spans(asked, ("platform", "other", "京东"), ("version", "version_v3", "询价单订阅3.0"))
+    assert without_background(named, asked) == named
+    short = "京东卖家,询价单订阅3.0能订几个类目"
+    named = _spans(short, ("platform", "other", "京东"), ("version", "version_v3", "询价单订阅3.0"))
+    assert without_background(named, short) == named
+
+
+async def test_a_long_message_with_another_platform_in_its_background_is_answered(action):
+    text = ("我哋公司喺东莞做五金,之前主要喺亚马逊卖货,今年先开始做速卖通,团队得五个人,"
+            "想问下评到金牌之后每个月有几多个橱窗")
+    entities = _spans(text, ("platform", "other", "亚马逊"), ("tier", "gold", "金牌"),
+                      ("benefit", "showcase", "橱窗"))
+    messages, _ = await run(action, tracker_for(text, entities))
+    assert messages[0]["response"] == "utter_answer" and "3个" in messages[0]["answer"]
+
+
+def test_what_a_besides_clause_names_is_set_aside_when_something_else_is_asked():
+    text = "风控那几条我知道,除了知识产权的,交易方面的违规扣多少分会被准出"
+    entities = _spans(text, ("violation", "violation_ip_severe", "知识产权"),
+                      ("violation", "violation_trade_points", "交易方面的违规"))
+    assert [e["value"] for e in set_aside(entities, text)] == ["violation_trade_points"]
+    # Nothing else named: the one name is the subject after all.
+    alone = "除了保理以外呢"
+    only = _spans(alone, ("measure", "measure_2", "保理"))
+    assert set_aside(only, alone) == only
+
+
+async def test_besides_one_measure_of_a_guarantee_the_guarantee_answers(action):
+    text = "金融服务保障这块,除了保理融资之外还有什么"
+    entities = _spans(text, ("guarantee", "guarantee_finance", "金融服务保障"),
+                      ("measure", "measure_2", "保理融资"))
+    messages, _ = await run(action, tracker_for(text, entities))
+    assert messages[0]["response"] == "utter_answer"
+    assert "电票贴现" in messages[0]["answer"] and "备货贷" in messages[0]["answer"]
+
+
 async def test_out_of_scope_asking_about_both_of_ours_needs_only_a_match(action):
     both = tracker_for("你们那俩计划哪个还能用", [], intent="out_of_scope")
     messages, _ = await run(action, both)
@@ -373,6 +435,7 @@ def test_what_a_question_counts_or_lists_is_found():
     from actions.focus import DAY, asked_thing, named_in, unnamed_thing
     assert asked_thing("开播那天平台给几多曝光量") == "曝光量"
     assert asked_thing("报名可以提交几款样品") == "样品"
+    assert asked_thing("入驻当天会送几样资源") == "资源"  # 样: a measure word, not the thing
     assert asked_thing("考核看哪几个维度？") == "维度"
     assert asked_thing("成绩哪天出来") == DAY
     # Nothing counted: a clause that goes on ("多少分会被准出" counts points), no noun ("先得"),
