@@ -80,7 +80,7 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
             "deadline": re.compile(r"\d+(年|月|日)"),
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # How to apply: a way or a place, not the word 申请 ("申请成功后…").
-            "apply": re.compile(r"入口|操作|提交|登录|无需|自动|详见|开通|审批|在线|渠道|页面")}
+            "apply": re.compile(r"入口|操作|提交|登录|无需|详见|开通|审批|在线|渠道|页面")}
 # Words that make an amount asked for an amount of money, or for what something is worth.
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")

@@ -100,6 +100,18 @@ def test_aspects_are_read_from_the_text_too(kb):
     assert "calculation" not in aspects_in(kb, "这种情况算不算违规")
 
 
+async def test_an_upgrade_between_versions_is_not_a_way_to_apply(action):
+    # The table says how V2 and V3 differ; "系统自动推送" in it is no way of applying.
+    message = await reply(action, "询价单订阅2.0怎么升级成3.0,要申请吗", entity("version", "version_v2"),
+                          entity("version", "version_v3"), entity("aspect", "apply"))
+    assert message["answer"].startswith("原文没有写明") and "10个" in message["answer"]
+
+
+async def test_one_industrys_own_conditions_are_said_to_be_missing(action):
+    message = await reply(action, "我们家具类目的行业条件具体要求是什么", entity("metric", "metric_industry"))
+    assert message["answer"].startswith("原文没有写明") and "货源供应能力" in message["answer"]
+
+
 async def test_how_a_figure_is_counted_is_said_to_be_missing(action):
     message = await reply(action, "好评率按买家人数算还是按评价数算",
                           entity("metric", "metric_positive_feedback"), entity("aspect", "calculation"))
