@@ -51,7 +51,7 @@ OTHER_PLATFORM_LEAD = 1.5
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
-NEVER_IMPLIED = ("calculation", "contact", "stacking")
+NEVER_IMPLIED = ("calculation", "contact", "stacking", "documents")
 # A message this long (Han characters) may tell about the merchant before it asks; what it
 # asks must then name something only our programmes have (not a word like 要求 or 条件).
 BACKGROUND_MIN_CHARS = 40
@@ -199,6 +199,21 @@ def question_for(hit: Hit, base: Question) -> Question:
     return Question(ids=ids)
 
 
+def _within_named_programmes(kb: KnowledgeBase, question: Question) -> Question:
+    """A programme named, names that belong to another programme's entries are dropped: in
+    "新商家扶持计划的商家服务保障送什么" 商家服务保障 is the new-merchant plan's service pack,
+    not the 春雷 guarantee of that name; the ranking then looks within the programme named.
+    With both programmes named, or names of the programme named, nothing changes."""
+    named = set(question.of("programme"))
+    if not named:
+        return question
+    ids = {kind: [i for i in found if kind not in SPECIFIC or kb.programme_of(i) in (None, *named)]
+           for kind, found in question.ids.items()}
+    if ids == question.ids:
+        return question
+    return Question(ids=ids, measure_numbers=list(question.measure_numbers))
+
+
 def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
     named = list(question.of("aspect"))
     named += [a for a in aspects if a not in named]
@@ -211,7 +226,8 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
 def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: str,
            compose: Compose) -> Choice:
     """Choose the entry (or entries) that answer the message, and compose the answer."""
-    question = _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text)
+    question = _within_named_programmes(
+        kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text))
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
     if hinted:

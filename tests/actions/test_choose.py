@@ -112,6 +112,34 @@ async def test_one_industrys_own_conditions_are_said_to_be_missing(action):
     assert message["answer"].startswith("原文没有写明") and "货源供应能力" in message["answer"]
 
 
+async def test_a_name_another_programme_also_uses_is_read_within_the_programme_named(action):
+    # 商家服务保障 is a 春雷 guarantee and the new-merchant plan's name for its service pack.
+    text = "新商家扶持计划里的商家服务保障具体送什么"
+    message = await reply(action, text, entity("programme", "new_merchant_1688"),
+                          entity("guarantee", "guarantee_service"))
+    assert "基础服务包" in message["answer"] and "7天*8小时" not in message["answer"]
+    # Without the programme named, the guarantee itself.
+    alone = await reply(action, "商家服务保障具体是什么", entity("guarantee", "guarantee_service"))
+    assert "7天*8小时" in alone["answer"]
+
+
+async def test_the_measures_for_one_region_are_listed_for_the_plan(action):
+    message = await reply(action, "春雷计划里专门照顾湖北的是哪几条", entity("programme", "chunlei_1688"),
+                          entity("aspect", "region"), entity("aspect", "amount"))
+    assert all(f in message["answer"] for f in ("极速到账", "备货贷", "单独打标", "10bps"))
+
+
+def test_papers_to_hand_in_are_an_aspect_and_a_period_is_no_time_asked(kb):
+    assert "documents" in aspects_in(kb, "申请保理要交哪些材料")
+    assert "time" not in aspects_in(kb, "疫情期间推出的五大保障是哪五个")
+
+
+async def test_papers_to_hand_in_are_said_to_be_missing(action):
+    message = await reply(action, "1688发货超时要提交什么证明材料", entity("measure", "measure_15"),
+                          entity("aspect", "documents"))
+    assert message["answer"].startswith("原文没有写明") and "综合考量" in message["answer"]
+
+
 async def test_how_a_figure_is_counted_is_said_to_be_missing(action):
     message = await reply(action, "好评率按买家人数算还是按评价数算",
                           entity("metric", "metric_positive_feedback"), entity("aspect", "calculation"))
