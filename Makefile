@@ -8,11 +8,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export RASA_TELEMETRY_ENABLED ?= false
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 
-.PHONY: run test test-reliability test-packages bench venv web artefacts model validate lock clean help eval-nlu audit
+.PHONY: run test test-unit test-reliability test-packages lint bench venv web artefacts model validate lock clean help eval-nlu audit
 
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
-	@echo "make test   run the whole test suite"
+	@echo "make test   run the whole test suite (make lint first)"
+	@echo "make test-unit   the tests that need no trained model and no server (1.5-2 minutes on 2 cores)"
+	@echo "make lint   ruff, then mypy (settings in pyproject.toml)"
 	@echo "make test-reliability   the reliability and security suite alone (part of make test)"
 	@echo "make bench  speed and memory beside stock Rasa (bench/results.md)"
 	@echo "make audit  known advisories against requirements.lock (pip-audit)"
@@ -25,6 +27,17 @@ $(VENV)/.installed: requirements.lock scripts/find-python310.sh
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Development tools (ruff, mypy, pytest-xdist), pinned apart from the assistant's dependencies.
+$(VENV)/.dev-installed: requirements-dev.lock $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	@touch $@
+
+# Style, likely bugs and types: ruff over every Python directory, then mypy over the packages
+# pyproject.toml lists. Fails on any finding.
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check actions bot bench tests
+	$(VENV)/bin/mypy
 
 # Derived artefacts (jieba dictionary, lookup tables) are rewritten only when their content changes.
 artefacts: venv
@@ -53,11 +66,18 @@ web: web/node_modules/.installed
 test-packages:
 	scripts/ensure-debian-packages.sh nginx-light chromium fonts-wqy-microhei
 
-# Conversation test stories (tests/test_*.yml) against the trained model, then the suite.
-test: validate model test-packages web
+# Lint, the conversation test stories (tests/test_*.yml) against the trained model, then the suite.
+test: lint validate model test-packages web
 	$(VENV)/bin/rasa test core --e2e --model models/assistant.tar.gz --stories tests \
 	  --fail-on-prediction-errors --out build/rasa-test
 	$(PY) -m pytest
+
+# The tests that need no trained model and no Rasa or action server (tests/e2e and
+# tests/reliability do), on two workers. The PostgreSQL and Redis tests among them skip
+# outside CI when those are not running, as in `make test`.
+TEST_WORKERS ?= 2
+test-unit: artefacts $(VENV)/.dev-installed
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" tests/actions tests/knowledge tests/bot tests/bench
 
 # The reliability and security suite alone (`make test` runs it too): bad input on every
 # channel, faults (action server killed or hung, database and Redis down, Rasa restarted),
@@ -79,7 +99,7 @@ lock:
 	rm -rf build/lock-venv
 
 clean:
-	rm -rf build models var .pytest_cache
+	rm -rf build models var .pytest_cache .mypy_cache .ruff_cache
 
 # Speed and memory beside stock Rasa (not part of `make test`; several minutes):
 # writes bench/results.json and bench/results.md.

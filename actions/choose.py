@@ -235,7 +235,8 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     else:
         allowed = hits
     specific = bool(question.measure_numbers) or any(question.of(k) for k in SPECIFIC)
-    answer, topic = compose(question) if (specific or question.of("tier") or question.of("programme")) else (None, None)
+    answer, topic = (compose(question) if (specific or question.of("tier") or question.of("programme"))
+                     else (None, None))
     how = "entities"
     if not specific and (question.of("tier") or question.of("programme")):
         # "金牌全平台有多少个名额": what matters is what is asked beside the tier's name; the
@@ -314,7 +315,7 @@ def without_background(entities: List[dict], text: str) -> List[dict]:
     A short message naming another platform ("淘宝店的好评率怎么提高") is about that platform."""
     if len(_HAN.findall(text)) < BACKGROUND_MIN_CHARS:
         return entities
-    ends = [e.get("end") for e in entities
+    ends = [e["end"] for e in entities
             if e.get("entity") == "platform" and isinstance(e.get("end"), int)]
     boundary = _CLAUSE_END.search(text, max(ends)) if ends else None
     if boundary is None:

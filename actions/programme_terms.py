@@ -11,14 +11,21 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import clock, context
 from actions.answers import Answer
-from actions.choose import (OUT_OF_SCOPE_MIN_SCORE, asks_both, decide,
-                            entry_about_other_platform, names_other_platform_of_its_own,
-                            question_for, set_aside, without_background)
+from actions.choose import (
+    OUT_OF_SCOPE_MIN_SCORE,
+    asks_both,
+    decide,
+    entry_about_other_platform,
+    names_other_platform_of_its_own,
+    question_for,
+    set_aside,
+    without_background,
+)
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
 from actions.knowledge.retrieval import retriever_for
-from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.questions import Question, facet_keys, parse_question
+from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.tier_benefits import benefit_answer, comparison_answer
 
 # Entity kinds that name an entry of the knowledge base, in the order they win.
@@ -100,7 +107,7 @@ def table_answer(kb: KnowledgeBase, table: Table, features: List[str], versions:
                     version=names[columns[0]], feature=row.name, value=cells[0], note=row.note))
             else:
                 answer.lines.append(f"{row.name}:" + ";".join(
-                    f"{names[c]} {v}" for c, v in zip(columns, cells)) + f"。{row.note}")
+                    f"{names[c]} {v}" for c, v in zip(columns, cells, strict=True)) + f"。{row.note}")
         else:
             answer.lines.append(" | ".join([row.name, *cells]))
     return answer
@@ -159,7 +166,7 @@ class ActionAnswerProgramme(Action):
             hit = entry_about_other_platform(kb, retriever_for(kb), text)
             asked = question_for(hit, question) if hit else None
             answer, topic = self.answer(kb, asked, today) if asked else (None, None)
-            if not isinstance(answer, Answer):
+            if asked is None or not isinstance(answer, Answer):
                 dispatcher.utter_message(response="utter_other_platform")
                 return withdrawn
             return _sent(dispatcher, answer, topic, asked, offer=False)

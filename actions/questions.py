@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from actions.knowledge import KnowledgeBase
 
@@ -14,12 +14,13 @@ MEASURE_NUMBER = "measure_number"
 KINDRED_ASPECTS: Dict[str, tuple] = {"time": ("deadline",)}
 
 
-def facet_keys(facets: Dict[str, str], aspects: List[str]) -> List[str]:
+def facet_keys(facets: Mapping[str, str], aspects: List[str]) -> List[str]:
     """The facets that answer the aspects asked: each aspect's own, or else its kindred one."""
     keys: List[str] = []
     for aspect in aspects:
-        key = aspect if aspect in facets else next(
-            (k for k in KINDRED_ASPECTS.get(aspect, ()) if k in facets), None)
+        key: Optional[str] = aspect
+        if aspect not in facets:
+            key = next((k for k in KINDRED_ASPECTS.get(aspect, ()) if k in facets), None)
         if key is not None and key not in keys:
             keys.append(key)
     return keys
@@ -61,7 +62,8 @@ def parse_question(kb: KnowledgeBase, entities: List[Dict[str, Any]]) -> Questio
     """Resolve the message's entities (ids or aliases) to knowledge ids, dropping unknowns."""
     question = Question()
     for entity in entities:
-        kind, value = entity.get("entity"), entity.get("value")
+        kind = entity.get("entity")
+        value: Any = entity.get("value")
         if kind == MEASURE_NUMBER:
             try:
                 number = int(value)
@@ -70,7 +72,9 @@ def parse_question(kb: KnowledgeBase, entities: List[Dict[str, Any]]) -> Questio
             if number not in question.measure_numbers:
                 question.measure_numbers.append(number)
             continue
-        entry_id = kb.resolve(kind, value) if isinstance(kind, str) else None
+        if not isinstance(kind, str):
+            continue
+        entry_id = kb.resolve(kind, value)
         if entry_id is not None and entry_id not in question.ids.setdefault(kind, []):
             question.ids[kind].append(entry_id)
     return question

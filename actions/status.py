@@ -67,5 +67,5 @@ def next_assessment(today: dt.date) -> dt.date:
 def next_assessment_phrase(kb: KnowledgeBase, today: dt.date) -> str:
     """'下一次考核在2027年1月' from the knowledge base's template."""
     day = next_assessment(today)
-    return kb.replies["next_assessment"].format(month=kb.replies["month"].format(year=day.year, month=day.month),
-                                                today=format_date(kb, today))
+    month = kb.replies["month"].format(year=day.year, month=day.month)
+    return kb.replies["next_assessment"].format(month=month, today=format_date(kb, today))

@@ -10,7 +10,6 @@ from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,10 +21,10 @@ from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal, unseal_delegation
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
-from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
-from actions.questions import parse_question
 from actions.knowledge.store import knowledge_directory
 from actions.limits import CLIENT_ADDRESS
+from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
+from actions.questions import parse_question
 from actions.tiers import engine
 from actions.tiers.render import render_status
 
@@ -155,7 +154,8 @@ class ActionTierStatus(Action):
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),
                           tracker.get_latest_input_channel())
         requested = next((str(v) for v in tracker.get_latest_entity_values("merchant_id")), None)
-        metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+        raw_metadata = message.get("metadata")
+        metadata = raw_metadata if isinstance(raw_metadata, dict) else {}
         delegate = unseal_delegation(secret(), tracker.sender_id, metadata)
         # A delegated turn runs on the agent's request, not from the merchant's address.
         address = None if delegate else metadata.get(CLIENT_ADDRESS)
@@ -186,6 +186,7 @@ class ActionTierStatus(Action):
                 merchant=requested or (identity.sub if identity else "")), "missing")
             return withdrawn()
         metrics = result.metrics
+        assert metrics is not None, "a lookup neither refused nor missing has metrics"
         rules = self._load_rules()
         if rules is None:
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")

@@ -12,11 +12,11 @@ from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.engine import Engine
 
 from actions.db.migrate import upgrade
-from actions.db.models import (AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics)
+from actions.db.models import AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import make_engine, make_session_factory
 from actions.knowledge.store import knowledge_directory
-from actions.tiers import engine as rules_engine
 from actions.tier_status import _metrics
+from actions.tiers import engine as rules_engine
 from actions.tiers.batch import assess_all, parse_quarter
 
 CATEGORIES = [f"类目{i:02d}" for i in range(40)]
@@ -66,8 +66,8 @@ def generate(url: str, count: int) -> float:
         else:
             batch_m, batch_x = [], []
             for merchant, metrics in _rows(count):
-                batch_m.append(dict(zip(MERCHANT_COLUMNS, merchant), updated_at=now))
-                batch_x.append(dict(zip(METRIC_COLUMNS, metrics)))
+                batch_m.append(dict(zip(MERCHANT_COLUMNS, merchant, strict=True), updated_at=now))
+                batch_x.append(dict(zip(METRIC_COLUMNS, metrics, strict=True)))
                 if len(batch_m) == 50_000:
                     conn.execute(Merchant.__table__.insert(), batch_m)
                     conn.execute(MerchantMetrics.__table__.insert(), batch_x)

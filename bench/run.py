@@ -39,8 +39,17 @@ def main(argv: List[str] | None = None) -> int:
     from actions.identity import issue_token
     from actions.limits import UNLIMITED
     from bench import batch, stages
-    from bench.http import (StockServer, interleaved, load, post, public, rss_mib, stock_project,
-                            train_stock, wait_answering)
+    from bench.http import (
+        StockServer,
+        interleaved,
+        load,
+        post,
+        public,
+        rss_mib,
+        stock_project,
+        train_stock,
+        wait_answering,
+    )
     from bot import train
     from bot.serve import Servers, free_port
 
@@ -105,12 +114,14 @@ def main(argv: List[str] | None = None) -> int:
             return agents[sender]
 
         kinds = {
-            "programme": lambda s, i: post(rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
+            "programme": lambda s, i: post(rest, {"sender": s,
+                                                  "message": PROGRAMME[i % len(PROGRAMME)]}),
             "tier_status": lambda s, i: post(desk_channel, {"message": TIER},
                                              {"Authorization": f"Bearer {agent_token(s)}"}),
             "greeting": lambda s, i: post(rest, {"sender": s, "message": GREETING}),
             "stock_greeting": lambda s, i: post(stock_rest, {"sender": s, "message": GREETING}),
-            "stock_programme": lambda s, i: post(stock_rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
+            "stock_programme": lambda s, i: post(stock_rest, {"sender": s,
+                                                              "message": PROGRAMME[i % len(PROGRAMME)]}),
         }
         latency: Dict[str, Any] = {name: {} for name in kinds}
         for key, concurrency in (("c1", 1), ("c16", 16)):
@@ -122,13 +133,16 @@ def main(argv: List[str] | None = None) -> int:
         memory.update({"rasa_after_latency_mib": rss_mib(rasa_pid),
                        "actions_after_latency_mib": rss_mib(action_pid)})
 
+        def mixed(s, i):
+            return (kinds["programme"], kinds["greeting"], kinds["tier_status"])[i % 3](s, i)
+
         print(f"soak: {sizes['soak']} turns …", flush=True)
-        mixed = lambda s, i: (kinds["programme"], kinds["greeting"], kinds["tier_status"])[i % 3](s, i)
         results["soak"] = public(load(mixed, 16, sizes["soak"]))
         memory.update({"rasa_after_soak_mib": rss_mib(rasa_pid),
                        "actions_after_soak_mib": rss_mib(action_pid)})
-        memory["rasa_growth_pct"] = round((memory["rasa_after_soak_mib"] / memory["rasa_start_mib"] - 1) * 100, 1)
-        memory["actions_growth_pct"] = round((memory["actions_after_soak_mib"] / memory["actions_start_mib"] - 1) * 100, 1)
+        for server in ("rasa", "actions"):
+            memory[f"{server}_growth_pct"] = round(
+                (memory[f"{server}_after_soak_mib"] / memory[f"{server}_start_mib"] - 1) * 100, 1)
         results["memory"] = memory
 
         print("stages in process …", flush=True)
@@ -152,25 +166,32 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     lat, mem, st, b = r["latency"], r["memory"], r["stages"], r["batch"]
     programme_p50, stock_greet_p50 = lat["programme"]["c1"]["p50_ms"], lat["stock_greeting"]["c1"]["p50_ms"]
     errors = sum(v[c]["errors"] for v in lat.values() for c in ("c1", "c16")) + r["soak"]["errors"]
+    throughput = lat["programme"]["c16"]["throughput_per_s"]
+    stock_throughput = lat["stock_programme"]["c16"]["throughput_per_s"]
     rows = [
         ("programme p50 <= 1.5x stock greeting p50", programme_p50 <= 1.5 * stock_greet_p50,
          f"{programme_p50} ms vs {stock_greet_p50} ms = {programme_p50 / stock_greet_p50:.2f}x"),
         ("programme p95 at 16 conversations <= 150 ms", lat["programme"]["c16"]["p95_ms"] <= 150,
          f"{lat['programme']['c16']['p95_ms']} ms"),
         ("zero errors", errors == 0, f"{errors} errors"),
-        ("throughput at 16 >= stock's", lat["programme"]["c16"]["throughput_per_s"] >= lat["stock_programme"]["c16"]["throughput_per_s"],
-         f"{lat['programme']['c16']['throughput_per_s']}/s vs stock {lat['stock_programme']['c16']['throughput_per_s']}/s"),
-        ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024, f"{mem['rasa_after_soak_mib']} MiB"),
-        ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250, f"{mem['actions_after_soak_mib']} MiB"),
+        ("throughput at 16 >= stock's", throughput >= stock_throughput,
+         f"{throughput}/s vs stock {stock_throughput}/s"),
+        ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024,
+         f"{mem['rasa_after_soak_mib']} MiB"),
+        ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250,
+         f"{mem['actions_after_soak_mib']} MiB"),
         ("memory growth after the soak <= 5%", max(mem["rasa_growth_pct"], mem["actions_growth_pct"]) <= 5,
          f"Rasa {mem['rasa_growth_pct']}%, actions {mem['actions_growth_pct']}%"),
-        ("normalise + tokenise <= 0.3 ms", st["normalise_plus_tokenise_ms"] <= 0.3, f"{st['normalise_plus_tokenise_ms']} ms"),
+        ("normalise + tokenise <= 0.3 ms", st["normalise_plus_tokenise_ms"] <= 0.3,
+         f"{st['normalise_plus_tokenise_ms']} ms"),
         ("training <= 3 minutes", r["training"]["ours_s"] <= 180, f"{r['training']['ours_s']} s"),
-        ("start to first answer <= 20 s", r["start_to_first_answer_s"] <= 20, f"{r['start_to_first_answer_s']} s"),
+        ("start to first answer <= 20 s", r["start_to_first_answer_s"] <= 20,
+         f"{r['start_to_first_answer_s']} s"),
         ("unchanged project does not retrain", not r["training"]["retrained_when_unchanged"],
          f"check took {r['training']['unchanged_check_s']} s"),
         ("batch <= 60 s on SQLite", b["sqlite"]["assess_s"] <= 60, f"{b['sqlite']['assess_s']} s"),
-        ("batch <= 60 s on PostgreSQL", b["postgresql"]["assess_s"] <= 60, f"{b['postgresql']['assess_s']} s"),
+        ("batch <= 60 s on PostgreSQL", b["postgresql"]["assess_s"] <= 60,
+         f"{b['postgresql']['assess_s']} s"),
         (">= 20x faster per merchant than the ORM loop", b["batch_vs_orm_per_merchant"] >= 20,
          f"{b['batch_vs_orm_per_merchant']}x"),
     ]
@@ -183,7 +204,8 @@ def write(r: Dict[str, Any]) -> None:
     (bench / "results.json").write_text(json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lat = r["latency"]
     lines = [f"Measured {r['date']} on {r['machine']} (`make bench`, sizes {r['sizes']}).", "",
-             "| per turn over HTTP | c=1 p50 / p95 / p99 ms | c=16 p50 / p95 / p99 ms | c=16 turns/s | errors |",
+             "| per turn over HTTP | c=1 p50 / p95 / p99 ms | c=16 p50 / p95 / p99 ms | c=16 turns/s "
+             "| errors |",
              "|---|---|---|---|---|"]
     for name, v in lat.items():
         c1, c16 = v["c1"], v["c16"]
@@ -195,14 +217,24 @@ def write(r: Dict[str, Any]) -> None:
     lines += [f"| {k.replace('_ms', '').replace('_', ' ')} | {v} |" for k, v in st.items()]
     lines += ["", "| other | figure |", "|---|---|",
               f"| training, ours / stock | {t['ours_s']} s / {t['stock_s']} s |",
-              f"| unchanged project: training skipped | {not t['retrained_when_unchanged']} ({t['unchanged_check_s']} s) |",
-              f"| start to first answer, ours / stock | {r['start_to_first_answer_s']} s / {r['stock_start_to_first_answer_s']} s |",
-              f"| Rasa server memory, start → after the latency runs → after {r['soak']['turns']} more turns | {mem['rasa_start_mib']} → {mem['rasa_after_latency_mib']} → {mem['rasa_after_soak_mib']} MiB ({mem['rasa_growth_pct']}% from start) |",
-              f"| action server memory, the same points | {mem['actions_start_mib']} → {mem['actions_after_latency_mib']} → {mem['actions_after_soak_mib']} MiB ({mem['actions_growth_pct']}% from start) |",
+              f"| unchanged project: training skipped | {not t['retrained_when_unchanged']} "
+              f"({t['unchanged_check_s']} s) |",
+              f"| start to first answer, ours / stock | {r['start_to_first_answer_s']} s / "
+              f"{r['stock_start_to_first_answer_s']} s |",
+              f"| Rasa server memory, start → after the latency runs → after {r['soak']['turns']} more "
+              f"turns | {mem['rasa_start_mib']} → {mem['rasa_after_latency_mib']} → "
+              f"{mem['rasa_after_soak_mib']} MiB ({mem['rasa_growth_pct']}% from start) |",
+              f"| action server memory, the same points | {mem['actions_start_mib']} → "
+              f"{mem['actions_after_latency_mib']} → {mem['actions_after_soak_mib']} MiB "
+              f"({mem['actions_growth_pct']}% from start) |",
               f"| stock Rasa server memory at start | {mem['stock_rasa_start_mib']} MiB |",
-              f"| soak: {r['soak']['turns']} turns at 16 conversations | {r['soak']['errors']} errors, p95 {r['soak']['p95_ms']} ms |",
-              f"| batch, {b['merchants']:,} merchants, SQLite / PostgreSQL | {b['sqlite']['assess_s']} s / {b['postgresql']['assess_s']} s |",
-              f"| per-merchant ORM loop ({b['orm_loop_sqlite']['merchants']:,}, SQLite) vs batch | {b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = {b['batch_vs_orm_per_merchant']}x |",
+              f"| soak: {r['soak']['turns']} turns at 16 conversations | {r['soak']['errors']} errors, "
+              f"p95 {r['soak']['p95_ms']} ms |",
+              f"| batch, {b['merchants']:,} merchants, SQLite / PostgreSQL | {b['sqlite']['assess_s']} s / "
+              f"{b['postgresql']['assess_s']} s |",
+              f"| per-merchant ORM loop ({b['orm_loop_sqlite']['merchants']:,}, SQLite) vs batch | "
+              f"{b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = "
+              f"{b['batch_vs_orm_per_merchant']}x |",
               "", "| target | met | figure |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {figure} |" for name, ok, figure in r["targets"]]
     (bench / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

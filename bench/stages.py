@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import statistics
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict
 
 PROJECT = Path(__file__).resolve().parents[1]
 QUESTIONS = ["金牌每个月有几个橱窗?", "銀牌貸款打幾折?", "第15条是什么?", "询价单订阅V2和V3有什么区别?",
@@ -44,9 +43,9 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
 
     import jieba
     from rasa.core.agent import Agent
-    from rasa.utils.log_utils import configure_structlog
     from rasa.shared.core.events import ActionExecuted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.log_utils import configure_structlog
 
     from actions.db.session import make_engine, make_session_factory
     from actions.identity import Identity
@@ -67,7 +66,8 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     tokenizer.load_userdict(str(PROJECT / "build" / "jieba" / "userdict.txt"))
     normalised = [script.normalize(q)[0] for q in QUESTIONS]
     tokenizer.lcut(normalised[0])  # loads the dictionary
-    results["tokenise_ms"] = _per_call_ms(lambda: tokenizer.lcut(normalised[next(cycle) % len(normalised)]), 2000)
+    results["tokenise_ms"] = _per_call_ms(
+        lambda: tokenizer.lcut(normalised[next(cycle) % len(normalised)]), 2000)
     results["normalise_plus_tokenise_ms"] = round(results["normalise_ms"] + results["tokenise_ms"], 3)
 
     # The action server's retrieval stage: ranking every knowledge passage for the question.

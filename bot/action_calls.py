@@ -4,8 +4,8 @@ Rasa 3.6 waits up to 5 minutes for a custom action; a merchant whose question re
 action server would hear nothing for that long. Here a call gets ACTION_TIMEOUT_SECONDS (3 s by
 default). After a call fails or times out, further calls fail at once for ACTION_RETRY_SECONDS
 (10 s), so a turn with several actions, or many merchants at once, do not each wait for the
-timeout again (an error status from a reachable action server fails only that call); then the next call tries the action server again, so service comes back by
-itself when it does.
+timeout again (an error status from a reachable action server fails only that call); then the
+next call tries the action server again, so service comes back by itself when it does.
 
 A failed call is handled as Rasa handles any failed action (logged, its events dropped, the
 merchant's message kept in the conversation); the channel then finds that the turn produced no
@@ -116,8 +116,8 @@ def keep_alive(endpoint: Optional[EndpointConfig], idle_seconds: float) -> Optio
     sessions = endpoint.__dict__.get("keep_alive")
     if sessions is None:
         sessions = KeepAliveSessions(endpoint, idle_seconds)
-        endpoint.keep_alive = sessions  # type: ignore[attr-defined]
-        endpoint.session = sessions.session  # type: ignore[method-assign]
+        endpoint.keep_alive = sessions
+        endpoint.session = sessions.session
     return sessions
 
 
@@ -142,10 +142,10 @@ def install(timeout: float, retry_after: float, keepalive: float = 2.0) -> Actio
         except ActionExecutionRejection:
             circuit.succeeded()  # the action server answered: it rejected this action
             raise
-        except asyncio.TimeoutError:
+        except asyncio.TimeoutError as e:
             circuit.failed()
             logger.error("action '%s' got no answer within %.1f s", self.name(), timeout)
-            raise RasaException(f"action '{self.name()}' timed out")
+            raise RasaException(f"action '{self.name()}' timed out") from e
         except Exception as e:
             # An action that failed on a reachable action server (an HTTP error status) is
             # that action's failure; only an unreachable server stops the calls for a while.
@@ -156,8 +156,8 @@ def install(timeout: float, retry_after: float, keepalive: float = 2.0) -> Actio
         return events
 
     run.unbounded = unbounded  # type: ignore[attr-defined]
-    RemoteAction.run = run  # type: ignore[assignment]
-    RemoteAction._validate_action_result = _validator_built_once()  # type: ignore[assignment]
+    RemoteAction.run = run
+    RemoteAction._validate_action_result = _validator_built_once()
     return circuit
 
 

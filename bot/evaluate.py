@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -82,7 +81,7 @@ def predictions(model: Path, texts: List[str]) -> List[Dict[str, Any]]:
 
 def _label(intent: Optional[str]) -> str:
     # Falling back and declaring a question out of scope are the same outcome to a merchant.
-    return OUT_OF_SCOPE if intent in (None, FALLBACK) else intent
+    return OUT_OF_SCOPE if intent is None or intent == FALLBACK else intent
 
 
 def score(examples: List[Dict[str, Any]], predicted: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -91,20 +90,20 @@ def score(examples: List[Dict[str, Any]], predicted: List[Dict[str, Any]]) -> Di
 
     gold = [_label(e["intent"]) for e in examples]
     pred = [_label(p["intent"]) for p in predicted]
-    correct = [g == p for g, p in zip(gold, pred)]
+    correct = [g == p for g, p in zip(gold, pred, strict=True)]
     per_script: Dict[str, Tuple[int, int]] = {}
-    for example, ok in zip(examples, correct):
+    for example, ok in zip(examples, correct, strict=True):
         right, total = per_script.get(example["script"], (0, 0))
         per_script[example["script"]] = (right + ok, total + 1)
     tp = fp = fn = 0
-    for example, p in zip(examples, predicted):
+    for example, p in zip(examples, predicted, strict=True):
         gold_entities: Set = example["entities"]
         tp += len(gold_entities & p["entities"])
         fp += len(p["entities"] - gold_entities)
         fn += len(gold_entities - p["entities"])
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    oos = [(e, p) for e, p in zip(examples, predicted) if e["intent"] == OUT_OF_SCOPE]
+    oos = [(e, p) for e, p in zip(examples, predicted, strict=True) if e["intent"] == OUT_OF_SCOPE]
     false_answers = [
         e["text"] for e, p in oos
         if _label(p["intent"]) in ANSWERING_INTENTS
@@ -113,7 +112,8 @@ def score(examples: List[Dict[str, Any]], predicted: List[Dict[str, Any]]) -> Di
         and not (any(k == "platform" for k, _ in p["entities"])
                  and not any(k in SPECIFIC for k, _ in p["entities"]))
     ]
-    errors = [f"{e['text']}: {g} -> {p}" for e, g, p, ok in zip(examples, gold, pred, correct) if not ok]
+    errors = [f"{e['text']}: {g} -> {p}"
+              for e, g, p, ok in zip(examples, gold, pred, correct, strict=True) if not ok]
     return {
         "examples": len(examples),
         "intent_accuracy": sum(correct) / len(correct),
@@ -142,7 +142,7 @@ def confusion_image(results: Dict[str, Dict[str, Any]], path: Path) -> None:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 6))
-    for ax, (name, r) in zip(axes, results.items()):
+    for ax, (name, r) in zip(axes, results.items(), strict=True):
         ConfusionMatrixDisplay.from_predictions(r["gold"], r["pred"], labels=r["labels"], ax=ax,
                                                 colorbar=False, xticks_rotation=45)
         ax.set_title(f"{name}: intent accuracy {r['intent_accuracy']:.1%}")

@@ -60,7 +60,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
         try:
             return self._change(conversation_id, take)
-        except Exception as e:  # noqa: BLE001 - Rasa's contract: any failure here is a LockError
+        except Exception as e:  # Rasa's contract: any failure here is a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
     def update_lock(self, conversation_id: str) -> None:

@@ -43,7 +43,7 @@ def cache_event_types() -> None:
         return cls
 
     resolve_by_type.uncached = resolve  # type: ignore[attr-defined]
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]
+    Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
 def exit_only_for_a_missing_schema() -> None:
@@ -66,7 +66,7 @@ def exit_only_for_a_missing_schema() -> None:
         finally:
             session.close()
 
-    tracker_store.SQLTrackerStore.session_scope = session_scope  # type: ignore[assignment]
+    tracker_store.SQLTrackerStore.session_scope = session_scope
 
 
 def _is_sqlite_file(url: Any) -> bool:
@@ -90,7 +90,8 @@ def sqlite_connections_kept() -> None:
     from sqlalchemy.pool import QueuePool
 
     stock_kwargs = getattr(tracker_store.create_engine_kwargs, "stock", tracker_store.create_engine_kwargs)
-    stock_init = getattr(tracker_store.SQLTrackerStore.__init__, "stock", tracker_store.SQLTrackerStore.__init__)
+    stock_init = getattr(tracker_store.SQLTrackerStore.__init__, "stock",
+                         tracker_store.SQLTrackerStore.__init__)
 
     def create_engine_kwargs(url: Any) -> Dict[str, Any]:
         if _is_sqlite_file(url):
@@ -109,7 +110,7 @@ def sqlite_connections_kept() -> None:
     create_engine_kwargs.stock = stock_kwargs  # type: ignore[attr-defined]
     init.stock = stock_init  # type: ignore[attr-defined]
     tracker_store.create_engine_kwargs = create_engine_kwargs
-    tracker_store.SQLTrackerStore.__init__ = init  # type: ignore[assignment]
+    tracker_store.SQLTrackerStore.__init__ = init
 
 
 def install() -> None:

@@ -150,7 +150,7 @@ class Servers:
                 raise TimeoutError(f"servers not ready after {timeout:.0f} s: {urls}")
             for proc in self.running():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"server exited early (exit {proc.returncode}): {proc.args}")
+                    raise RuntimeError(f"server exited early (exit {proc.returncode}): {proc.args!r}")
             try:
                 with urllib.request.urlopen(urls[0], timeout=2):
                     urls.pop(0)

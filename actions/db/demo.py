@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Dict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,9 +47,9 @@ def seed_demo(factory: "sessionmaker[Session]", today: dt.date | None = None) ->
             session.add(Merchant(id=merchant_id, name=name, l2_category=category,
                                  china_good_seller_since=since, current_tier=tier,
                                  updated_at=dt.datetime.utcnow()))
-            values = dict(has_trade_90d=True, ip_severe_infringements=0, ip_prohibited_points=0,
-                          trade_violation_points=0, banned_or_frozen=False,
-                          industry_conditions_met=True)
+            values: Dict[str, Any] = dict(has_trade_90d=True, ip_severe_infringements=0,
+                                          ip_prohibited_points=0, trade_violation_points=0,
+                                          banned_or_frozen=False, industry_conditions_met=True)
             values.update(metrics)
             session.add(MerchantMetrics(merchant_id=merchant_id, as_of=today, **values))
     return True

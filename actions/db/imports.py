@@ -117,7 +117,7 @@ def parse_metrics_row(row: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, An
     return merchant, metrics
 
 
-def _read(path: Path, columns: Iterable[str]) -> Iterable[Tuple[int, Dict[str, str]]]:
+def _read(path: Path, columns: Iterable[str]) -> Iterable[Tuple[int, Optional[Dict[str, str]]]]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in columns if c not in (reader.fieldnames or [])]

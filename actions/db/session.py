@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import threading
-from typing import Dict, Optional
+from pathlib import Path
+from typing import Any, Dict, Optional
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
@@ -26,7 +26,7 @@ def database_url() -> str:
 def make_engine(url: Optional[str] = None) -> Engine:
     """An engine for the URL; connections are checked before use so a restarted DB recovers."""
     url = url or database_url()
-    kwargs = {"pool_pre_ping": True, "future": True}
+    kwargs: Dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     return create_engine(url, **kwargs)

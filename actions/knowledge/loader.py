@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import opencc
 import yaml
@@ -16,8 +16,8 @@ from actions.knowledge.model import (
     Benefit,
     Entry,
     KnowledgeBase,
-    Programme,
     Platform,
+    Programme,
     Silence,
     Source,
     Table,
@@ -123,7 +123,7 @@ _Loader.yaml_implicit_resolvers = {
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as f:
-            return yaml.load(f, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            return yaml.load(f, Loader=_Loader)  # _Loader is a SafeLoader subclass
     except FileNotFoundError:
         raise KnowledgeError(path, "(file)", "file not found") from None
     except UnicodeDecodeError as e:
@@ -351,7 +351,8 @@ def _load_words(path: Path) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, ...], ...
     root = _Reader(path, "(file)", _read_yaml(path))
     groups = []
     for i, raw in enumerate(root.data.get("synonyms") or []):
-        if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(w, str) and w.strip() for w in raw):
+        if (not isinstance(raw, list) or len(raw) < 2
+                or not all(isinstance(w, str) and w.strip() for w in raw)):
             raise KnowledgeError(path, f"synonyms[{i}]", "must be a list of at least two words")
         groups.append(_both_scripts(tuple(w.strip() for w in raw)))
     return (_both_scripts(root.texts("shared_terms")), tuple(groups),

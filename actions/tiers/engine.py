@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
@@ -137,10 +137,11 @@ def evaluate(metrics: Metrics, rules: Rules, category_average: Optional[float],
     # A disqualifying threshold is "met" when the merchant has the violation.
     violations = tuple(c for c in (apply(t, values[t.metric], None) for t in rules.disqualifying)
                        if c.met)
-    until = protection_end(rules, metrics.china_good_seller_since)
+    since = metrics.china_good_seller_since
+    until = protection_end(rules, since)
     if violations:
         outcome = DISQUALIFIED
-    elif until and metrics.china_good_seller_since <= today <= until:
+    elif since and until and since <= today <= until:
         outcome = PROTECTED
     elif not metrics.has_trade_90d:
         outcome = NO_TRADE

@@ -73,7 +73,8 @@ def render_status(kb: KnowledgeBase, rules: Rules, metrics: Metrics, verdict: Ve
     if only_metrics:
         for c in verdict.tiers[engine.GOLD] + verdict.tiers[engine.SILVER]:
             if c.metric in only_metrics:
-                tier_name = r[f"tier_name_{engine.GOLD if c in verdict.tiers[engine.GOLD] else engine.SILVER}"]
+                met_tier = engine.GOLD if c in verdict.tiers[engine.GOLD] else engine.SILVER
+                tier_name = r[f"tier_name_{met_tier}"]
                 lines.append(f"{tier_name}" + criterion_line(kb, rules, c))
     elif verdict.outcome == engine.DISQUALIFIED:
         for v in verdict.violations:

@@ -181,6 +181,7 @@ class AgentDeskInput(InputChannel):
         @authorised
         async def message(request: Request, agent: Identity, number: int) -> HTTPResponse:
             text = body_text(request, required=True)
+            assert text is not None, "a required text is never None"
             ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
             sent = await handoff.post_agent_message(request.app.ctx.agent, ticket, agent.sub, text)
             return response.json({"ticket": number, "sent": sent})

@@ -16,6 +16,13 @@ from bot.channels.delivery import BadRequest, deliver, json_object, message_text
 from bot.channels.guard import guarded
 
 
+def _key() -> str:
+    """The shared secret, once bearer_identity has verified a token with it (so it is set)."""
+    key = secret()
+    assert key is not None, "bearer_identity refuses every token without a secret"
+    return key
+
+
 class MerchantInput(InputChannel):
     """Like Rasa's REST channel, but the caller is who the bearer token says."""
 
@@ -37,7 +44,7 @@ class MerchantInput(InputChannel):
                 identity = bearer_identity(request)
             except InvalidToken as e:
                 return await unauthorised(self.name(), e, request)
-            sender = conversation_id(secret(), identity)
+            sender = conversation_id(_key(), identity)
             return response.json(await handoff.pending_for_merchant(sender))
 
         @hook.route("/webhook", methods=["POST"])
@@ -51,7 +58,7 @@ class MerchantInput(InputChannel):
             except BadRequest as e:
                 return e.response()
             # The conversation belongs to the token's subject, whatever the body says.
-            sender = conversation_id(secret(), identity)
+            sender = conversation_id(_key(), identity)
             address = limits.client_address(request)
             wait = limits.shared().message(self.name(), address, sender)
             if wait is not None:
@@ -62,7 +69,7 @@ class MerchantInput(InputChannel):
                 collector = CollectingOutputChannel()
                 message = await guarded(agent, sender, text, self.name(), identity, address)
                 await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata={**seal(secret(), sender, identity),
+                                                 metadata={**seal(_key(), sender, identity),
                                                            limits.CLIENT_ADDRESS: address}))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())

@@ -41,13 +41,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from actions.identity import Identity, InvalidToken, conversation_id, seal, secret, verify_token
+from actions.identity import InvalidToken, conversation_id, seal, secret, verify_token
 from bot import handoff
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
-from bot.channels.limits import TOO_MANY
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
+from bot.channels.limits import TOO_MANY
 from bot.nlu import script
 
 logger = logging.getLogger(__name__)

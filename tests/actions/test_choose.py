@@ -10,11 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from rasa_sdk.events import SlotSet
 
-from actions.choose import (aspects_in, decide, platforms_hinted, set_aside,
-                            without_background)
+from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
 from actions.knowledge import KnowledgeStore
 from actions.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from actions.programme_terms import ActionAnswerProgramme
@@ -392,8 +390,8 @@ async def test_every_programme_answers_when_both_are_asked_and_no_entry_fits(act
 
 
 async def test_when_the_tier_programme_is_given_is_its_assessment(action):
-    message = await reply(action, "新金银牌这季没评上,下回啥时候再评", entity("programme", "aliexpress_tiers_2023"),
-                          entity("aspect", "time"))
+    message = await reply(action, "新金银牌这季没评上,下回啥时候再评",
+                          entity("programme", "aliexpress_tiers_2023"), entity("aspect", "time"))
     assert "1月、4月、7月、10月" in message["answer"]
 
 
@@ -528,7 +526,8 @@ async def test_sellers_words_for_a_fee_or_a_contact_are_aspects_the_documents_le
 async def test_a_figure_asked_beside_an_answered_aspect_is_still_said_to_be_missing(action):
     # The period of measure 15 is given; the points it costs are not ("第15条" counts nothing).
     points = await reply(action, "春节那段时间发货晚了会扣几分", entity("measure", "measure_15"))
-    assert points["answer"].startswith("原文没有写明发货管理临时规则的具体数额") and "1月19日" in points["answer"]
+    assert points["answer"].startswith("原文没有写明发货管理临时规则的具体数额")
+    assert "1月19日" in points["answer"]
     # A deadline asked with the word 申请: the deadline is given, the facet that points to the
     # product page does not make the answer "not given".
     due = await reply(action, "电票贴现优惠申请截止到什么时候", entity("measure", "measure_3"))

@@ -71,7 +71,8 @@ def test_entities_without_offsets_do_not_count_as_covered_text(kb):
 
 
 def test_families_name_the_subject_not_what_is_asked():
-    assert families(Question(ids={"guarantee": ["g"], "aspect": ["apply"], "platform": ["other"]})) == {"measure"}
+    assert families(Question(ids={"guarantee": ["g"], "aspect": ["apply"],
+                                  "platform": ["other"]})) == {"measure"}
     assert families(Question(ids={"aspect": ["apply"]}, measure_numbers=[3])) == {"measure"}
     assert families(Question(ids={"metric": ["m"], "violation": ["v"], "tier": ["gold"]})) == {"rule", "tier"}
     assert families(Question(ids={"aspect": ["apply"]})) == set()
@@ -147,7 +148,8 @@ def test_a_message_naming_nothing_and_asking_nothing_keeps_no_context(kb):
 
 def test_without_a_previous_question_the_new_one_is_answered(kb):
     text = "那银牌呢?"
-    assert follow(kb, text, [mention(text, "tier", "silver", "银牌")], None) == Question(ids={"tier": ["silver"]})
+    assert (follow(kb, text, [mention(text, "tier", "silver", "银牌")], None)
+            == Question(ids={"tier": ["silver"]}))
 
 
 # --- the slot ---------------------------------------------------------------------------------
@@ -240,7 +242,8 @@ async def test_action_answers_an_aspect_about_the_measure_just_discussed(action,
     tracker = conversation(text, [mention(text, "aspect", "apply", "怎么申请")],
                            {"ids": {"measure": ["measure_2"]}, "measure_numbers": []})
     [message], events = await run(action, tracker)
-    assert message["answer"].split("\n")[0] == "第2条 保理融资利率优惠:" + kb.entries["measure_2"].facets["apply"]
+    assert (message["answer"].split("\n")[0]
+            == "第2条 保理融资利率优惠:" + kb.entries["measure_2"].facets["apply"])
     assert "6%" in message["answer"]
     assert events[1] == SlotSet("programme_context", {"ids": {"measure": ["measure_2"], "aspect": ["apply"]},
                                                       "measure_numbers": []})
@@ -274,7 +277,8 @@ async def test_action_replaces_the_context_on_a_new_topic(action, kb):
 @pytest.mark.parametrize("context", [None, "gold", {"ids": "tier"}, {"ids": {"tier": "gold"}}])
 async def test_action_ignores_a_malformed_context(action, kb, context):
     text = "那银牌呢?"
-    [message], events = await run(action, conversation(text, [mention(text, "tier", "silver", "银牌")], context))
+    [message], events = await run(action, conversation(text, [mention(text, "tier", "silver", "银牌")],
+                                                       context))
     assert kb.benefit("showcase").by_tier["silver"].answer in message["answer"]
     assert kb.benefit("loan").by_tier["silver"].answer in message["answer"]
     assert events[1] == SlotSet("programme_context", {"ids": {"tier": ["silver"]}, "measure_numbers": []})
@@ -288,7 +292,8 @@ async def test_action_metric_question_offers_a_status_check(action, kb):
     assert [m["response"] for m in messages] == ["utter_answer", "utter_offer_check_status"]
     assert messages[0]["answer"] == kb.entries["metric_positive_feedback"].answer
     assert events == [SlotSet("topic", "metric_positive_feedback"),
-                      SlotSet("programme_context", {"ids": {"tier": ["gold"], "metric": ["metric_positive_feedback"]},
+                      SlotSet("programme_context", {"ids": {"tier": ["gold"],
+                                                            "metric": ["metric_positive_feedback"]},
                                                     "measure_numbers": []}),
                       SlotSet("pending_offer", "check_status")]
     # "那银牌呢?" keeps the metric, so the offer is made again.

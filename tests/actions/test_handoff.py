@@ -90,7 +90,8 @@ def test_a_refused_status_is_neither_an_answer_nor_a_status(outcome):
 def test_a_question_without_a_reply_or_with_a_non_answer_is_unanswered():
     events = [user("第15条呢", "ask_programme"),  # the conversation ended before a reply
               user("怎么申请", "ask_programme"), bot("您想了解哪一项呢?", "utter_ask_which_programme"),
-              user("天猫的扣分规则", "ask_programme"), bot("其他平台的规则我这里没有。", "utter_other_platform")]
+              user("天猫的扣分规则", "ask_programme"),
+              bot("其他平台的规则我这里没有。", "utter_other_platform")]
     summary = conversation_summary(events)
     assert [q["answered"] for q in summary["questions"]] == [False, False, False]
     assert summary["unanswered"] == ["第15条呢", "怎么申请", "天猫的扣分规则"]

@@ -7,8 +7,16 @@ import time
 import jwt
 import pytest
 
-from actions.identity import (ALGORITHM, DELEGATION_SECONDS, Identity, InvalidToken, issue_token,
-                              seal_delegation, unseal_delegation, verify_token)
+from actions.identity import (
+    ALGORITHM,
+    DELEGATION_SECONDS,
+    Identity,
+    InvalidToken,
+    issue_token,
+    seal_delegation,
+    unseal_delegation,
+    verify_token,
+)
 
 KEY = "identity-test-secret-of-32-bytes!"
 
@@ -54,7 +62,8 @@ def test_expired_wrongly_signed_or_roleless_tokens_are_refused():
     with pytest.raises(InvalidToken, match="expired"):
         verify_token(KEY, issue_token(KEY, "M1001", "merchant", dt.timedelta(hours=-1)))
     with pytest.raises(InvalidToken, match="InvalidSignatureError"):
-        verify_token("another-secret-of-32-bytes-long!", issue_token(KEY, "M1001", "merchant", dt.timedelta(hours=1)))
+        verify_token("another-secret-of-32-bytes-long!",
+                     issue_token(KEY, "M1001", "merchant", dt.timedelta(hours=1)))
     with pytest.raises(InvalidToken, match="bad role"):
         verify_token(KEY, signed(sub="M1001", role="admin", exp=int(time.time()) + 600))
 

@@ -92,12 +92,14 @@ def test_a_key_is_seen_once_per_window_and_shared_storage_sees_it_everywhere(red
 
 def test_a_rate_that_is_not_one_falls_back_to_the_default(caplog):
     limits = limits_with(per_conversation="lots")
-    assert str(limits.rates["ASSISTANT_LIMIT_PER_CONVERSATION"]) == str(limits_with().rates["ASSISTANT_LIMIT_PER_CONVERSATION"])
+    default = limits_with().rates["ASSISTANT_LIMIT_PER_CONVERSATION"]
+    assert str(limits.rates["ASSISTANT_LIMIT_PER_CONVERSATION"]) == str(default)
     assert "is not a rate" in caplog.text
 
 
 def test_a_key_forgotten_is_taken_again():
     limits = limits_with()
-    assert limits.first_time("dingtalk", "msg-retry", 60) and not limits.first_time("dingtalk", "msg-retry", 60)
+    assert limits.first_time("dingtalk", "msg-retry", 60)
+    assert not limits.first_time("dingtalk", "msg-retry", 60)
     limits.forget("dingtalk", "msg-retry")
     assert limits.first_time("dingtalk", "msg-retry", 60)

@@ -81,7 +81,8 @@ async def test_measure_by_number_and_by_name(action, kb):
                       SlotSet("programme_context", {"ids": {}, "measure_numbers": [15]}),
                       *WITHDRAWN]
     by_name, _ = await ask(action, entity("measure", "measure_1"), entity("aspect", "amount"))
-    assert by_name["answer"].split("\n")[0] == "第1条 湖北商家极速到账与备货贷:" + kb.entries["measure_1"].facets["amount"]
+    assert (by_name["answer"].split("\n")[0]
+            == "第1条 湖北商家极速到账与备货贷:" + kb.entries["measure_1"].facets["amount"])
 
 
 async def test_measure_that_does_not_exist(action):
@@ -151,7 +152,8 @@ async def test_apply_for_gold_explains_no_application_needed(action):
 
 async def test_resource_facet_and_undated_programme(action, kb):
     message, _ = await ask(action, entity("resource", "resource_live"), entity("aspect", "apply"))
-    assert message["answer"].split("\n")[0] == "商+直播(商家直播绿通):" + kb.entries["resource_live"].facets["apply"]
+    assert (message["answer"].split("\n")[0]
+            == "商+直播(商家直播绿通):" + kb.entries["resource_live"].facets["apply"])
     assert "10000家" in message["answer"]
     assert "2020年4月15日" in message["status"] and "已过期" in message["status"]
     pack, _ = await ask(action, entity("resource", "resource_service_pack"))
@@ -193,7 +195,8 @@ async def test_answers_follow_an_edited_knowledge_base(knowledge_copy):
     action = ActionAnswerProgramme(KnowledgeStore(knowledge_copy), today=lambda: TODAY)
     tracker = tracker_for("备货贷最高多少", [entity("measure", "measure_1"), entity("aspect", "amount")])
     assert "100万" in (await run(action, tracker))[0][0]["answer"]
-    path.write_text(path.read_text(encoding="utf-8").replace("备货贷最高额度100万(元)", "备货贷最高额度200万(元)"),
+    path.write_text(path.read_text(encoding="utf-8").replace("备货贷最高额度100万(元)",
+                                                             "备货贷最高额度200万(元)"),
                     encoding="utf-8")
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))

@@ -34,7 +34,7 @@ def remote(monkeypatch):
             try:
                 raise aiohttp.ClientConnectionError("refused")
             except aiohttp.ClientConnectionError:
-                raise RasaException("Couldn't connect")
+                raise RasaException("Couldn't connect")  # noqa: B904 - as Rasa 3.6 raises it
         return ["event"]
 
     monkeypatch.setattr(RemoteAction, "run", fake_run)

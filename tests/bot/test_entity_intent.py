@@ -152,14 +152,15 @@ def test_a_question_about_the_documents_naming_a_product_stays_ours(adjuster, te
     assert len(message.get("entities")) == len(kinds)
 
 
-@pytest.mark.parametrize("text", ["你觉得现在做外贸还有没有前途啊", "靓仔你今年几岁了,结婚没", "你平时喜欢吃什么菜?"])
+@pytest.mark.parametrize("text", ["你觉得现在做外贸还有没有前途啊", "靓仔你今年几岁了,结婚没",
+                                  "你平时喜欢吃什么菜?"])
 def test_chit_chat_to_the_assistant_is_declined_not_answered_with_the_menu(adjuster, text):
     [message] = adjuster.process([parsed(text, "ask_capabilities")])
     assert message.get("intent")["name"] == "out_of_scope"
 
 
-@pytest.mark.parametrize("text", ["你到底能帮我做些什么事情?", "你是不是机器人啊?", "我可以问你哪些方面的问题?",
-                                  "你係邊個嚟㗎?"])
+@pytest.mark.parametrize("text", ["你到底能帮我做些什么事情?", "你是不是机器人啊?",
+                                  "我可以问你哪些方面的问题?", "你係邊個嚟㗎?"])
 def test_a_question_about_what_the_assistant_is_or_does_gets_the_menu(adjuster, text):
     [message] = adjuster.process([parsed(text, "ask_capabilities")])
     assert message.get("intent")["name"] == "ask_capabilities"

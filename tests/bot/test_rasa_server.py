@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
-
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
 
 from bot.rasa_server import cache_event_types, exit_only_for_a_missing_schema
 

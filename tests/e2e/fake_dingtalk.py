@@ -15,7 +15,7 @@ class FakeDingTalk:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.received.setdefault(self.path, []).append(body)
                 self.send_response(200)

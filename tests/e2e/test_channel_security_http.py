@@ -10,7 +10,6 @@ import pytest
 
 from tests.e2e.conftest import ACTION_TOKEN
 from tests.e2e.test_handoff_http import Merchant, audit_rows, call, ticket_number
-from tests.e2e.test_tier_status_http import imported  # noqa: F401 - fixture: T9001, T9002
 
 pytestmark = pytest.mark.e2e
 

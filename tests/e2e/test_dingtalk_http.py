@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, text
 from bot.channels.dingtalk import signature
 from tests.e2e.conftest import DINGTALK_SECRET, PROJECT
 from tests.e2e.fake_dingtalk import FakeDingTalk
-from tests.e2e.test_tier_status_http import imported  # noqa: F401 - fixture: T9001, T9002
 
 pytestmark = pytest.mark.e2e
 
@@ -77,14 +76,17 @@ def test_an_unlinked_account_gets_no_private_data(imported, dingtalk):
 
 def test_a_replayed_callback_is_dropped_and_audited(imported, dingtalk):
     # Signed callbacks stay valid for an hour; the same message id is taken once.
-    first = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9", message_id="msg-replayed")
-    again = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9", message_id="msg-replayed")
+    first = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9",
+                     message_id="msg-replayed")
+    again = callback(imported, dingtalk, "staff-replay", "金牌每个月有几个橱窗?", "s9",
+                     message_id="msg-replayed")
     assert first[0] == 200 and first[1]["delivered"] >= 1
     assert again == (200, {"delivered": 0, "duplicate": True})
     assert len(dingtalk.received["/robot/sendBySession?session=s9"]) == first[1]["delivered"]
     engine = create_engine(imported.database_url, future=True)
     with engine.connect() as conn:
-        reasons = conn.execute(text("SELECT reason FROM audit_log WHERE allowed = :no"), {"no": False}).scalars().all()
+        reasons = conn.execute(text("SELECT reason FROM audit_log WHERE allowed = :no"),
+                               {"no": False}).scalars().all()
     engine.dispose()
     assert "replayed message: msg-replayed" in reasons
 

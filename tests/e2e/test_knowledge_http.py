@@ -37,7 +37,8 @@ def test_held_out_questions_get_the_right_fact(client):
         reply = client.text(f"q-{uuid.uuid4().hex[:8]}", q["q"])
         simplified = script.normalize(reply)[0]
         ok = all(e.lower() in simplified for e in q["expect"])
-        # Replies follow the question's script (simplified in, simplified out; traditional out for both variants).
+        # Replies follow the question's script (simplified in, simplified out; traditional out for
+        # both variants).
         if q["script"] != script.SIMPLIFIED and script.detect_script(q["q"]):
             ok = ok and script.detect_script(reply) in (script.TAIWAN, script.HONG_KONG)
         if ok:
@@ -61,7 +62,10 @@ def test_edited_knowledge_is_served_without_restart_and_a_broken_file_keeps_the_
         client, knowledge_dir, servers):
     path = knowledge_dir / "chunlei_1688.yml"
     original = path.read_text(encoding="utf-8")
-    ask = lambda: script.normalize(client.text(f"k-{uuid.uuid4().hex[:8]}", "备货贷最高多少"))[0]
+
+    def ask():
+        return script.normalize(client.text(f"k-{uuid.uuid4().hex[:8]}", "备货贷最高多少"))[0]
+
     try:
         assert "100万" in ask()
         path.write_text(original.replace("备货贷最高额度100万(元)", "备货贷最高额度150万(元)"),
@@ -69,13 +73,14 @@ def test_edited_knowledge_is_served_without_restart_and_a_broken_file_keeps_the_
         _bump_mtime(path)
         assert "150万" in ask()
         # A broken edit: the action server keeps answering from the last good version.
-        path.write_text(original.replace("    deadline: 2020-03-31\n    values: [9%", "    deadline: 2020-13-45\n    values: [9%"),
+        path.write_text(original.replace("    deadline: 2020-03-31\n    values: [9%",
+                                         "    deadline: 2020-13-45\n    values: [9%"),
                         encoding="utf-8")
         _bump_mtime(path)
         reply = ask()
         assert "150万" in reply
         log = (servers.log_dir / "actions.log").read_text(encoding="utf-8", errors="replace")
-        [line] = [l for l in log.splitlines() if "Knowledge not reloaded" in l]
+        [line] = [ln for ln in log.splitlines() if "Knowledge not reloaded" in ln]
         assert "chunlei_1688.yml: entry 'measure_2': 'deadline' must be a date" in line
         assert "Traceback" not in log
     finally:

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 NGINX = Path("/usr/sbin/nginx")
 CONVERSATIONS, TURNS, BURST, BURSTS = 24, 5, 10, 3
-QUESTIONS = ["金牌每个月有几个橱窗?", "第15条是什么?", "银牌贷款打几折?", "你好", "询价单订阅V2和V3有什么区别?"]
+QUESTIONS = ["金牌每个月有几个橱窗?", "第15条是什么?", "银牌贷款打几折?", "你好",
+             "询价单订阅V2和V3有什么区别?"]
 
 
 def _require_services() -> None:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -12,30 +10,9 @@ import pytest
 
 from actions.identity import issue_token
 from bot.nlu import script
-from tests.e2e.conftest import JWT_SECRET, PROJECT
+from tests.e2e.conftest import JWT_SECRET
 
 pytestmark = pytest.mark.e2e
-
-HEADER = ("merchant_id,merchant_name,l2_category,as_of,has_trade_90d,payment_rank_top_pct,"
-          "online_72h_rate,snad_dispute_rate,positive_feedback_rate,dingtalk_active_days_90d,"
-          "ip_severe_infringements,ip_prohibited_points,trade_violation_points,banned_or_frozen,"
-          "industry_conditions_met,china_good_seller_since,current_tier")
-
-
-@pytest.fixture(scope="module")
-def imported(servers, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("import")
-    (folder / "cat.csv").write_text("l2_category,snad_dispute_avg\n女装,1.2\n", encoding="utf-8")
-    (folder / "m.csv").write_text(
-        HEADER + "\nT9001,台北好物,女装,2026-11-21,1,8,83.5,0.9,91.0,70,0,0,0,0,1,,silver\n"
-        "T9002,別人的店,女装,2026-11-21,1,2,99,0.1,99,90,0,0,0,0,1,,gold\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "actions.cli", "--database-url", servers.database_url,
-                             "import-metrics", str(folder / "m.csv"), "--categories", str(folder / "cat.csv")],
-                            cwd=PROJECT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "2 of 2 rows imported" in result.stdout
-    return servers
-
 
 def post(servers, body, token=None):
     url = f"http://127.0.0.1:{servers.rasa_port}/webhooks/merchant/webhook"

@@ -16,9 +16,9 @@ from typing import Callable, List
 import pytest
 
 from bot.nlu import script
-from tests.e2e.conftest import PROJECT, REPORT
+from tests.e2e.conftest import HEADER, PROJECT, REPORT
 from tests.e2e.test_handoff_http import Desk, Merchant, ticket_number
-from tests.e2e.test_tier_status_http import HEADER, token
+from tests.e2e.test_tier_status_http import token
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import pytest
 
-from actions.knowledge.model import Entry, KnowledgeBase
+from actions.knowledge.model import Entry
 from bot.nlu import script
 
 SOURCES = Path(__file__).resolve().parents[2] / "knowledge" / "sources"

@@ -31,8 +31,7 @@ from sqlalchemy import create_engine, text
 
 from bot.channels.dingtalk import signature
 from tests.e2e.fake_dingtalk import FakeDingTalk
-from tests.reliability.conftest import (ACTION_TOKEN, DINGTALK_SECRET, FIGURES, JWT_SECRET, http,
-                                        leaked, token)
+from tests.reliability.conftest import ACTION_TOKEN, DINGTALK_SECRET, FIGURES, JWT_SECRET, http, leaked, token
 
 pytestmark = pytest.mark.e2e
 
@@ -40,8 +39,8 @@ OTHER_KEY = "not-the-assistant-secret-but-32-bytes"
 ASK_OTHER = "查一下商家 R7002 的金银牌状态"
 ASK_OWN = "我离金牌还差多少"
 # What a refusal reads like in a reply (the assistant answers in the script it was written to).
-REFUSALS = ("需要先登录", "需要先登錄", "只能查询自己", "只能查詢自己", "重新打开在线客服", "重新打開線上客服",
-            "重新打開在線客服")
+REFUSALS = ("需要先登录", "需要先登錄", "只能查询自己", "只能查詢自己", "重新打开在线客服",
+            "重新打開線上客服", "重新打開在線客服")
 WEBCHAT_PATH = "/webhooks/webchat/socket.io"
 
 

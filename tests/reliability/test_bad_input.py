@@ -37,8 +37,15 @@ import socketio
 
 from bot.channels.dingtalk import signature
 from tests.e2e.fake_dingtalk import FakeDingTalk
-from tests.reliability.conftest import (DINGTALK_SECRET, FIGURES, STACK_TRACE_MARKERS, http, leaked,
-                                        reply_text, token)
+from tests.reliability.conftest import (
+    DINGTALK_SECRET,
+    FIGURES,
+    STACK_TRACE_MARKERS,
+    http,
+    leaked,
+    reply_text,
+    token,
+)
 
 pytestmark = pytest.mark.e2e
 

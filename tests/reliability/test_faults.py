@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.e2e.services import PG_ADMIN, REDIS, require_postgres_and_redis
-from tests.reliability.conftest import (FIGURES, http, import_merchants, reply_text, start_servers,
-                                        token)
+from tests.reliability.conftest import FIGURES, http, import_merchants, reply_text, start_servers, token
 from tests.reliability.faults import Proxy
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +53,8 @@ def faulty(trained_model, tmp_path_factory):
         pg.close()
         rd.close()
         with admin.connect() as conn:
-            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              f"WHERE datname = '{name}'"))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -187,8 +187,9 @@ def test_redis_down_fails_closed_then_recovers(faulty):
     finally:
         faulty.redis.up()
     recovered = wait_until(lambda: answers_normally(faulty, sender))
-    SURVIVED["redis down"] = (f"Redis down (Redis lock store): 503 'temporarily unavailable', "
-                              f"nothing processed unlocked; answers again {recovered:.1f} s after it returned")
+    SURVIVED["redis down"] = ("Redis down (Redis lock store): 503 'temporarily unavailable', "
+                              "nothing processed unlocked; "
+                              f"answers again {recovered:.1f} s after it returned")
 
 
 def test_fault_figures():

@@ -20,8 +20,7 @@ from sqlalchemy import create_engine, text
 
 from bot.channels.dingtalk import conversation_for, signature
 from tests.e2e.fake_dingtalk import FakeDingTalk
-from tests.reliability.conftest import (DINGTALK_SECRET, JWT_SECRET, PRIVATE, http, reply_text,
-                                        token)
+from tests.reliability.conftest import DINGTALK_SECRET, JWT_SECRET, PRIVATE, http, reply_text, token
 
 pytestmark = pytest.mark.e2e
 

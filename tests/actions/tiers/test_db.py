@@ -42,7 +42,8 @@ def test_import_then_reimport_updates_in_place(factory, tmp_path):
     assert import_categories(factory, categories).categories == 1
     report = import_metrics(factory, write_csv(tmp_path / "m.csv", [ROW]))
     assert (report.rows, report.imported, report.errors) == (1, 1, [])
-    report = import_metrics(factory, write_csv(tmp_path / "m2.csv", [dict(ROW, online_72h_rate="70", current_tier="gold")]))
+    report = import_metrics(factory, write_csv(tmp_path / "m2.csv",
+                                               [dict(ROW, online_72h_rate="70", current_tier="gold")]))
     assert report.imported == 1
     with factory() as s:
         assert s.execute(select(MerchantMetrics.online_72h_rate)).scalar_one() == 70.0
@@ -72,7 +73,8 @@ def test_a_bad_row_imports_nothing_and_names_its_line(factory, tmp_path, change,
 
 
 def test_skip_bad_rows_imports_the_good_ones(factory, tmp_path):
-    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"), dict(ROW, merchant_id="M2", online_72h_rate="x"),
+    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"),
+                                           dict(ROW, merchant_id="M2", online_72h_rate="x"),
                                            dict(ROW, merchant_id="M1")])
     report = import_metrics(factory, path, skip_bad_rows=True)
     assert report.imported == 1 and [e.line for e in report.errors] == [3, 4]
@@ -149,7 +151,8 @@ async def test_gold_silver_disqualified_protected_no_trade(action):
         [message], _ = await run(action, status_tracker(f"merchant:{m_id}",
                                                         seal(SECRET, f"merchant:{m_id}", who)))
         assert phrase in message["text_body"], (m_id, message["text_body"])
-    [m], _ = await run(action, status_tracker("merchant:M1004", seal(SECRET, "merchant:M1004", merchant("M1004"))))
+    [m], _ = await run(action, status_tracker("merchant:M1004",
+                                              seal(SECRET, "merchant:M1004", merchant("M1004"))))
     assert "交易违规扣分:26分" in m["text_body"]
 
 
@@ -199,7 +202,8 @@ async def test_a_merchant_id_that_differs_only_in_letter_case_is_another_merchan
     assert audit(factory) == [("m1001", "merchant", "m1001", True, "no such merchant or no metrics"),
                               ("m1001", "merchant", "M1001", False, "merchant asked about another merchant")]
     # The merchant the id was issued to still reads their own figures.
-    [mine], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", merchant("M1001"))))
+    [mine], _ = await run(action, status_tracker("merchant:M1001",
+                                                 seal(SECRET, "merchant:M1001", merchant("M1001"))))
     assert "您的店铺(M1001)" in mine["text_body"] and "金牌" in mine["text_body"]
 
 
@@ -217,8 +221,9 @@ async def test_agent_reads_any_merchant_and_is_audited(action, factory):
 
 async def test_only_the_asked_metric(action):
     me = merchant("M1003")
-    [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
-                                                    [{"entity": "metric", "value": "metric_positive_feedback"}]))
+    [message], _ = await run(action, status_tracker(
+        "merchant:M1003", seal(SECRET, "merchant:M1003", me),
+        [{"entity": "metric", "value": "metric_positive_feedback"}]))
     text = message["text_body"]
     assert "好评率" in text and "上网率" not in text
 
@@ -255,13 +260,14 @@ def test_batch_agrees_with_the_engine(factory, db_url, tmp_path):
     assert set(summary.outcomes) == {"gold", "silver", "none", "disqualified", "protected", "no_trade"}
     again = assess_all(make_engine(db_url), quarter, day)  # re-running replaces, not duplicates
     assert again.total == 6 + len(edges) and again.outcomes == summary.outcomes
+    from actions.db.models import CategoryBenchmark
     from actions.tier_status import _metrics
     from actions.tiers import engine
-    from actions.db.models import CategoryBenchmark
     rules = engine.load_rules(KNOWLEDGE / "tier_rules.yml")
     with factory() as s:
         rows = dict(s.execute(select(AssessmentResult.merchant_id, AssessmentResult.outcome)).all())
-        averages = dict(s.execute(select(CategoryBenchmark.l2_category, CategoryBenchmark.snad_dispute_avg)).all())
+        averages = dict(s.execute(select(CategoryBenchmark.l2_category,
+                                         CategoryBenchmark.snad_dispute_avg)).all())
         for m in s.execute(select(Merchant)).scalars():
             expected = engine.evaluate(_metrics(m, s.get(MerchantMetrics, m.id)), rules,
                                        averages.get(m.l2_category), day).outcome
