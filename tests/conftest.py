@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -8,10 +9,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from actions.knowledge import KnowledgeBase, load_knowledge
+from actions.knowledge import KnowledgeBase, KnowledgeStore, load_knowledge
 
 PROJECT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = PROJECT / "knowledge"
+
+
+@functools.lru_cache(maxsize=None)
+def knowledge_store() -> KnowledgeStore:
+    """One store of the project's knowledge base for the run (each worker): loading it takes
+    a quarter of a second, and the store reloads by itself when a file changes."""
+    return KnowledgeStore(KNOWLEDGE)
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,18 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
-from actions.knowledge import KnowledgeStore
 from actions.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from tests.actions.helpers import entity, run, tracker_for
-from tests.conftest import KNOWLEDGE
+from tests.conftest import knowledge_store
 
 TODAY = dt.date(2026, 11, 22)
 
 
 @pytest.fixture
 def action():
-    return ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    return ActionAnswerProgramme(knowledge_store(), today=lambda: TODAY)
 
 
 async def reply(action, text, *entities):
@@ -79,7 +78,7 @@ def test_a_name_typed_with_characters_of_the_same_sound_still_ranks_its_entry(kb
 def test_the_index_follows_the_loaded_knowledge_base(kb):
     first = retriever_for(kb)
     assert retriever_for(kb) is first
-    assert retriever_for(KnowledgeStore(KNOWLEDGE).get()) is not first
+    assert retriever_for(knowledge_store().get()) is not first
 
 
 def test_platform_hints_come_from_words_and_named_kinds(kb):
@@ -276,7 +275,7 @@ async def test_two_facets_asked_are_both_answered(action):
 
 def test_decide_names_how_it_chose(kb):
     retriever = Retriever(kb)
-    composer = ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    composer = ActionAnswerProgramme(knowledge_store(), today=lambda: TODAY)
     compose = lambda q: composer.answer(kb, q, TODAY)  # noqa: E731
     named = decide(kb, retriever, parse_question(kb, [entity("measure", "measure_8")]), "续费补贴", compose)
     assert named.how == "entities" and named.topic == "measure_8"

@@ -15,12 +15,11 @@ from actions.db.demo import seed_demo
 from actions.db.migrate import upgrade
 from actions.db.session import make_engine, make_session_factory
 from actions.identity import Identity, seal
-from actions.knowledge import KnowledgeStore
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from actions.tier_status import ActionTierStatus
 from tests.actions.helpers import run
-from tests.conftest import KNOWLEDGE
+from tests.conftest import knowledge_store
 
 TODAY = dt.date(2026, 11, 22)
 SECRET = "test-secret"
@@ -196,7 +195,7 @@ def test_the_well_formed_part_of_a_slot_value_is_kept():
 
 @pytest.fixture
 def action():
-    return ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    return ActionAnswerProgramme(knowledge_store(), today=lambda: TODAY)
 
 
 def conversation(text: str, entities: List[Dict[str, Any]], context: Any,
@@ -317,7 +316,7 @@ def status_action(tmp_path, monkeypatch):
     engine = make_engine(url)
     factory = make_session_factory(engine)
     seed_demo(factory, TODAY)
-    yield ActionTierStatus(factory, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    yield ActionTierStatus(factory, knowledge_store(), today=lambda: TODAY)
     engine.dispose()
 
 

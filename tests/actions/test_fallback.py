@@ -5,9 +5,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.fallback import ActionClarify, failures_in_a_row
-from actions.knowledge import KnowledgeStore
 from tests.actions.helpers import entity, run
-from tests.conftest import KNOWLEDGE
+from tests.conftest import knowledge_store
 
 
 def user(intent: str) -> dict:
@@ -28,7 +27,7 @@ def test_failures_are_counted_in_a_row_only():
 
 
 async def test_named_entry_is_suggested_with_a_precise_payload():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [entity("measure", "measure_1"), entity("aspect", "amount")],
                 [{"name": "nlu_fallback"}, {"name": "ask_programme"}, {"name": "greet"}])
     [message], events = await run(action, t)
@@ -40,7 +39,7 @@ async def test_named_entry_is_suggested_with_a_precise_payload():
 
 
 async def test_two_close_intents_become_two_suggestions():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "thank"},
                                              {"name": "goodbye"}])
     [message], _ = await run(action, t)
@@ -48,13 +47,13 @@ async def test_two_close_intents_become_two_suggestions():
 
 
 async def test_nothing_to_suggest_says_what_the_assistant_can_do():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     [message], _ = await run(action, tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}]))
     assert message["response"] == "utter_default"
 
 
 async def test_second_failure_in_a_row_offers_a_human():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("greet"), user("nlu_fallback"), user("nlu_fallback")], [],
                 [{"name": "nlu_fallback"}, {"name": "thank"}])
     [message], events = await run(action, t)
@@ -63,7 +62,7 @@ async def test_second_failure_in_a_row_offers_a_human():
 
 
 async def test_an_unrecognised_wording_gets_the_entries_the_ranking_finds():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
     t.latest_message["text"] = "三天上网率最低要多少"
     [message], _ = await run(action, t)
@@ -72,7 +71,7 @@ async def test_an_unrecognised_wording_gets_the_entries_the_ranking_finds():
 
 
 async def test_unsure_and_likely_out_of_scope_with_nothing_found_is_declined():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "out_of_scope"},
                                              {"name": "ask_programme"}])
     t.latest_message["text"] = "表格公式vlookup怎么写"
@@ -81,7 +80,7 @@ async def test_unsure_and_likely_out_of_scope_with_nothing_found_is_declined():
 
 
 async def test_another_platform_is_declined_as_such():
-    action = ActionClarify(KnowledgeStore(KNOWLEDGE))
+    action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [{"entity": "platform", "value": "亚马逊"}],
                 [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
     [message], _ = await run(action, t)

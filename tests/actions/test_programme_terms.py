@@ -10,14 +10,14 @@ from rasa_sdk.events import SlotSet
 from actions.knowledge import KnowledgeStore
 from actions.programme_terms import ActionAnswerProgramme
 from tests.actions.helpers import entity, run, tracker_for
-from tests.conftest import KNOWLEDGE
+from tests.conftest import knowledge_store
 
 TODAY = dt.date(2026, 11, 22)
 
 
 @pytest.fixture
 def action():
-    return ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    return ActionAnswerProgramme(knowledge_store(), today=lambda: TODAY)
 
 
 WITHDRAWN = [SlotSet("pending_offer", None)]
@@ -99,7 +99,7 @@ async def test_deadline_question_says_closed_relative_to_today(action):
 
 
 async def test_deadline_still_open_before_it_passes(kb):
-    action = ActionAnswerProgramme(KnowledgeStore(KNOWLEDGE), today=lambda: dt.date(2020, 3, 1))
+    action = ActionAnswerProgramme(knowledge_store(), today=lambda: dt.date(2020, 3, 1))
     message, _ = await ask(action, entity("measure", "measure_2"), entity("aspect", "deadline"))
     assert "仍可申请" in message["status"]
 

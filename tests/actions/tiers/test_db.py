@@ -14,11 +14,10 @@ from actions.db.imports import METRICS_COLUMNS, import_categories, import_metric
 from actions.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
 from actions.db.session import make_engine
 from actions.identity import Identity, seal, seal_delegation
-from actions.knowledge import KnowledgeStore
 from actions.tier_status import ActionTierStatus
 from actions.tiers.batch import assess_all, parse_quarter
 from tests.actions.helpers import run
-from tests.conftest import KNOWLEDGE
+from tests.conftest import KNOWLEDGE, knowledge_store
 
 SECRET = "test-secret"
 TODAY = dt.date(2026, 11, 22)
@@ -104,7 +103,7 @@ def merchant(sub: str, role: str = "merchant", hours: int = 1) -> Identity:
 def action(factory, monkeypatch):
     monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
     seed_demo(factory, TODAY)
-    return ActionTierStatus(factory, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    return ActionTierStatus(factory, knowledge_store(), today=lambda: TODAY)
 
 
 def audit(factory):
@@ -232,7 +231,7 @@ async def test_database_down_says_temporarily_unavailable(monkeypatch, tmp_path)
     from actions.db.session import make_session_factory
     monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
     broken = make_session_factory(make_engine("postgresql://nobody@127.0.0.1:1/none"))
-    action = ActionTierStatus(broken, KnowledgeStore(KNOWLEDGE), today=lambda: TODAY)
+    action = ActionTierStatus(broken, knowledge_store(), today=lambda: TODAY)
     me = merchant("M1001")
     [message], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", me)))
     assert "暂时无法查询" in message["text_body"]
