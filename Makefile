@@ -13,7 +13,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 help:
 	@echo "make run    set up what is missing, train if inputs changed, serve on :5005 (actions :5055)"
 	@echo "make test   run the whole test suite (make lint first)"
-	@echo "make test-unit   the tests that need no trained model and no server (1.5-2 minutes on 2 cores)"
+	@echo "make test-unit   the tests that need no trained model and no server (under a minute on 2 cores)"
 	@echo "make lint   ruff, then mypy (settings in pyproject.toml)"
 	@echo "make test-reliability   the reliability and security suite alone (part of make test)"
 	@echo "make bench  speed and memory beside stock Rasa (bench/results.md)"
