@@ -13,9 +13,10 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from actions.identity import issue_token
 from bot.serve import Servers
@@ -140,3 +141,32 @@ def leaked(text: str, allowed: Optional[str] = None) -> list:
 
 STACK_TRACE_MARKERS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.exc",
                        "Exception:", "Error:\n")
+
+
+def say_signed(port: int, bearer: str, message: str) -> str:
+    """A message on the authenticated merchant channel; the replies' texts (200 expected)."""
+    status, raw, parsed = http(port, "POST", "/webhooks/merchant/webhook", {"message": message},
+                               {"Authorization": f"Bearer {bearer}"})
+    assert status == 200, raw
+    return reply_text(parsed)
+
+
+def query(database_url: str, sql: str, **params: Any) -> List[Dict[str, Any]]:
+    """Rows of a query against a server's database, as the servers wrote them."""
+    engine = create_engine(database_url, future=True)
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    finally:
+        engine.dispose()
+
+
+def last_audit_id(database_url: str) -> int:
+    return query(database_url, "SELECT COALESCE(MAX(id), 0) AS n FROM audit_log")[0]["n"]
+
+
+def audit_since(database_url: str, after: int) -> List[Dict[str, Any]]:
+    """The audit rows written after row `after`, oldest first."""
+    return query(database_url,
+                 "SELECT id, actor, actor_role, subject_merchant, action, allowed, reason, source "
+                 "FROM audit_log WHERE id > :after ORDER BY id", after=after)

@@ -5,16 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List
 
-from sqlalchemy import create_engine, text
-
-from tests.reliability.conftest import http, reply_text, token
-
-
-def _say(port: int, bearer: str, message: str) -> str:
-    status, raw, parsed = http(port, "POST", "/webhooks/merchant/webhook", {"message": message},
-                               {"Authorization": f"Bearer {bearer}"})
-    assert status == 200, raw
-    return reply_text(parsed)
+from tests.reliability.conftest import audit_since, http, last_audit_id, say_signed, token
 
 
 def _desk(port: int, bearer: str, method: str, path: str, body: Any = None) -> Dict[str, Any]:
@@ -31,30 +22,12 @@ def _ticket(reply: str) -> int:
 
 
 def _reads_since(database_url: str, after: int) -> List[Dict[str, Any]]:
-    engine = create_engine(database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT id, actor, actor_role, subject_merchant, allowed, reason, source "
-                "FROM audit_log WHERE id > :after AND action = 'read_tier_status' ORDER BY id"),
-                {"after": after}).mappings()
-            return [dict(r) for r in rows]
-    finally:
-        engine.dispose()
-
-
-def _last_id(database_url: str) -> int:
-    engine = create_engine(database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM audit_log")).scalar_one()
-    finally:
-        engine.dispose()
+    return [r for r in audit_since(database_url, after) if r["action"] == "read_tier_status"]
 
 
 def _delegate(port: int, opener: str, delegator: str, question: str) -> List[str]:
     """The opener hands off; the delegator claims the ticket and lets the assistant answer."""
-    number = _ticket(_say(port, opener, "转人工"))
+    number = _ticket(say_signed(port, opener, "转人工"))
     _desk(port, delegator, "POST", f"/tickets/{number}/claim")
     answers = _desk(port, delegator, "POST", f"/tickets/{number}/delegate", {"text": question})
     _desk(port, delegator, "POST", f"/tickets/{number}/handback")
@@ -63,7 +36,7 @@ def _delegate(port: int, opener: str, delegator: str, question: str) -> List[str
 
 def test_a_delegated_read_in_an_agents_conversation_names_the_agent_who_delegated(reliable):
     port, url = reliable.rasa_port, reliable.database_url
-    before = _last_id(url)
+    before = last_audit_id(url)
     answers = _delegate(port, token("agent-opener", "agent"), token("agent-delegator", "agent"),
                         "查一下商家 R7001 的金银牌状态")
     assert any("可靠小店" in a for a in answers), answers
@@ -76,7 +49,7 @@ def test_a_delegated_read_in_an_agents_conversation_names_the_agent_who_delegate
 def test_a_delegated_read_in_a_merchants_conversation_shows_only_their_own_data(reliable):
     port, url = reliable.rasa_port, reliable.database_url
     merchant = token("R7001")
-    before = _last_id(url)
+    before = last_audit_id(url)
     answers = _delegate(port, merchant, token("agent-helper", "agent"), "我现在是什么等级?")
     joined = "\n".join(answers)
     assert "83.5" in joined and "97.25" not in joined, joined
@@ -89,8 +62,8 @@ def test_a_delegated_read_in_a_merchants_conversation_shows_only_their_own_data(
 
 def test_a_merchants_own_read_records_their_address(reliable):
     port, url = reliable.rasa_port, reliable.database_url
-    before = _last_id(url)
-    assert "83.5" in _say(port, token("R7001"), "我离金牌还差多少?")
+    before = last_audit_id(url)
+    assert "83.5" in say_signed(port, token("R7001"), "我离金牌还差多少?")
     [read] = _reads_since(url, before)
     assert (read["actor"], read["subject_merchant"], read["allowed"], read["source"]) == (
         "R7001", "R7001", True, "127.0.0.1")

@@ -16,11 +16,20 @@ import uuid
 from typing import Any, Dict, List
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot.channels.dingtalk import conversation_for, signature
 from tests.e2e.fake_dingtalk import FakeDingTalk
-from tests.reliability.conftest import DINGTALK_SECRET, JWT_SECRET, PRIVATE, http, reply_text, token
+from tests.reliability.conftest import (
+    DINGTALK_SECRET,
+    JWT_SECRET,
+    PRIVATE,
+    audit_since,
+    http,
+    last_audit_id,
+    query,
+    say_signed,
+    token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,51 +41,25 @@ OWN_LEVEL = "我现在是什么等级?"
 
 # --- the database, as the servers write it ---------------------------------------------------
 
-def _query(database_url: str, sql: str, **params: Any) -> List[Dict[str, Any]]:
-    engine = create_engine(database_url, future=True)
-    try:
-        with engine.connect() as conn:
-            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
-    finally:
-        engine.dispose()
-
-
-def _last_audit_id(database_url: str) -> int:
-    return _query(database_url, "SELECT COALESCE(MAX(id), 0) AS n FROM audit_log")[0]["n"]
-
-
-def _audit_since(database_url: str, after: int) -> List[Dict[str, Any]]:
-    return _query(database_url,
-                  "SELECT id, actor, actor_role, subject_merchant, action, allowed, reason, source "
-                  "FROM audit_log WHERE id > :after ORDER BY id", after=after)
-
-
 def _audit_until(database_url: str, after: int, wanted, seconds: float = 3.0) -> List[Dict[str, Any]]:
     """The rows since `after`, once `wanted(rows)` holds (or after `seconds`)."""
-    rows = _audit_since(database_url, after)
+    rows = audit_since(database_url, after)
     deadline = time.monotonic() + seconds
     while not wanted(rows) and time.monotonic() < deadline:
         time.sleep(0.2)
-        rows = _audit_since(database_url, after)
+        rows = audit_since(database_url, after)
     return rows
 
 
 # --- 1. a token for "r7001" is not R7001's ---------------------------------------------------
 
-def _ask(port: int, bearer: str, message: str) -> str:
-    status, raw, parsed = http(port, "POST", MERCHANT, {"message": message},
-                               {"Authorization": f"Bearer {bearer}"})
-    assert status == 200, raw
-    return reply_text(parsed)
-
-
 def test_a_token_for_the_merchant_id_in_another_letter_case_reads_nothing(reliable):
     port, url = reliable.rasa_port, reliable.database_url
     # The same question with R7001's own token shows R7001's data: the question reads it.
-    assert any(s in _ask(port, token("R7001"), OWN_LEVEL) for s in PRIVATE["R7001"])
+    assert any(s in say_signed(port, token("R7001"), OWN_LEVEL) for s in PRIVATE["R7001"])
 
-    before = _last_audit_id(url)
-    reply = _ask(port, token("r7001"), OWN_LEVEL)
+    before = last_audit_id(url)
+    reply = say_signed(port, token("r7001"), OWN_LEVEL)
     assert reply.strip(), "no reply"
     assert not [s for s in PRIVATE["R7001"] if s in reply], reply
     rows = _audit_until(url, before, lambda rs: any(r["action"] == "read_tier_status" for r in rs))
@@ -101,7 +84,7 @@ def test_an_oversized_ticket_number_is_no_such_ticket_and_audited(reliable, meth
     port, url = reliable.rasa_port, reliable.database_url
     agent = f"agent-huge-{uuid.uuid4().hex[:8]}"
     path = f"{DESK}/{HUGE}{route}"
-    before = _last_audit_id(url)
+    before = last_audit_id(url)
     status, raw, parsed = http(port, method, path, {"text": "您好"} if method == "POST" else None,
                                {"Authorization": f"Bearer {token(agent, role='agent')}"})
     assert (status, (parsed or {}).get("error")) == (404, "no such ticket"), (status, raw[:300])
@@ -122,7 +105,7 @@ def fake_dingtalk():
 
 
 def _user_turns(tracker_db: str, sender: str) -> int:
-    return _query(f"sqlite:///{tracker_db}",
+    return query(f"sqlite:///{tracker_db}",
                   "SELECT COUNT(*) AS n FROM events WHERE sender_id = :s AND type_name = 'user'",
                   s=sender)[0]["n"]
 
@@ -149,7 +132,7 @@ def test_a_replayed_dingtalk_callback_is_dropped_and_audited(reliable, fake_ding
     assert any(s in fake_dingtalk.texts(session) for s in PRIVATE["R7001"])  # the linked account's data
     assert _user_turns(tracker_db, conversation) == turns_before + 1
 
-    before = _last_audit_id(url)
+    before = last_audit_id(url)
     status, raw, again = http(port, "POST", DINGTALK, body, headers)  # the very same callback
     assert (status, again) == (200, {"delivered": 0, "duplicate": True}), raw
     time.sleep(0.5)
@@ -177,7 +160,7 @@ def _get(port: int, path: str):
 
 
 @pytest.mark.parametrize("page", ["/webhooks/webchat", "/webhooks/webchat/"])
-def test_the_chat_page_never_echoes_a_token_sent_in_its_query(reliable, page):
+def test_the_chat_page_never_echoes_a_token_sent_in_itsquery(reliable, page):
     bearer = token("R7001")
     status, location, body = _get(reliable.rasa_port, f"{page}?token={bearer}")
     signature_part = bearer.rsplit(".", 1)[1]
