@@ -28,6 +28,7 @@ from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.db.session import shared_factory
 from actions.identity import Identity, seal_delegation, secret
+from bot.channels.understanding import understood
 from bot.nlu import script
 
 logger = logging.getLogger(__name__)
@@ -133,9 +134,8 @@ async def delegate(agent: Agent, ticket: HandoffTicket, agent_id: str,
         resume(tracker)
         await agent.tracker_store.save(tracker)
         try:
-            await agent.processor.handle_message(
-                UserMessage(text, collector, conversation, input_channel=channel,
-                            metadata=metadata))
+            await agent.processor.handle_message(await understood(agent, UserMessage(
+                text, collector, conversation, input_channel=channel, metadata=metadata)))
         finally:
             tracker = await agent.processor.get_tracker(conversation)
             if not tracker.is_paused():

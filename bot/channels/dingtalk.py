@@ -35,6 +35,7 @@ from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded, printable_id
+from bot.channels.understanding import understood
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_MS = 60 * 60 * 1000
@@ -186,8 +187,9 @@ class DingTalkInput(InputChannel):
                 collector = CollectingOutputChannel()
                 text = await guarded(agent, sender, content.strip(), self.name(), identity,
                                      limits.client_address(request))
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                                 metadata=metadata))
+                await on_new_message(await understood(agent, UserMessage(
+                    text, collector, sender, input_channel=self.name(),
+                    metadata=metadata)))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

@@ -14,6 +14,7 @@ from bot.channels import limits
 from bot.channels.auth import bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
+from bot.channels.understanding import understood
 
 
 def _key() -> str:
@@ -68,9 +69,10 @@ class MerchantInput(InputChannel):
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
                 message = await guarded(agent, sender, text, self.name(), identity, address)
-                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata={**seal(_key(), sender, identity),
-                                                           limits.CLIENT_ADDRESS: address}))
+                await on_new_message(await understood(agent, UserMessage(
+                    message, collector, sender, input_channel=self.name(),
+                    metadata={**seal(_key(), sender, identity),
+                               limits.CLIENT_ADDRESS: address})))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

@@ -20,6 +20,7 @@ from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded, printable_id
+from bot.channels.understanding import understood
 
 MAX_SENDER_CHARS = 128
 # Conversation ids of the signed-in channels (actions/identity.conversation_id, DingTalk's
@@ -102,8 +103,9 @@ class PublicRestInput(InputChannel):
                 collector = CollectingOutputChannel()
                 message = await guarded(agent, sender, text, self.name(), source=address)
                 # The client's address goes with the message: anonymous handoffs are limited by it.
-                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata={limits.CLIENT_ADDRESS: address}))
+                await on_new_message(await understood(agent, UserMessage(
+                    message, collector, sender, input_channel=self.name(),
+                    metadata={limits.CLIENT_ADDRESS: address})))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 

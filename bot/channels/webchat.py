@@ -48,6 +48,7 @@ from bot.channels.auth import audit_refusal
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
+from bot.channels.understanding import understood
 from bot.nlu import script
 
 logger = logging.getLogger(__name__)
@@ -324,9 +325,10 @@ class WebchatInput(SocketIOInput):
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()
                 message = await guarded(agent, sender, text, self.name(), identity, address)
-                await on_new_message(UserMessage(message, collector, sender, input_channel=self.name(),
-                                                 metadata={**seal(key, sender, identity),
-                                                           limits.CLIENT_ADDRESS: address}))
+                await on_new_message(await understood(agent, UserMessage(
+                    message, collector, sender, input_channel=self.name(),
+                    metadata={**seal(key, sender, identity),
+                               limits.CLIENT_ADDRESS: address})))
                 return await handoff.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 
