@@ -219,7 +219,8 @@ class ActionAnswerProgramme(Action):
         # Two kinds of knowledge name together ("银牌…有冇标识", "被准出…橱窗") are ours however
         # the message is worded; one generic name ("金牌要交保证金吗") is not.
         named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
-        sure = question.specific or len(named_kinds) >= 2
+        # A programme named by its own name ("1688那句口号", "春雷计划总价值") is ours too.
+        sure = question.specific or len(named_kinds) >= 2 or bool(question.of("programme"))
         if not isinstance(choice.answer, Answer) or (best < floor and not sure):
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet("pending_offer", None)]

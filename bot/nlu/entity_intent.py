@@ -86,7 +86,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             "status_entities": ["merchant_id"],
             "status_intent": "ask_tier_status",
             # What makes a message a question: a question mark or a question word.
-            "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|能不能|可不可以|是不是|"
+            "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|谁|能不能|可不可以|是不是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
                                 r"点解|點解|幾|嗎|麼|甚麼|干嘛|幹嘛|怎么办|怎麼辦|咋办|what|how|when|"
                                 # A-not-A: 要不要, 用不用, 行不行, 有没有; or a final 不/没
@@ -113,6 +113,14 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # In Cantonese 人工 after a count of months is a wage ("賠幾多個月人工").
             "handoff_pattern": r"(?<![月钱錢])人工(?!资|费|成本)|客服|真人|活人|转接|轉接|小二|专员|專員|坐席|找人|有人|人呢|投诉|"
                                r"投訴|电话|電話|agent|human|person",
+            # The handoff intent needs some word for a person, the robot or a transfer: a guess of
+            # "handoff" on a message with none ("推荐个好用的ERP") is the classifier unsure, and
+            # opening a ticket for it would put a request nobody made in the agents' queue.
+            "handoff_intents": ["request_human"],
+            "handoff_evidence_pattern": r"人|转|轉|客服|小二|坐席|投诉|投訴|电话|電話|机器|機器|机械|機械|"
+                                        r"agent|human|person|service|staff|robot|bot",
+            # What such a guess becomes: "unsure" (the knowledge names, if any, then decide).
+            "unsure_intent": "nlu_fallback",
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -137,6 +145,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._addressing = re.compile(config["addressing_pattern"], re.IGNORECASE)
         self._handoff = re.compile(config["handoff_pattern"], re.IGNORECASE)
         self._capability = re.compile(config["capability_pattern"], re.IGNORECASE)
+        self._handoff_intents = set(config["handoff_intents"])
+        self._handoff_evidence = re.compile(config["handoff_evidence_pattern"], re.IGNORECASE)
+        self._unsure_intent = config["unsure_intent"]
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -184,6 +195,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                                         or self._calculation.search(text))):
                 self._as_request(message, intent)
                 continue
+            if name in self._handoff_intents and not self._handoff_evidence.search(text):
+                self._relabel(message, intent, self._unsure_intent)
+                intent = message.get(INTENT) or {}
+                name = intent.get(INTENT_NAME_KEY)
             if name in self._unsure:
                 # The classifier is unsure: any knowledge name the message contains decides
                 # ("在哪查我是金排还是银排", "晋级係咪平台自己话事").

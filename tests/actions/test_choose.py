@@ -134,7 +134,7 @@ def test_papers_to_hand_in_are_an_aspect_and_a_period_is_no_time_asked(kb):
 async def test_papers_to_hand_in_are_said_to_be_missing(action):
     message = await reply(action, "1688发货超时要提交什么证明材料", entity("measure", "measure_15"),
                           entity("aspect", "documents"))
-    assert message["answer"].startswith("原文没有写明") and "综合考量" in message["answer"]
+    assert message["answer"].startswith("原文没有写明") and "综合做出考量" in message["answer"]
 
 
 async def test_how_a_figure_is_counted_is_said_to_be_missing(action):
@@ -534,3 +534,21 @@ async def test_a_figure_asked_beside_an_answered_aspect_is_still_said_to_be_miss
     # How to apply, asked alone, is still said to be only on the product page.
     how = await reply(action, "电票贴现优惠具体怎么申请", entity("measure", "measure_3"))
     assert how["answer"].startswith("原文没有写明电票贴现优惠的申请方式")
+
+
+async def test_out_of_scope_yields_to_a_programme_named_by_its_own_name(action):
+    slogan = tracker_for("1688那句口号 让天下什么来着", [entity("programme", "chunlei_1688")],
+                         intent="out_of_scope")
+    messages, _ = await run(action, slogan)
+    assert messages[0]["response"] == "utter_answer"
+    assert "让天下没有难做的生意" in messages[0]["answer"]
+
+
+async def test_details_the_documents_leave_out_are_said_to_be_missing(action):
+    definition = await reply(action, "72h上网率怎么定义 揽收算不算", entity("metric", "metric_online_72h"))
+    assert definition["answer"].startswith("原文没有写明72h上网率的定义")
+    assert "85%" in definition["answer"]
+    tools = await reply(action, "高阶场景营销工具具体是哪些", entity("benefit", "store_tools"))
+    assert tools["answer"].startswith("原文没有写明“更高阶的场景营销店铺工具”具体是哪些工具")
+    commission = await reply(action, "淘工厂抽佣多少", entity("section", "home_taogongchang"))
+    assert commission["answer"].startswith("原文没有写明版块的佣金")

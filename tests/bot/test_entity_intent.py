@@ -215,3 +215,24 @@ def test_a_conversational_guess_naming_a_merchant_id_is_a_status_request(adjuste
     assert message.get("intent")["name"] == "ask_tier_status"
     [plain] = adjuster.process([parsed("好的", intent)])
     assert plain.get("intent")["name"] == intent
+
+
+@pytest.mark.parametrize("text", ["推荐个好用的erp", "有没有好用的打单软件推荐"])
+def test_a_handoff_guess_on_a_message_asking_for_nobody_is_unsure_not_a_ticket(adjuster, text):
+    [message] = adjuster.process([parsed(text, "request_human")])
+    assert message.get("intent")["name"] == "nlu_fallback"
+    assert message.get("intent_ranking")[1]["name"] == "request_human"
+
+
+@pytest.mark.parametrize("text", ["转人工", "我不想跟机器人聊", "transfer me to customer service",
+                                  "找你们小二", "我要投诉"])
+def test_a_handoff_with_a_word_for_a_person_or_the_robot_stays_a_handoff(adjuster, text):
+    [message] = adjuster.process([parsed(text, "request_human")])
+    assert message.get("intent")["name"] == "request_human"
+
+
+def test_who_asks_something_so_a_named_entry_outweighs_the_menu(adjuster):
+    [message] = adjuster.process([parsed("线上直播授课是谁来讲", "ask_capabilities", "measure")])
+    assert message.get("intent")["name"] == "ask_programme"
+    [message] = adjuster.process([parsed("你是谁", "ask_capabilities")])
+    assert message.get("intent")["name"] == "ask_capabilities"
