@@ -27,6 +27,7 @@ from actions.knowledge.retrieval import retriever_for
 from actions.questions import Question, facet_keys, parse_question
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.tier_benefits import benefit_answer, comparison_answer
+from actions.tiers import engine
 
 # Entity kinds that name an entry of the knowledge base, in the order they win.
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")
@@ -77,8 +78,10 @@ def entry_answer(kb: KnowledgeBase, entries: List[Entry], aspects: Sequence[str]
             # "免费培训多久,有上门吗": the facet answers one part; the entry's key figures
             # (and what the facet leaves out) follow, so that no part of the entry is lost.
             answer.add(entry.answer, entry.source)
-        if entry.id == ASSESSMENT:
-            answer.lines.append(next_assessment_phrase(kb, today))
+        rules = engine.shared_rules().get() if entry.id == ASSESSMENT else None
+        if rules is not None:
+            # The months come from knowledge/tier_rules.yml, as in the tier status answers.
+            answer.lines.append(next_assessment_phrase(kb, today, engine.next_assessment(rules, today)))
     # A tier condition: the merchant may want to know where their own store stands.
     answer.offers_status_check = any(e.kind in STATUS_CHECK_KINDS for e in entries)
     # One status line: the first dated entry's, else the programme's.

@@ -6,8 +6,6 @@ from typing import Mapping, Optional
 
 from actions.knowledge.model import Entry, KnowledgeBase, Programme, Window
 
-ASSESSMENT_MONTHS = (1, 4, 7, 10)
-
 
 def format_date(kb: KnowledgeBase, day: Optional[dt.date]) -> str:
     """A date in the merchants' usual form (from the `date` reply template)."""
@@ -55,17 +53,8 @@ def entry_status(kb: KnowledgeBase, entry: Entry, today: dt.date) -> str:
     return programme_status(kb, kb.programmes[entry.programme], today)
 
 
-def next_assessment(today: dt.date) -> dt.date:
-    """First day of the next quarterly assessment month (January, April, July, October)."""
-    for year in (today.year, today.year + 1):
-        for month in ASSESSMENT_MONTHS:
-            if (year, month) >= (today.year, today.month):
-                return dt.date(year, month, 1)
-    raise AssertionError("unreachable: a later assessment month always exists")
-
-
-def next_assessment_phrase(kb: KnowledgeBase, today: dt.date) -> str:
-    """'下一次考核在2027年1月' from the knowledge base's template."""
-    day = next_assessment(today)
+def next_assessment_phrase(kb: KnowledgeBase, today: dt.date, day: dt.date) -> str:
+    """'下一次考核在2027年1月' (the assessment month `day`, from the tier rules) from the
+    knowledge base's template."""
     month = kb.replies["month"].format(year=day.year, month=day.month)
     return kb.replies["next_assessment"].format(month=month, today=format_date(kb, today))

@@ -5,7 +5,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Text, Tuple
+from typing import Any, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -21,7 +21,6 @@ from actions.db.session import shared_factory
 from actions.identity import Identity, secret, unseal, unseal_delegation
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
-from actions.knowledge.store import knowledge_directory
 from actions.limits import CLIENT_ADDRESS
 from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
 from actions.questions import parse_question
@@ -115,7 +114,6 @@ class ActionTierStatus(Action):
         self._factory = factory
         self._store = store
         self._today = today
-        self._rules: Optional[Tuple[float, engine.Rules]] = None
 
     def name(self) -> Text:
         return "action_tier_status"
@@ -127,18 +125,6 @@ class ActionTierStatus(Action):
                 delegate: Optional[Identity] = None, source: Optional[str] = None) -> Lookup:
         # Runs in a worker thread: migrating on first use must not stall the event loop.
         return lookup(self._session_factory(), identity, requested, delegate, source)
-
-    def _load_rules(self) -> Optional[engine.Rules]:
-        """The rules, reloaded when the file changes; a broken edit keeps the last good ones."""
-        path = knowledge_directory() / "tier_rules.yml"
-        try:
-            mtime = path.stat().st_mtime
-            if self._rules is None or self._rules[0] != mtime:
-                self._rules = (mtime, engine.load_rules(path))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            logger.error("%s: tier rules not (re)loaded, keeping the previous ones: %s: %s",
-                         path, e.__class__.__name__, e)
-        return self._rules[1] if self._rules else None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
@@ -187,7 +173,7 @@ class ActionTierStatus(Action):
             return withdrawn()
         metrics = result.metrics
         assert metrics is not None, "a lookup neither refused nor missing has metrics"
-        rules = self._load_rules()
+        rules = engine.shared_rules().get()
         if rules is None:
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
             return withdrawn()

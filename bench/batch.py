@@ -14,7 +14,6 @@ from sqlalchemy.engine import Engine
 from actions.db.migrate import upgrade
 from actions.db.models import AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics
 from actions.db.session import make_engine, make_session_factory
-from actions.knowledge.store import knowledge_directory
 from actions.tier_status import _metrics
 from actions.tiers import engine as rules_engine
 from actions.tiers.batch import assess_all, parse_quarter
@@ -99,7 +98,7 @@ def _copy(conn, count: int, now: dt.datetime) -> None:
 
 def orm_loop(url: str, limit: int, quarter: str, today: dt.date) -> float:
     """The naive way: one merchant at a time through the ORM and the Python engine."""
-    rules = rules_engine.load_rules(knowledge_directory() / "tier_rules.yml")
+    rules = rules_engine.load_rules(rules_engine.rules_path())
     factory = make_session_factory(make_engine(url))
     started = time.monotonic()
     with factory.begin() as session:

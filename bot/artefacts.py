@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List
 
 from actions.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from actions.knowledge.loader import TIER_RULES_FILE
 from actions.knowledge.store import knowledge_directory
+from actions.tiers.engine import load_rules
 from bot.nlu import script
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -117,6 +119,8 @@ def write_if_changed(path: Path, content: str) -> bool:
 def build(knowledge: Path, out: Path) -> Dict[Path, bool]:
     """Generate every artefact into `out`; return each path and whether it changed."""
     kb = load_knowledge(knowledge)
+    # The tier rules are checked here too, so that a malformed edit fails the build.
+    load_rules(knowledge / TIER_RULES_FILE)
     targets = {
         out / "jieba" / "userdict.txt": jieba_dictionary(kb),
         out / "data" / "nlu" / "entities.yml": entity_data(kb),

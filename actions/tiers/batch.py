@@ -12,7 +12,6 @@ from sqlalchemy import and_, case, delete, func, insert, literal, not_, or_, sel
 from sqlalchemy.engine import Engine
 
 from actions.db.models import AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics
-from actions.knowledge.store import knowledge_directory
 from actions.tiers import engine as rules_engine
 from actions.tiers.engine import CATEGORY_AVERAGE, Rules, Threshold
 
@@ -96,7 +95,7 @@ class Summary:
 def assess_all(engine: Engine, quarter: str, today: dt.date, rules: Optional[Rules] = None,
                progress: bool = False) -> Summary:
     """Assess every merchant with metrics; replaces earlier results of the same quarter."""
-    rules = rules or rules_engine.load_rules(knowledge_directory() / "tier_rules.yml")
+    rules = rules or rules_engine.load_rules(rules_engine.rules_path())
     started = time.monotonic()
 
     def step(text: str) -> None:

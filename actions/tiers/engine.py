@@ -1,12 +1,21 @@
-"""The gold/silver rule engine: metrics and rules in, a verdict per criterion out. Pure."""
+"""The gold/silver rule engine: metrics and rules in, a verdict per criterion out. Pure, but for
+`RulesFile`, which reads knowledge/tier_rules.yml (validated like the knowledge files) and
+rereads it when it changes."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
+
+from actions.knowledge.loader import TIER_RULES_FILE, KnowledgeError
+from actions.knowledge.store import knowledge_directory
+
+logger = logging.getLogger(__name__)
 
 CATEGORY_AVERAGE = "category_average"
 GOLD, SILVER, NONE = "gold", "silver", "none"
@@ -85,6 +94,36 @@ class Verdict:
         return tuple(c for c in self.tiers.get(tier, ()) if not c.met)
 
 
+def _threshold_checked(path: Path, where: str, metric: str, spec: Any,
+                       metric_names: Mapping[str, Any]) -> Threshold:
+    """One condition, or KnowledgeError naming the file, the condition and what is wrong."""
+    where = f"{where}.{metric}"
+    if metric not in metric_names:
+        raise KnowledgeError(path, where, "metric has no entry under rules.metrics (its name in answers)")
+    if not isinstance(spec, dict):
+        raise KnowledgeError(path, where, "needs a mapping such as {min: 85}")
+    ops = [k for k in ("min", "max", "equals") if k in spec]
+    unknown = set(spec) - {"min", "max", "equals", "platform_setting"}
+    if len(ops) != 1 or unknown:
+        raise KnowledgeError(path, where, "needs exactly one of min, max or equals"
+                             + (f" (unknown keys: {', '.join(sorted(unknown))})" if unknown else ""))
+    value = spec[ops[0]]
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric and not (ops[0] == "max" and value == CATEGORY_AVERAGE):
+        raise KnowledgeError(path, where, f"{ops[0]} must be a number"
+                             + (f" or {CATEGORY_AVERAGE}" if ops[0] == "max" else ""))
+    if not isinstance(spec.get("platform_setting", False), bool):
+        raise KnowledgeError(path, where, "platform_setting must be true or false")
+    return _threshold(metric, spec)
+
+
+def _positive_int(path: Path, data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise KnowledgeError(path, f"rules.{key}", "must be a whole number above 0")
+    return value
+
+
 def _threshold(metric: str, spec: Mapping[str, Any]) -> Threshold:
     for key, op in (("min", ">="), ("max", "<="), ("equals", "==")):
         if key in spec:
@@ -93,17 +132,82 @@ def _threshold(metric: str, spec: Mapping[str, Any]) -> Threshold:
 
 
 def load_rules(path: Path) -> Rules:
-    """Read the rules file (knowledge/tier_rules.yml)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["rules"]
+    """Read and check the rules file (knowledge/tier_rules.yml); KnowledgeError names the file,
+    the place and the problem when it is malformed."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise KnowledgeError(path, "(file)", f"cannot be read: {e.strerror or e}") from e
+    except yaml.YAMLError as e:
+        raise KnowledgeError(path, "(file)", f"is not valid YAML: {e}") from e
+    data = raw.get("rules") if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        raise KnowledgeError(path, "(file)", "needs a top-level mapping 'rules'")
+    names = data.get("metrics")
+    if not isinstance(names, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("name"), str) and v["name"] for v in names.values()):
+        raise KnowledgeError(path, "rules.metrics", "needs a mapping of metric: {name: ..., unit: ...}")
+    tiers = data.get("tiers")
+    if not isinstance(tiers, dict) or not tiers or not all(isinstance(s, dict) and s for s in tiers.values()):
+        raise KnowledgeError(path, "rules.tiers", "needs each tier with its conditions")
+    disqualifying = data.get("disqualifying")
+    if not isinstance(disqualifying, dict):
+        raise KnowledgeError(path, "rules.disqualifying", "needs a mapping of metric: condition")
+    months = data.get("assessment_months")
+    if (not isinstance(months, list) or not months
+            or not all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in months)
+            or sorted(set(months)) != months):
+        raise KnowledgeError(path, "rules.assessment_months",
+                             "needs the months of the year (1-12) in order, each once")
     return Rules(
-        tiers={tier: tuple(_threshold(m, s) for m, s in spec.items())
-               for tier, spec in data["tiers"].items()},
-        disqualifying=tuple(_threshold(m, s) for m, s in data["disqualifying"].items()),
-        protection_days=int(data["protection_days"]),
-        assessment_months=tuple(int(m) for m in data["assessment_months"]),
-        data_window_days=int(data["data_window_days"]),
-        metric_names=data.get("metrics", {}),
+        tiers={tier: tuple(_threshold_checked(path, f"rules.tiers.{tier}", m, s, names)
+                           for m, s in spec.items())
+               for tier, spec in tiers.items()},
+        disqualifying=tuple(_threshold_checked(path, "rules.disqualifying", m, s, names)
+                            for m, s in disqualifying.items()),
+        protection_days=_positive_int(path, data, "protection_days"),
+        assessment_months=tuple(months),
+        data_window_days=_positive_int(path, data, "data_window_days"),
+        metric_names=names,
     )
+
+
+class RulesFile:
+    """The rules of one file, reread when it changes; a broken edit keeps the last good rules
+    (and is logged), so an operator's typo never takes tier answers down."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._loaded: Optional[Tuple[float, Rules]] = None
+
+    def get(self) -> Optional[Rules]:
+        """The current rules; None only if the file has never been read successfully."""
+        with self._lock:
+            try:
+                mtime = self.path.stat().st_mtime
+                if self._loaded is None or self._loaded[0] != mtime:
+                    self._loaded = (mtime, load_rules(self.path))
+            except (OSError, KnowledgeError) as e:
+                logger.error("%s: tier rules not (re)loaded, keeping the previous ones: %s", self.path, e)
+            return self._loaded[1] if self._loaded else None
+
+
+_shared: Dict[Path, RulesFile] = {}
+_shared_lock = threading.Lock()
+
+
+def rules_path() -> Path:
+    """knowledge/tier_rules.yml of the knowledge directory in use."""
+    return knowledge_directory() / TIER_RULES_FILE
+
+
+def shared_rules(path: Optional[Path] = None) -> RulesFile:
+    """One RulesFile per path (by default rules_path()) for the whole process."""
+    path = Path(path) if path is not None else rules_path()
+    with _shared_lock:
+        return _shared.setdefault(path, RulesFile(path))
 
 
 def apply(threshold: Threshold, value: float, category_average: Optional[float]) -> Criterion:
