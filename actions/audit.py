@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from actions.db.models import AuditRecord
 from actions.identity import Identity
+from actions.logsafe import failure
 
 MAX = 300
 logger = logging.getLogger(__name__)
@@ -39,5 +40,5 @@ def record_refusal(channel: str, reason: str, actor: Optional[Identity] = None,
             record(session, actor, subject, f"{channel}_refused", False, reason, source)
         return True
     except Exception as e:  # noqa: BLE001 - a refusal must not fail because the audit cannot
-        logger.error("refusal on %s not audited: %s", channel, e.__class__.__name__)
+        logger.error("refusal on %s not audited: %s", channel, failure(e))
         return False

@@ -15,6 +15,7 @@ from actions import limits
 from actions.db import tickets
 from actions.db.session import shared_factory
 from actions.identity import secret, unseal
+from actions.logsafe import failure
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class ActionHandoff(Action):
             ticket = await asyncio.to_thread(self._open, tracker.sender_id, channel, merchant,
                                              reason, _latest_script(tracker), summary)
         except SQLAlchemyError as e:
-            logger.error("handoff ticket not opened: %s", e.__class__.__name__)
+            logger.error("handoff ticket not opened: %s", failure(e))
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet(OFFER_SLOT, None)]
         dispatcher.utter_message(response="utter_handoff_created", ticket=str(ticket))

@@ -31,6 +31,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from limits import parse, storage, strategies
 
+from actions.logsafe import failure
+
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {
@@ -85,7 +87,7 @@ class Limits:
                 return None
             reset, _ = self.limiter.get_window_stats(rate, *key)
         except Exception as e:  # noqa: BLE001 - shared storage down: serve rather than refuse
-            logger.error("rate limit storage unreachable, not limiting: %s", e.__class__.__name__)
+            logger.error("rate limit storage unreachable, not limiting: %s", failure(e))
             return None
         return max(1, int(reset - time.time()) + 1)
 
@@ -106,7 +108,7 @@ class Limits:
         try:
             return self.storage.incr(f"seen/{kind}/{key}", seconds) == 1
         except Exception as e:  # noqa: BLE001 - storage down: take the message
-            logger.error("rate limit storage unreachable, not checking repeats: %s", e.__class__.__name__)
+            logger.error("rate limit storage unreachable, not checking repeats: %s", failure(e))
             return True
 
     def forget(self, kind: str, key: str) -> None:
@@ -114,7 +116,7 @@ class Limits:
         try:
             self.storage.clear(f"seen/{kind}/{key}")
         except Exception as e:  # noqa: BLE001 - then the retry is dropped; logged
-            logger.error("rate limit storage unreachable, repeat not forgotten: %s", e.__class__.__name__)
+            logger.error("rate limit storage unreachable, repeat not forgotten: %s", failure(e))
 
     def refusal(self, channel: str, reason: str) -> Refusal:
         """Whether to write this refusal's audit row (its kind: the reason up to a colon)."""

@@ -41,3 +41,21 @@ def install() -> None:
 
     factory.escapes_control_characters = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+def failure(error: BaseException, limit: int = 300) -> str:
+    """What failed, for a log line: the exception's class, its message and where it was raised
+    ("OperationalError: connection refused (at tickets.py:96 in claim)"). For a database error
+    the driver's own message is used: SQLAlchemy's text would add the statement and its
+    parameters, which can hold a merchant's data."""
+    shown = getattr(error, "orig", None) or error
+    message = " ".join(str(shown).split())[:limit]
+    where = ""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        code = tb.tb_frame.f_code
+        where = f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"
+    return escaped(f"{error.__class__.__name__}: {message}{where}" if message
+                   else f"{error.__class__.__name__}{where}")

@@ -22,6 +22,7 @@ from actions.identity import Identity, secret, unseal, unseal_delegation
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
 from actions.limits import CLIENT_ADDRESS
+from actions.logsafe import failure
 from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
 from actions.questions import parse_question
 from actions.tiers import engine
@@ -149,7 +150,7 @@ class ActionTierStatus(Action):
             result = await asyncio.to_thread(self._lookup, identity, requested, delegate,
                                              address if isinstance(address, str) else None)
         except SQLAlchemyError as e:
-            logger.error("tier status lookup failed: %s", e.__class__.__name__)
+            logger.error("tier status lookup failed: %s", failure(e))
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
             return withdrawn()
         if result.refused == "status_need_login":

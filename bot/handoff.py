@@ -28,6 +28,7 @@ from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.db.session import shared_factory
 from actions.identity import Identity, seal_delegation, secret
+from actions.logsafe import failure
 from bot.channels.understanding import understood
 from bot.nlu import script
 
@@ -198,7 +199,7 @@ async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:
     try:
         waiting = await in_transaction(tickets.take_outgoing, conversation_id)
     except Exception as e:  # noqa: BLE001 - the assistant's own replies must still go out
-        logger.error("handoff outbox not read: %s", e.__class__.__name__)
+        logger.error("handoff outbox not read: %s", failure(e))
         return []
     return [{"recipient_id": conversation_id, "text": m.text,
              "custom": {"from": "agent" if m.kind == "agent_message" else "assistant",
@@ -268,6 +269,6 @@ async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Opti
         opened = await in_transaction(tickets.open_ticket, tracker.sender_id, channel, merchant,
                                       "assistant_unavailable", written, summary)
     except Exception as e:  # noqa: BLE001 - then the merchant hears the apology instead
-        logger.error("handoff ticket not opened by the Rasa server: %s", e.__class__.__name__)
+        logger.error("handoff ticket not opened by the Rasa server: %s", failure(e))
         return None
     return opened.id

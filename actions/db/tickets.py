@@ -26,6 +26,15 @@ class TicketConflict(Exception):
     """The ticket is not in a state that allows this (claimed by another agent, closed, ...)."""
 
 
+class TicketNotFound(LookupError):
+    """No ticket has this number. (Not a KeyError: a KeyError from anywhere else in a handler
+    is a bug, not an unknown ticket, and must not be answered 404.)"""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(f"no ticket {ticket_id}")
+        self.ticket_id = ticket_id
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """A message for the merchant, waiting in the outbox."""
@@ -93,7 +102,7 @@ def claim(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
         .values(status=CLAIMED, claimed_by=agent[:64], claimed_at=_now()))
     ticket = session.get(HandoffTicket, ticket_id, populate_existing=True)
     if ticket is None:
-        raise KeyError(ticket_id)
+        raise TicketNotFound(ticket_id)
     if result.rowcount != 1 and not (ticket.status == CLAIMED and ticket.claimed_by == agent):
         raise TicketConflict(f"ticket {ticket_id} is {ticket.status}"
                              + (f" by {ticket.claimed_by}" if ticket.claimed_by else ""))
@@ -106,7 +115,7 @@ def held_by(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
     """The ticket, if this agent holds it; TicketConflict otherwise."""
     ticket = session.get(HandoffTicket, ticket_id)
     if ticket is None:
-        raise KeyError(ticket_id)
+        raise TicketNotFound(ticket_id)
     if ticket.status != CLAIMED or ticket.claimed_by != agent:
         raise TicketConflict(f"ticket {ticket_id} is {ticket.status}"
                              + (f" by {ticket.claimed_by}" if ticket.claimed_by else "")

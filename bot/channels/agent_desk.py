@@ -25,6 +25,7 @@ from actions.audit import record
 from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.identity import Identity, InvalidToken
+from actions.logsafe import failure
 from bot import handoff
 from bot.channels.auth import audit_refusal, bearer_identity, client_address, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
@@ -97,12 +98,12 @@ class AgentDeskInput(InputChannel):
                     return await handler(request, identity, **kwargs)
                 except BadRequest as e:
                     return e.response()
-                except KeyError:
+                except tickets.TicketNotFound:
                     return _error(404, "no such ticket")
                 except tickets.TicketConflict as e:
                     return _error(409, str(e))
                 except SQLAlchemyError as e:
-                    logger.error("agent desk: database error: %s", e.__class__.__name__)
+                    logger.error("agent desk: database error: %s", failure(e))
                     return _error(503, "ticket database unavailable; try again shortly")
             wrapped.__name__ = handler.__name__
             return wrapped
@@ -122,7 +123,7 @@ class AgentDeskInput(InputChannel):
         async def ticket_or_404(number: int) -> HandoffTicket:
             ticket = await handoff.in_transaction(tickets.get_ticket, number)
             if ticket is None:
-                raise KeyError(number)
+                raise tickets.TicketNotFound(number)
             return ticket
 
         @desk.route("/tickets", methods=["GET"])
@@ -161,7 +162,7 @@ class AgentDeskInput(InputChannel):
 
             ticket, history = await handoff.in_transaction(read)
             if ticket is None:
-                raise KeyError(number)
+                raise tickets.TicketNotFound(number)
             conversation = await handoff.read_conversation(request.app.ctx.agent,
                                                            ticket.conversation_id)
             return response.json({

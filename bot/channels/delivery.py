@@ -19,6 +19,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import DBAPIError
 
+from actions.logsafe import failure
+
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_AFTER_SECONDS = 5
@@ -33,9 +35,9 @@ async def deliver(turn: Awaitable[T], conversation: str) -> Optional[T]:
     try:
         return await turn
     except (LockError, RedisError) as e:
-        problem, detail = "lock store", e.__class__.__name__
+        problem, detail = "lock store", failure(e)
     except DBAPIError as e:
-        problem, detail = "tracker store", e.__class__.__name__
+        problem, detail = "tracker store", failure(e)
     logger.error("message of conversation %s not taken in: %s unreachable (%s)",
                  conversation, problem, detail)
     return None

@@ -30,6 +30,7 @@ from sanic.response import HTTPResponse
 
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
+from actions.logsafe import failure
 from bot import handoff
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
@@ -175,7 +176,7 @@ class DingTalkInput(InputChannel):
             try:
                 merchant = await handoff.in_transaction(linked_merchant, staff_id)
             except Exception as e:  # noqa: BLE001 - programme answers need no database
-                logger.error("dingtalk account lookup failed: %s", e.__class__.__name__)
+                logger.error("dingtalk account lookup failed: %s", failure(e))
                 merchant = None
             identity: Optional[Identity] = None
             if merchant:
@@ -201,7 +202,7 @@ class DingTalkInput(InputChannel):
             try:
                 await self._send(webhook, replies)
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                logger.error("DingTalk session webhook not reached: %s", e.__class__.__name__)
+                logger.error("DingTalk session webhook not reached: %s", failure(e))
                 return response.json({"error": "reply not delivered"}, status=502)
             return response.json({"delivered": len(replies)})
 

@@ -42,6 +42,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from actions.identity import InvalidToken, conversation_id, seal, secret, verify_token
+from actions.logsafe import failure
 from bot import handoff
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
@@ -229,7 +230,7 @@ class WebchatInput(SocketIOInput):
                         # Handed back: the notice has just been passed on.
                         return
             except Exception as e:  # noqa: BLE001 - the merchant's next message gets them
-                logger.error("webchat: agent messages not passed on: %s", e.__class__.__name__)
+                logger.error("webchat: agent messages not passed on: %s", failure(e))
             finally:
                 self._watched.pop(conversation, None)
 

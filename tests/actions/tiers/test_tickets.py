@@ -116,7 +116,7 @@ def test_claim_of_a_closed_or_missing_ticket(factory):
         tickets.close(s, ticket_id, "agent-7")
     with factory.begin() as s, pytest.raises(tickets.TicketConflict, match="is closed"):
         tickets.claim(s, ticket_id, "agent-7")
-    with factory.begin() as s, pytest.raises(KeyError):
+    with factory.begin() as s, pytest.raises(tickets.TicketNotFound):
         tickets.claim(s, ticket_id + 100, "agent-7")
 
 
@@ -130,7 +130,7 @@ def test_held_by_only_the_claiming_agent(factory):
         assert tickets.held_by(s, ticket_id, "agent-7").id == ticket_id
     with factory() as s, pytest.raises(tickets.TicketConflict, match="claimed by agent-7"):
         tickets.held_by(s, ticket_id, "agent-8")
-    with factory() as s, pytest.raises(KeyError):
+    with factory() as s, pytest.raises(tickets.TicketNotFound):
         tickets.held_by(s, ticket_id + 100, "agent-7")
 
 
