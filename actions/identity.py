@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import os
 import re
 import time
@@ -57,10 +58,14 @@ def secret() -> Optional[str]:
 
 
 def max_token_seconds() -> float:
-    """The longest lifetime a token may have ($ASSISTANT_MAX_TOKEN_HOURS, default 24 h)."""
+    """The longest lifetime a token may have ($ASSISTANT_MAX_TOKEN_HOURS, default 24 h). A value
+    that is not a positive finite number ("abc", "0", "nan", "inf") is the default: a typo must
+    never switch the limit off."""
     try:
         hours = float(os.environ.get("ASSISTANT_MAX_TOKEN_HOURS") or DEFAULT_MAX_TOKEN_HOURS)
     except ValueError:
+        hours = DEFAULT_MAX_TOKEN_HOURS
+    if not math.isfinite(hours) or hours <= 0:
         hours = DEFAULT_MAX_TOKEN_HOURS
     return hours * 3600
 
@@ -128,7 +133,10 @@ def _delegation_mac(key: str, sender: str, agent_sub: str, at: int) -> str:
 def seal_delegation(key: str, sender: str, agent: "Identity",
                     now: Optional[float] = None) -> Dict[str, Any]:
     """Metadata naming the agent who let the assistant answer in this conversation (the agent
-    desk's delegate): the reads of that turn are audited under this agent."""
+    desk's delegate): the reads of that turn are audited under this agent. Only an agent can
+    delegate: the seal carries no role, and unsealing names an agent."""
+    if agent.role != "agent":
+        raise ValueError(f"only an agent can delegate, not a {agent.role}")
     at = int(time.time() if now is None else now)
     return {DELEGATION_KEY: {"sub": agent.sub, "at": at,
                              "seal": _delegation_mac(key, sender, agent.sub, at)}}
