@@ -135,8 +135,9 @@ class ActionTierStatus(Action):
         message = tracker.latest_message or {}
         named = parse_question(kb, message.get("entities") or [])
         kinds = {e.get("entity") for e in message.get("entities") or []}
-        if named.specific and not kinds & set(STATUS_KINDS):
+        if (named.specific or "platform" in kinds) and not kinds & set(STATUS_KINDS):
             # "我是广东的,能用免费极速到账吗?" names a 1688 measure: a programme question, no data read.
+            # "美团外卖怎么提高店铺评分" is about another platform's store: declined, no sign-in asked.
             return await ActionAnswerProgramme(self._store, self._today).run(dispatcher, tracker, domain)
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"),
                           tracker.get_latest_input_channel())

@@ -5,14 +5,18 @@ see answers. This asks every question of a set over HTTP (REST channel, a fresh 
 each) against the served model and the action server, and scores what came back:
 
 - answer: right when every required fact appears in the reply (converted to simplified,
-  spaces and thousands separators removed) and a traditional question is answered in
+  spaces and thousands separators removed; a fact also counts in the form it takes after a
+  Taiwan or Hong Kong round trip, as the reply to a traditional question went through one:
+  支援疫情联盟 -> 支援疫情聯盟 -> 支持疫情联盟) and a traditional question is answered in
   traditional characters;
 - confidently wrong: a cited answer (it carries a source line) that states none of the
   required facts, or, for a question the documents do not answer or that is out of scope, a
   cited answer that does not say the documents leave it open;
 - doc-silent handled honestly: no cited fact, or a cited reply that says the document does
   not give it;
-- out of scope declined: the reply is a decline, not a programme fact or a clarification.
+- out of scope declined: the reply is a decline, not a programme fact or a clarification; the
+  assistant saying what it is and what it can do ("are you a person?", "what is your name?")
+  declines too: it answers nothing from the documents.
 
 Sets are YAML: `questions: [{id, text, script: simplified|traditional, kind:
 answer|doc_silent|out_of_scope, facts: [[alternative, ...], ...]}]`.
@@ -29,7 +33,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 import yaml
 
@@ -46,7 +50,7 @@ CITATION = "来源:"
 NOT_GIVEN = ("没有写", "没有给出", "没有提到", "没有说明", "未提及", "未说明", "没有规定", "没有公布",
              "没有具体", "不在我能回答", "没有这方面", "没有单独说明")
 # Domain responses that decline a question (their opening words identify them).
-DECLINE_RESPONSES = ("utter_out_of_scope", "utter_other_platform")
+DECLINE_RESPONSES = ("utter_out_of_scope", "utter_other_platform", "utter_capabilities")
 _SEPARATOR = re.compile(r"(?<=\d)[,,](?=\d{3})")
 
 
@@ -92,6 +96,13 @@ def decline_openings(domain: Path = PROJECT / "domain.yml") -> List[str]:
     return [squash(responses[name][0]["text"])[:10] for name in DECLINE_RESPONSES if name in responses]
 
 
+def fact_forms(fact: str) -> Set[str]:
+    """A fact as written and as it reads after each traditional round trip, squashed."""
+    base = squash(fact)
+    return {base} | {squash(script.from_simplified(base, variant))
+                     for variant in (script.TAIWAN, script.HONG_KONG)}
+
+
 @dataclass
 class Verdict:
     """How one reply scored."""
@@ -113,7 +124,8 @@ def judge(q: Question, reply: str, declines: Sequence[str]) -> Verdict:
     declined = any(flat.startswith(d) or d in flat for d in declines) or (says_not_given and not cited)
     script_ok = q.script == "simplified" or script.detect_script(reply) in (script.TAIWAN, script.HONG_KONG)
     if q.kind == "answer":
-        found = [any(squash(a) in flat for a in alternatives) for alternatives in q.facts]
+        found = [any(form in flat for a in alternatives for form in fact_forms(a))
+                 for alternatives in q.facts]
         right = all(found) and script_ok
         wrong = cited and not any(found)
     elif q.kind == "doc_silent":

@@ -63,8 +63,11 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # ("帮忙做店铺装修的那个服务包" asks about one, "帮我转人工" stays a handoff.)
             "request_intent": "out_of_scope",
             "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
-                               r"(写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
-                               r"write|translate)",
+                               r"((写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
+                               r"write|translate)|"
+                               # "帮我把这句翻成英文:…", "帮我将标题改写一下"
+                               r"(把|将|將)[^,,。;;]{0,20}?(翻成|翻做|翻译|翻譯|译成|譯成|改写|改寫|"
+                               r"写成|寫成|润色|潤色))",
             "request_exempt_intents": ["request_human"],
             # A sum to work out ("幫我計下借100萬要還幾多利息") is a request too, unless it is
             # the merchant's own standing ("帮我算下我离金牌还差多少": the usage exemptions).
@@ -90,7 +93,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
                                 r"点解|點解|幾|嗎|麼|甚麼|干嘛|幹嘛|怎么办|怎麼辦|咋办|what|how|when|"
                                 # A-not-A: 要不要, 用不用, 行不行, 有没有; or a final 不/没
-                                r"([\u4e00-\u9fff])[不没沒冇唔]\1|[不没沒冇]\s*$",
+                                r"([\u4e00-\u9fff])[不没沒冇唔]\1|[不没沒冇]\s*$|"
+                                # a clause-final 不 before a space: "算过线不 急"
+                                r"[\u4e00-\u9fff][不没沒冇]\s",
             # A question also needs content: a named knowledge entry, or this many Han characters.
             "min_question_chars": 6,
             # Intents that yield only to a question naming something ("银牌有没有专属人工客服?" is

@@ -552,3 +552,11 @@ async def test_details_the_documents_leave_out_are_said_to_be_missing(action):
     assert tools["answer"].startswith("原文没有写明“更高阶的场景营销店铺工具”具体是哪些工具")
     commission = await reply(action, "淘工厂抽佣多少", entity("section", "home_taogongchang"))
     assert commission["answer"].startswith("原文没有写明版块的佣金")
+
+
+async def test_which_conditions_or_which_company_the_documents_do_not_name(action):
+    loan = await reply(action, "9折贷款说符合条件的商家 具体是啥条件", entity("benefit", "loan"))
+    assert loan["answer"].startswith("原文没有写明享受优惠利率贷款的“符合条件”具体指什么条件")
+    factoring = await reply(action, "商业保理是哪家公司给做的", entity("measure", "measure_2"))
+    assert factoring["answer"].startswith("原文没有写明商业保理由哪家机构提供")
+    assert "6%" in factoring["answer"]

@@ -236,3 +236,15 @@ def test_who_asks_something_so_a_named_entry_outweighs_the_menu(adjuster):
     assert message.get("intent")["name"] == "ask_programme"
     [message] = adjuster.process([parsed("你是谁", "ask_capabilities")])
     assert message.get("intent")["name"] == "ask_capabilities"
+
+
+@pytest.mark.parametrize("text", ["帮我把这句翻成英文:我们支持一件代发", "帮我将这段话改写一下 金牌橱窗"])
+def test_a_request_to_translate_or_rewrite_a_sentence_is_not_ours(adjuster, text):
+    [message] = adjuster.process([parsed(text, "ask_programme", "section")])
+    assert message.get("intent")["name"] == "out_of_scope"
+    assert message.get("not_ours") and not message.get("entities")
+
+
+def test_a_clause_final_no_before_a_space_asks_something(adjuster):
+    [message] = adjuster.process([parsed("我们上网率卡在85.0%整 算过线不 急", "affirm")])
+    assert message.get("intent")["name"] == "ask_programme"

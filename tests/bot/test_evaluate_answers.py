@@ -80,3 +80,18 @@ def test_a_malformed_set_is_refused(tmp_path):
                    encoding="utf-8")
     with pytest.raises(ValueError, match="needs facts"):
         load_set(bad)
+
+
+def test_a_fact_counts_in_the_form_a_traditional_round_trip_gives_it():
+    # The reply to a traditional question is the simplified answer in Taiwan wording; scoring
+    # converts it back, and 支援 comes back as 支持.
+    reply = "經營賦能保障包括:⑤“支援疫情聯盟”數字化工具。\n來源:1688《中小企業“春雷”扶持計劃》"
+    verdict = judge(q(script="traditional", facts=(("支援疫情联盟",),)), reply, DECLINES)
+    assert verdict.right
+    assert not judge(q(facts=(("支援疫情联盟",),)), "经营赋能保障。\n来源:1688", DECLINES).right
+
+
+def test_saying_what_the_assistant_is_declines_an_out_of_scope_question():
+    menu = "我是自动回复的商家助手(不是真人),可以帮您:\n1. 解答速卖通金银牌的权益"
+    assert judge(q(kind="out_of_scope", facts=()), menu, DECLINES).right
+    assert not judge(q(kind="out_of_scope", facts=()), "抱歉,我不太确定您的意思。您是想:", DECLINES).right

@@ -321,6 +321,14 @@ async def test_a_status_question_naming_a_1688_measure_is_a_programme_question(a
     assert audit(factory) == []
 
 
+async def test_a_store_question_about_another_platform_is_declined_not_asked_to_sign_in(action, factory):
+    tracker = status_tracker("rest-user", None, [{"entity": "platform", "value": "other"}])
+    tracker.latest_message["text"] = "美团外卖怎么提高店铺评分"
+    [message], _ = await run(action, tracker)
+    assert message["response"] == "utter_other_platform"
+    assert audit(factory) == []
+
+
 async def test_a_measure_named_beside_another_merchant_id_is_still_refused_and_audited(action, factory):
     me = merchant("M1003")
     tracker = status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
