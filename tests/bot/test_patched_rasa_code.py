@@ -1,0 +1,45 @@
+"""The Rasa code the project replaces at run time, or relies on in detail, is the code it was
+written against (Rasa 3.6.21). These functions have no extension point: bot/rasa_server.py
+replaces RemoteAction.run and _validate_action_result (bot/action_calls.py), Event.resolve_by_type
+(the event-type cache) and an endpoint's session; the channels rely on the processor taking a
+message's parse data as given (bot/channels/understanding.py). After a Rasa upgrade this test
+fails until each replacement has been checked against the new code and its digest updated."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+# (module, class, function): first 16 hex digits of the sha256 of the function's source text.
+PINNED = {
+    ("rasa.core.actions.action", "RemoteAction", "run"): "b530fc5a6789c82f",
+    ("rasa.core.actions.action", "RemoteAction", "_validate_action_result"): "24da0f6bdeb2d44f",
+    ("rasa.shared.core.events", "Event", "resolve_by_type"): "ffabe9999fc8f7f3",
+    ("rasa.utils.endpoints", "EndpointConfig", "session"): "f6136492eac7ede3",
+    ("rasa.utils.endpoints", "EndpointConfig", "request"): "bc49eb77a158ac1e",
+    ("rasa.core.processor", "MessageProcessor", "_handle_message_with_tracker"): "52ddf94017c2cb84",
+}
+
+
+def source_digest(module: str, cls: str, function: str) -> str:
+    """The digest of the function as written in the installed file (whatever is patched in
+    memory at the time)."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, module
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    owner = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+    node = next(n for n in owner.body
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function)
+    segment = ast.get_source_segment(text, node) or ""
+    return hashlib.sha256(segment.encode("utf-8")).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("where, digest", PINNED.items(), ids=[".".join(k[1:]) for k in PINNED])
+def test_the_replaced_rasa_code_is_the_code_the_replacement_was_written_for(where, digest):
+    assert source_digest(*where) == digest, (
+        f"{'.'.join(where)} changed in this Rasa version: check the project's replacement "
+        "against the new code, then update its digest here")
