@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from actions import settings
 from actions.db.session import database_url, make_engine, make_session_factory
 
 
@@ -98,7 +98,7 @@ def cmd_link_dingtalk(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from actions.identity import issue_token
 
-    secret = os.environ.get("ASSISTANT_JWT_SECRET")
+    secret = settings.jwt_secret()
     if not secret:
         print("error: set ASSISTANT_JWT_SECRET first", file=sys.stderr)
         return 1

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
+
+from actions import settings
 
 
 def today() -> dt.date:
     """Today's date, or the ISO date in $ASSISTANT_TODAY when it is set."""
-    fixed = os.environ.get("ASSISTANT_TODAY", "").strip()
+    fixed = settings.fixed_today()
     if fixed:
         return dt.date.fromisoformat(fixed)
     return dt.date.today()

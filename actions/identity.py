@@ -15,13 +15,14 @@ import datetime as dt
 import hashlib
 import hmac
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import jwt
+
+from actions import settings
 
 ROLES = ("merchant", "agent")
 METADATA_KEY = "identity"
@@ -54,7 +55,7 @@ class InvalidToken(ValueError):
 
 def secret() -> Optional[str]:
     """The shared secret ($ASSISTANT_JWT_SECRET); None when not configured."""
-    return os.environ.get("ASSISTANT_JWT_SECRET") or None
+    return settings.jwt_secret()
 
 
 def max_token_seconds() -> float:
@@ -62,7 +63,7 @@ def max_token_seconds() -> float:
     that is not a positive finite number ("abc", "0", "nan", "inf") is the default: a typo must
     never switch the limit off."""
     try:
-        hours = float(os.environ.get("ASSISTANT_MAX_TOKEN_HOURS") or DEFAULT_MAX_TOKEN_HOURS)
+        hours = float(settings.max_token_hours() or DEFAULT_MAX_TOKEN_HOURS)
     except ValueError:
         hours = DEFAULT_MAX_TOKEN_HOURS
     if not math.isfinite(hours) or hours <= 0:

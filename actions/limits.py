@@ -23,7 +23,6 @@ redis://127.0.0.1:6379/3, which several Rasa servers behind nginx must share.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from limits import parse, storage, strategies
 
+from actions import settings
 from actions.logsafe import failure
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Limits:
     """The rate limits of one process (a Rasa or action server), with their storage."""
 
     def __init__(self, env: Optional[Dict[str, str]] = None) -> None:
-        env = dict(os.environ if env is None else env)
+        env = settings.environment() if env is None else dict(env)
         self.rates = {name: _rate(name, env.get(name), default) for name, default in DEFAULTS.items()}
         url = env.get(STORAGE_VARIABLE) or "memory://"
         self.storage = storage.storage_from_string(url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import sys
 from typing import List, Optional
 
@@ -20,7 +19,7 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import Sanic, response
 from sanic.request import Request
 
-from actions import logsafe
+from actions import logsafe, settings
 from actions.audit import record_refusal
 from actions.db.session import shared_factory
 from actions.knowledge import KnowledgeError, shared_store
@@ -33,7 +32,7 @@ OPEN_PATHS = ("/health",)
 
 def action_token() -> Optional[str]:
     """The shared token ($ACTION_SERVER_TOKEN); None when not configured."""
-    return os.environ.get("ACTION_SERVER_TOKEN") or None
+    return settings.action_server_token()
 
 
 def protect(app: Sanic, token: str) -> Sanic:
@@ -88,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     app = protect(create_app(args.actions, cors_origins=args.cors), token)
     warm_up()
-    host = os.environ.get("SANIC_HOST", "0.0.0.0")
+    host = settings.action_server_host()
     app.run(host, args.port, workers=utils.number_of_sanic_workers())
     return 0
 

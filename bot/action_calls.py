@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import weakref
 from typing import Any, Optional
@@ -42,6 +41,8 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from rasa.utils.endpoints import ClientResponseError as RasaClientResponseError
+
+from actions import settings
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,4 @@ def _validator_built_once() -> Any:
 
 
 def install_from_environment() -> ActionServerCircuit:
-    return install(float(os.environ.get("ACTION_TIMEOUT_SECONDS", "3")),
-                   float(os.environ.get("ACTION_RETRY_SECONDS", "10")),
-                   float(os.environ.get("ACTION_KEEPALIVE_SECONDS", "2")))
+    return install(*settings.action_call_seconds())

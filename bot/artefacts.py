@@ -16,10 +16,10 @@ from typing import Dict, Iterable, List
 from actions.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from actions.knowledge.loader import TIER_RULES_FILE
 from actions.knowledge.store import knowledge_directory
+from actions.settings import PROJECT
 from actions.tiers.engine import load_rules
 from bot.nlu import script
 
-PROJECT = Path(__file__).resolve().parents[1]
 BUILD = PROJECT / "build"
 JIEBA_DIR = BUILD / "jieba"
 NLU_DIR = BUILD / "data" / "nlu"

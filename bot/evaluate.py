@@ -12,16 +12,16 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from actions import settings
+from actions.settings import PROJECT
 from bot import train
 from bot.nlu import script
 
-PROJECT = Path(__file__).resolve().parents[1]
 HELDOUT = PROJECT / "tests" / "nlu" / "heldout.yml"
 STOCK_CONFIG = PROJECT / "config.stock.yml"
 OUT_OF_SCOPE = "out_of_scope"
@@ -46,7 +46,7 @@ def train_stock(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "rasa", "train", "nlu", "--config", str(STOCK_CONFIG),
                     "--nlu", "data/nlu", "--out", str(out), "--fixed-model-name", "stock"],
-                   cwd=PROJECT, check=True, env=dict(os.environ, PYTHONPATH=str(PROJECT)))
+                   cwd=PROJECT, check=True, env=dict(settings.environment(), PYTHONPATH=str(PROJECT)))
     stamp.write_text(current + "\n")
     return model
 

@@ -38,9 +38,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 import yaml
 
 from actions.limits import UNLIMITED
+from actions.settings import PROJECT
 from bot.nlu import script
 
-PROJECT = Path(__file__).resolve().parents[1]
 BLIND_DIR = PROJECT / "tests" / "nlu" / "blind"
 KINDS = ("answer", "doc_silent", "out_of_scope")
 SCRIPTS = ("simplified", "traditional")

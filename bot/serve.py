@@ -17,12 +17,13 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 
-PROJECT = Path(__file__).resolve().parents[1]
+from actions import settings
+from actions.settings import PROJECT
 
 
 def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The environment both servers run with: the embedded defaults unless set already."""
-    env = dict(os.environ if base is None else base)
+    env = settings.environment() if base is None else dict(base)
     env.setdefault("PYTHONPATH", str(PROJECT))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -100,13 +101,9 @@ class Servers:
     def start(self) -> "Servers":
         """Bring the database schema up to date, start the action server, then the Rasa server."""
         from actions.db.migrate import upgrade
-        from actions.db.session import DEFAULT_SQLITE
 
         # Both servers use the database; migrating here means neither races the other to it.
-        url = self.env.get("DATABASE_URL", "").strip()
-        if not url:
-            DEFAULT_SQLITE.parent.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{DEFAULT_SQLITE}"
+        url = settings.database_url(self.env)
         try:
             upgrade(url)
         except Exception as e:  # noqa: BLE001 - programme answers do not need the database
@@ -186,8 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.model.exists():
         print(f"error: no model at {args.model}; run `make run` to train one", file=sys.stderr)
         return 1
-    rasa_port = int(os.environ.get("RASA_PORT", "5005"))
-    action_port = int(os.environ.get("ACTION_PORT", "5055"))
+    rasa_port, action_port = settings.server_ports()
     servers = Servers(args.model, rasa_port, action_port)
     # SIGTERM (a process manager) and SIGINT stop the servers like Ctrl-C does; SIGINT is
     # installed explicitly because a shell that starts us in the background ignores it.

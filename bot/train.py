@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Iterable, List
 
-PROJECT = Path(__file__).resolve().parents[1]
+from actions import settings
+from actions.settings import PROJECT
+
 MODEL_NAME = "assistant"
 INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jieba", "build/entities",
           "bot/nlu",
@@ -66,7 +67,7 @@ def train(out: Path, root: Path = PROJECT, force: bool = False) -> Path:
            "--domain", "domain.yml", "--data", "data", "build/data",
            "--out", str(out), "--fixed-model-name", MODEL_NAME, "--force"]
     # Rasa's training cache goes next to the model, never into the working tree.
-    env = dict(os.environ, PYTHONPATH=str(root), RASA_CACHE_DIRECTORY=str(out / ".cache"))
+    env = dict(settings.environment(), PYTHONPATH=str(root), RASA_CACHE_DIRECTORY=str(out / ".cache"))
     subprocess.run(cmd, cwd=root, env=env, check=True)
     stamp.write_text(current + "\n")
     print(f"trained {model} in {time.monotonic() - started:.1f} s")

@@ -1,26 +1,19 @@
 """The one place that creates the database engine and the session factory."""
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-PROJECT = Path(__file__).resolve().parents[2]
-DEFAULT_SQLITE = PROJECT / "var" / "merchants.db"
+from actions import settings
 
 
 def database_url() -> str:
-    """$DATABASE_URL, else the embedded SQLite file under var/."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        return url
-    DEFAULT_SQLITE.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_SQLITE}"
+    """$DATABASE_URL, else the embedded SQLite file under var/ (actions/settings.py)."""
+    return settings.database_url()
 
 
 def make_engine(url: Optional[str] = None) -> Engine:

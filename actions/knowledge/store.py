@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+from actions import settings
 from actions.knowledge.loader import KnowledgeError, load_knowledge
 from actions.knowledge.model import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DIRECTORY = Path(__file__).resolve().parents[2] / "knowledge"
+DEFAULT_DIRECTORY = settings.PROJECT / "knowledge"
 
 
 def knowledge_directory() -> Path:
     """The knowledge directory: $KNOWLEDGE_DIR, else the project's `knowledge/`."""
-    return Path(os.environ.get("KNOWLEDGE_DIR") or DEFAULT_DIRECTORY)
+    return settings.knowledge_directory()
 
 
 class KnowledgeStore:

@@ -17,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions import settings
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from actions.logsafe import failure
@@ -93,9 +93,7 @@ def linked_merchant(session, staff_id: str) -> Optional[str]:
 
 def webhook_hosts() -> List[str]:
     """Hosts replies may be posted to."""
-    configured = os.environ.get("DINGTALK_WEBHOOK_HOSTS", "")
-    hosts = [h.strip().lower() for h in configured.split(",") if h.strip()]
-    return hosts or list(DEFAULT_WEBHOOK_HOSTS)
+    return settings.dingtalk_webhook_hosts() or list(DEFAULT_WEBHOOK_HOSTS)
 
 
 class DingTalkInput(InputChannel):
@@ -113,7 +111,7 @@ class DingTalkInput(InputChannel):
         self._app_secret = app_secret
 
     def app_secret(self) -> Optional[str]:
-        return self._app_secret or os.environ.get("DINGTALK_APP_SECRET") or None
+        return self._app_secret or settings.dingtalk_app_secret()
 
     async def _send(self, url: str, messages: List[Dict[str, Any]]) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:

@@ -43,6 +43,7 @@ from socketio import AsyncServer
 
 from actions.identity import InvalidToken, conversation_id, seal, secret, verify_token
 from actions.logsafe import failure
+from actions.settings import PROJECT
 from bot import handoff
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
@@ -54,7 +55,6 @@ from bot.nlu import script
 
 logger = logging.getLogger(__name__)
 
-PROJECT = Path(__file__).resolve().parents[2]
 PAGE_DIR = PROJECT / "web"
 # The widget as published on npm: one prebuilt file (React included).
 WIDGET = PAGE_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
