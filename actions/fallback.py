@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import contract
 from actions.choose import MIN_SCORE
 from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
 from actions.knowledge.retrieval import retriever_for
@@ -94,14 +95,14 @@ class ActionClarify(Action):
         if failures_in_a_row(tracker) >= FAILURES_BEFORE_HANDOFF:
             # "好的" now accepts a human agent (data/rules/handoff.yml).
             dispatcher.utter_message(response="utter_offer_handoff")
-            return [SlotSet("pending_offer", "handoff")]
+            return [SlotSet(contract.SLOT_PENDING_OFFER, contract.OFFER_HANDOFF)]
         if self._store is None:
             self._store = shared_store()
         kb = self._store.get()
         question = parse_question(kb, (tracker.latest_message or {}).get("entities") or [])
         if question.of("platform") and not question.specific:
             dispatcher.utter_message(response="utter_other_platform")
-            return [SlotSet("pending_offer", None)]
+            return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
         knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]
@@ -109,9 +110,9 @@ class ActionClarify(Action):
             # Unsure, not between two conversational acts, and nothing in the knowledge base
             # matches: say so rather than offer guesses at intents.
             dispatcher.utter_message(response="utter_out_of_scope")
-            return [SlotSet("pending_offer", None)]
+            return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         if buttons:
             dispatcher.utter_message(response="utter_clarify", buttons=buttons)
         else:
             dispatcher.utter_message(response="utter_default")
-        return [SlotSet("pending_offer", None)]
+        return [SlotSet(contract.SLOT_PENDING_OFFER, None)]

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import limits
+from actions import contract, limits
 from actions.db import tickets
 from actions.db.session import shared_factory
 from actions.identity import secret, unseal
@@ -19,8 +19,8 @@ from actions.logsafe import failure
 
 logger = logging.getLogger(__name__)
 
-TICKET_SLOT = "handoff_ticket"
-OFFER_SLOT = "pending_offer"
+TICKET_SLOT = contract.SLOT_HANDOFF_TICKET
+OFFER_SLOT = contract.SLOT_PENDING_OFFER
 # Turns that are not questions: left out of the summary.
 SMALL_TALK = {"greet", "goodbye", "thank", "affirm", "deny", "request_human", "start_over",
               "ask_capabilities"}
@@ -42,7 +42,8 @@ def conversation_summary(events: List[Dict[str, Any]]) -> Dict[str, Any]:
             turns = []
         elif kind == "user":
             parse = event.get("parse_data") or {}
-            turns.append({"text": str(parse.get("text_original") or event.get("text") or "")[:MAX_TEXT],
+            written = parse.get(contract.PARSE_TEXT_ORIGINAL) or event.get("text") or ""
+            turns.append({"text": str(written)[:MAX_TEXT],
                           "intent": (parse.get("intent") or {}).get("name"),
                           "bot": []})
         elif kind == "bot" and turns:
@@ -72,9 +73,9 @@ def _latest_script(tracker: Tracker) -> Optional[str]:
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             parse = event.get("parse_data") or {}
-            if parse.get("script") and not parse.get("script_neutral"):
-                return parse["script"]
-            neutral = neutral or parse.get("script")
+            if parse.get(contract.PARSE_SCRIPT) and not parse.get(contract.PARSE_SCRIPT_NEUTRAL):
+                return parse[contract.PARSE_SCRIPT]
+            neutral = neutral or parse.get(contract.PARSE_SCRIPT)
     return neutral
 
 
@@ -110,7 +111,7 @@ class ActionHandoff(Action):
             dispatcher.utter_message(response="utter_handoff_unavailable")
             return [SlotSet(OFFER_SLOT, None)]
         summary = dict(conversation_summary(tracker.events), reason=reason,
-                       topic=tracker.get_slot("topic"))
+                       topic=tracker.get_slot(contract.SLOT_TOPIC))
         try:
             ticket = await asyncio.to_thread(self._open, tracker.sender_id, channel, merchant,
                                              reason, _latest_script(tracker), summary)

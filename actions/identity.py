@@ -22,12 +22,12 @@ from typing import Any, Dict, Optional
 
 import jwt
 
-from actions import settings
+from actions import contract, settings
 
 ROLES = ("merchant", "agent")
-METADATA_KEY = "identity"
+METADATA_KEY = contract.META_IDENTITY
 # The agent who delegated a turn to the assistant, sealed; trusted for this long (seconds).
-DELEGATION_KEY = "delegation"
+DELEGATION_KEY = contract.META_DELEGATION
 DELEGATION_SECONDS = 300
 # Channels that authenticate their callers and seal the identity into the metadata.
 CHANNELS = ("merchant", "dingtalk", "webchat")

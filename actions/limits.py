@@ -30,7 +30,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from limits import parse, storage, strategies
 
-from actions import settings
+from actions import contract, settings
 from actions.logsafe import failure
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ DEFAULTS = {
 UNLIMITED = {name: "1000000/minute" for name in DEFAULTS}
 STORAGE_VARIABLE = "ASSISTANT_LIMIT_STORAGE"
 # Where a channel puts the client's address in a message's metadata (for the ticket limit).
-CLIENT_ADDRESS = "client_address"
+CLIENT_ADDRESS = contract.META_CLIENT_ADDRESS
 
 
 def _rate(name: str, configured: Optional[str], default: str) -> Any:

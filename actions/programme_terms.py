@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import clock, context
+from actions import clock, context, contract
 from actions.answers import Answer
 from actions.choose import (
     OUT_OF_SCOPE_MIN_SCORE,
@@ -34,7 +34,7 @@ ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic
 # The classifier's "not ours": the ranking must be this sure to answer anyway.
 OUT_OF_SCOPE = "out_of_scope"
 # Set by the NLU (bot.nlu.entity_intent) on a request that is not a question about the documents.
-NOT_OURS = "not_ours"
+NOT_OURS = contract.PARSE_NOT_OURS
 # The entry that states the conditions for both tiers.
 CONDITIONS = "condition_overview"
 # The entry that says how and when the tiers are given.
@@ -120,12 +120,12 @@ def _sent(dispatcher: CollectingDispatcher, answer: Answer, topic: Optional[str]
           resolved: Question, offer: bool) -> List[EventType]:
     """Send the answer; keep what it was about for follow-ups, and make or withdraw the offer."""
     answer.send(dispatcher)
-    events: List[EventType] = [SlotSet("topic", topic),
-                               SlotSet("programme_context", context.to_slot(resolved))]
+    events: List[EventType] = [SlotSet(contract.SLOT_TOPIC, topic),
+                               SlotSet(contract.SLOT_PROGRAMME_CONTEXT, context.to_slot(resolved))]
     if offer:
         dispatcher.utter_message(response="utter_offer_check_status")
-        return events + [SlotSet("pending_offer", "check_status")]
-    return events + [SlotSet("pending_offer", None)]
+        return events + [SlotSet(contract.SLOT_PENDING_OFFER, contract.OFFER_CHECK_STATUS)]
+    return events + [SlotSet(contract.SLOT_PENDING_OFFER, None)]
 
 
 def _programme_answer(kb: KnowledgeBase, programme: Programme, aspects: Sequence[str],
@@ -162,7 +162,7 @@ class ActionAnswerProgramme(Action):
         text = message.get("text") or ""
         entities = set_aside(without_background(message.get("entities") or [], text), text)
         question = parse_question(kb, entities)
-        withdrawn = [SlotSet("pending_offer", None)]
+        withdrawn = [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         if question.of("platform") and not (question.specific and names_other_platform_of_its_own(
                 kb, question, text)):
             today = self._today()
@@ -180,7 +180,7 @@ class ActionAnswerProgramme(Action):
                 dispatcher.utter_message(response="utter_out_of_scope")
                 return withdrawn
             return self._out_of_scope(dispatcher, kb, question, text)
-        previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
+        previous = context.known(kb, context.from_slot(tracker.get_slot(contract.SLOT_PROGRAMME_CONTEXT)))
         elliptical = context.is_elliptical(text, entities, kb.follow_up)
         resolved = context.resolve(question, previous, elliptical)
         today = self._today()
@@ -226,7 +226,7 @@ class ActionAnswerProgramme(Action):
         sure = question.specific or len(named_kinds) >= 2 or bool(question.of("programme"))
         if not isinstance(choice.answer, Answer) or (best < floor and not sure):
             dispatcher.utter_message(response="utter_out_of_scope")
-            return [SlotSet("pending_offer", None)]
+            return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         resolved = question if choice.how == "entities" else choice.question
         return _sent(dispatcher, choice.answer, choice.topic, resolved, offer=False)
 

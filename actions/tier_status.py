@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import audit, clock, context
+from actions import audit, clock, context, contract
 from actions.answers import Answer
 from actions.choose import MIN_SCORE, decide
 from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
@@ -186,7 +186,7 @@ class ActionTierStatus(Action):
         asked = [v for v in tracker.get_latest_entity_values("metric")]
         if not asked:
             # "那我呢?" after "金牌的好评率要多少?": the metric just discussed.
-            previous = context.known(kb, context.from_slot(tracker.get_slot("programme_context")))
+            previous = context.known(kb, context.from_slot(tracker.get_slot(contract.SLOT_PROGRAMME_CONTEXT)))
             asked = previous.of("metric") if previous else []
         only = [m for m in (_METRIC_IDS.get(a) for a in asked) if m]
         who = (metrics.merchant_name if identity and identity.role == "agent"
@@ -220,7 +220,7 @@ class ActionTierStatus(Action):
 
 def withdrawn() -> List[EventType]:
     """Whatever the outcome, an offer made before this turn has been answered."""
-    return [SlotSet("pending_offer", None)]
+    return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
 
 
 # Knowledge metric entries -> metric columns.

@@ -24,6 +24,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from actions import contract
 from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.db.session import shared_factory
@@ -34,10 +35,10 @@ from bot.nlu import script
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-TICKET_SLOT = "handoff_ticket"
+TICKET_SLOT = contract.SLOT_HANDOFF_TICKET
 # Metadata keys on events the handoff adds to a conversation.
 AGENT_KEY = "agent"
-DELEGATED_KEY = "delegated_by"
+DELEGATED_KEY = contract.META_DELEGATED_BY
 
 
 async def in_transaction(work: Callable[..., T], *args: Any) -> T:
@@ -77,8 +78,8 @@ def transcript(tracker: DialogueStateTracker) -> List[Dict[str, Any]]:
             metadata = event.metadata or {}
             lines.append({"at": event.timestamp,
                           "from": "agent" if metadata.get(DELEGATED_KEY) else "merchant",
-                          "text": (event.parse_data or {}).get("text_original") or event.text,
-                          "delegated_by": metadata.get(DELEGATED_KEY)})
+                          "text": (event.parse_data or {}).get(contract.PARSE_TEXT_ORIGINAL) or event.text,
+                          DELEGATED_KEY: metadata.get(DELEGATED_KEY)})
         elif isinstance(event, BotUttered) and event.text:
             agent = (event.metadata or {}).get(AGENT_KEY)
             lines.append({"at": event.timestamp, "from": "agent" if agent else "assistant",
@@ -121,7 +122,7 @@ async def delegate(agent: Agent, ticket: HandoffTicket, agent_id: str,
         tracker = await agent.processor.get_tracker(conversation)
         own = merchant_messages(tracker)
         latest = own[-1] if own else None
-        text = question or ((latest.parse_data or {}).get("text_original") or latest.text
+        text = question or ((latest.parse_data or {}).get(contract.PARSE_TEXT_ORIGINAL) or latest.text
                             if latest else None)
         if not text:
             raise ValueError("no question to hand to the assistant")
@@ -263,8 +264,8 @@ async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Opti
     merchant = identity.sub if identity and identity.role == "merchant" else None
     events = [e.as_dict() for e in tracker.events]
     summary = dict(conversation_summary(events), reason="assistant_unavailable",
-                   topic=tracker.get_slot("topic"))
-    written = (latest.parse_data or {}).get("script") if latest else None
+                   topic=tracker.get_slot(contract.SLOT_TOPIC))
+    written = (latest.parse_data or {}).get(contract.PARSE_SCRIPT) if latest else None
     try:
         opened = await in_transaction(tickets.open_ticket, tracker.sender_id, channel, merchant,
                                       "assistant_unavailable", written, summary)

@@ -18,11 +18,13 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from actions import contract
+
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 # Set on a request to produce something, or to use another product, for the answering action:
 # "not ours", whatever the knowledge ranking finds in its words ("帮我翻译:我们支持一件代发").
-NOT_OURS = "not_ours"
+NOT_OURS = contract.PARSE_NOT_OURS
 
 
 @DefaultV1Recipe.register(

@@ -11,19 +11,20 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from actions import contract
 from bot.nlu import script
 
 # Keys added to each parsed message (and so to the tracker's parse data).
-TEXT_ORIGINAL = "text_original"
-SCRIPT = "script"
+TEXT_ORIGINAL = contract.PARSE_TEXT_ORIGINAL
+SCRIPT = contract.PARSE_SCRIPT
 INTENT_PREFIX = "/"
 # The full-width solidus: reads the same, but is not Rasa's intent prefix.
 TEXT_SLASH = "\uff0f"
 # Set when the message reads the same in both scripts ("好的"): replies keep the script of
 # the merchant's earlier messages.
-SCRIPT_NEUTRAL = "script_neutral"
+SCRIPT_NEUTRAL = contract.PARSE_SCRIPT_NEUTRAL
 # Set when the NLU read only part of a long message (the config's max_chars).
-TRUNCATED = "truncated"
+TRUNCATED = contract.PARSE_TRUNCATED
 
 
 # Registered as a tokenizer-type step (without subclassing Tokenizer) so that the
