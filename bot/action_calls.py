@@ -9,7 +9,7 @@ next call tries the action server again, so service comes back by itself when it
 
 A failed call is handled as Rasa handles any failed action (logged, its events dropped, the
 merchant's message kept in the conversation); the channel then finds that the turn produced no
-reply and apologises with the offer of a human (`bot/handoff.py`, `utter_service_failed`).
+reply and apologises with the offer of a human (`bot/agent_relay.py`, `utter_service_failed`).
 
 Rasa also checks every action server response against its JSON schema with
 `jsonschema.validate`, which checks the schema itself again on every call (about 35 ms a turn

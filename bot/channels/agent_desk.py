@@ -26,7 +26,7 @@ from actions.db import tickets
 from actions.db.models import HandoffTicket
 from actions.identity import Identity, InvalidToken
 from actions.logsafe import failure
-from bot import handoff
+from bot import agent_relay
 from bot.channels.auth import audit_refusal, bearer_identity, client_address, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import AS_TEXT, valid_text
@@ -83,14 +83,14 @@ class AgentDeskInput(InputChannel):
                 except InvalidToken as e:
                     return await unauthorised(self.name(), e, request)
                 if identity.role != "agent":
-                    await handoff.in_transaction(record, identity, None, "agent_desk", False,
+                    await agent_relay.in_transaction(record, identity, None, "agent_desk", False,
                                                  f"{request.method} {request.path}: not an agent",
                                                  client_address(request))
                     return _error(403, "only agents may use the agent desk")
                 number = kwargs.get("number")
                 if number is not None and not 0 < number <= MAX_TICKET_NUMBER:
                     # No ticket has that number, and the database could not even compare it.
-                    await handoff.in_transaction(record, identity, None, "agent_desk", False,
+                    await agent_relay.in_transaction(record, identity, None, "agent_desk", False,
                                                  f"{request.method} {request.path[:120]}: no such ticket",
                                                  client_address(request))
                     return _error(404, "no such ticket")
@@ -121,7 +121,7 @@ class AgentDeskInput(InputChannel):
             return text
 
         async def ticket_or_404(number: int) -> HandoffTicket:
-            ticket = await handoff.in_transaction(tickets.get_ticket, number)
+            ticket = await agent_relay.in_transaction(tickets.get_ticket, number)
             if ticket is None:
                 raise tickets.TicketNotFound(number)
             return ticket
@@ -140,7 +140,7 @@ class AgentDeskInput(InputChannel):
                 return (tickets.list_tickets(session, statuses, limit, offset),
                         tickets.count_tickets(session, statuses))
 
-            found, total = await handoff.in_transaction(page)
+            found, total = await agent_relay.in_transaction(page)
             following = offset + len(found)
             return response.json({"tickets": [_ticket_json(t) for t in found], "total": total,
                                   "next_offset": following if following < total else None})
@@ -160,22 +160,22 @@ class AgentDeskInput(InputChannel):
                        "read_ticket", True, f"ticket {number}", address)
                 return ticket, tickets.events(session, number)
 
-            ticket, history = await handoff.in_transaction(read)
+            ticket, history = await agent_relay.in_transaction(read)
             if ticket is None:
                 raise tickets.TicketNotFound(number)
-            conversation = await handoff.read_conversation(request.app.ctx.agent,
+            conversation = await agent_relay.read_conversation(request.app.ctx.agent,
                                                            ticket.conversation_id)
             return response.json({
                 "ticket": _ticket_json(ticket), "summary": tickets.summary_of(ticket),
                 "history": [{"at": e.at.isoformat() + "Z", "kind": e.kind, "actor": e.actor,
                              "text": e.text, "delivered": e.delivered_at is not None}
                             for e in history],
-                "transcript": handoff.transcript(conversation)})
+                "transcript": agent_relay.transcript(conversation)})
 
         @desk.route("/tickets/<number:int>/claim", methods=["POST"])
         @authorised
         async def claim(request: Request, agent: Identity, number: int) -> HTTPResponse:
-            ticket = await handoff.in_transaction(tickets.claim, number, agent.sub)
+            ticket = await agent_relay.in_transaction(tickets.claim, number, agent.sub)
             return response.json({"ticket": _ticket_json(ticket)})
 
         @desk.route("/tickets/<number:int>/messages", methods=["POST"])
@@ -183,8 +183,8 @@ class AgentDeskInput(InputChannel):
         async def message(request: Request, agent: Identity, number: int) -> HTTPResponse:
             text = body_text(request, required=True)
             assert text is not None, "a required text is never None"
-            ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
-            sent = await handoff.post_agent_message(request.app.ctx.agent, ticket, agent.sub, text)
+            ticket = await agent_relay.in_transaction(tickets.held_by, number, agent.sub)
+            sent = await agent_relay.post_agent_message(request.app.ctx.agent, ticket, agent.sub, text)
             return response.json({"ticket": number, "sent": sent})
 
         @desk.route("/tickets/<number:int>/delegate", methods=["POST"])
@@ -196,9 +196,9 @@ class AgentDeskInput(InputChannel):
                 await audit_refusal(self.name(), f"delegated intent payload read as text: {text[:200]}",
                                     agent, source=client_address(request))
                 text = AS_TEXT + text[len(INTENT_PREFIX):]
-            ticket = await handoff.in_transaction(tickets.held_by, number, agent.sub)
+            ticket = await agent_relay.in_transaction(tickets.held_by, number, agent.sub)
             try:
-                result = await handoff.delegate(request.app.ctx.agent, ticket, agent.sub, text)
+                result = await agent_relay.delegate(request.app.ctx.agent, ticket, agent.sub, text)
             except ValueError as e:
                 return _error(409, str(e))
             return response.json(dict(result, ticket=number))
@@ -207,6 +207,6 @@ class AgentDeskInput(InputChannel):
         @authorised
         async def hand_back(request: Request, agent: Identity, number: int) -> HTTPResponse:
             await ticket_or_404(number)
-            return response.json(await handoff.hand_back(request.app.ctx.agent, number, agent.sub))
+            return response.json(await agent_relay.hand_back(request.app.ctx.agent, number, agent.sub))
 
         return desk

@@ -31,7 +31,7 @@ from actions import settings
 from actions.db.models import DingTalkUser
 from actions.identity import Identity, seal, secret
 from actions.logsafe import failure
-from bot import handoff
+from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
@@ -172,7 +172,7 @@ class DingTalkInput(InputChannel):
             # No client address: every callback comes from DingTalk's servers, not the user's.
             metadata: Dict[str, Any] = {"dingtalk_conversation": body.get("conversationId")}
             try:
-                merchant = await handoff.in_transaction(linked_merchant, staff_id)
+                merchant = await agent_relay.in_transaction(linked_merchant, staff_id)
             except Exception as e:  # noqa: BLE001 - programme answers need no database
                 logger.error("dingtalk account lookup failed: %s", failure(e))
                 merchant = None
@@ -189,7 +189,7 @@ class DingTalkInput(InputChannel):
                 await on_new_message(await understood(agent, UserMessage(
                     text, collector, sender, input_channel=self.name(),
                     metadata=metadata)))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 
             replies = await deliver(turn(), sender)

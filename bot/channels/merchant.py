@@ -9,7 +9,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.identity import InvalidToken, conversation_id, seal, secret
-from bot import handoff
+from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
@@ -46,7 +46,7 @@ class MerchantInput(InputChannel):
             except InvalidToken as e:
                 return await unauthorised(self.name(), e, request)
             sender = conversation_id(_key(), identity)
-            return response.json(await handoff.pending_for_merchant(sender))
+            return response.json(await agent_relay.pending_for_merchant(sender))
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -73,7 +73,7 @@ class MerchantInput(InputChannel):
                     message, collector, sender, input_channel=self.name(),
                     metadata={**seal(_key(), sender, identity),
                                limits.CLIENT_ADDRESS: address})))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 
             replies = await deliver(turn(), sender)

@@ -15,7 +15,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import handoff
+from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
@@ -78,7 +78,7 @@ class PublicRestInput(InputChannel):
                 return await reserved(str(e), request)
             except ValueError as e:
                 return response.json({"error": str(e)}, status=400)
-            return response.json(await handoff.pending_for_merchant(sender))
+            return response.json(await agent_relay.pending_for_merchant(sender))
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -106,7 +106,7 @@ class PublicRestInput(InputChannel):
                 await on_new_message(await understood(agent, UserMessage(
                     message, collector, sender, input_channel=self.name(),
                     metadata={limits.CLIENT_ADDRESS: address})))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 
             replies = await deliver(turn(), sender)

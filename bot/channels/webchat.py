@@ -44,7 +44,7 @@ from socketio import AsyncServer
 from actions.identity import InvalidToken, conversation_id, seal, secret, verify_token
 from actions.logsafe import failure
 from actions.settings import PROJECT
-from bot import handoff
+from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
@@ -223,7 +223,7 @@ class WebchatInput(SocketIOInput):
                 # goes on while any page signed in with a valid token is there.
                 while self._connected(conversation):
                     await asyncio.sleep(AGENT_POLL_SECONDS)
-                    await self._emit(await handoff.pending_for_merchant(conversation),
+                    await self._emit(await agent_relay.pending_for_merchant(conversation),
                                      conversation)
                     tracker = await self.agent.tracker_store.retrieve(conversation)
                     if tracker is None or not tracker.is_paused():
@@ -330,7 +330,7 @@ class WebchatInput(SocketIOInput):
                     message, collector, sender, input_channel=self.name(),
                     metadata={**seal(key, sender, identity),
                                limits.CLIENT_ADDRESS: address})))
-                return await handoff.replies_for_merchant(agent, sender, collector.messages,
+                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
                                                           self.name())
 
             replies = await deliver(turn(), sender)
