@@ -36,7 +36,7 @@ $(VENV)/.dev-installed: requirements-dev.lock $(VENV)/.installed
 # Style, likely bugs and types: ruff over every Python directory, then mypy over the packages
 # pyproject.toml lists. Fails on any finding.
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check actions bot bench tests
+	$(VENV)/bin/ruff check core actions bot bench tests
 	$(VENV)/bin/mypy
 
 # Derived artefacts (jieba dictionary, lookup tables) are rewritten only when their content changes.
@@ -77,7 +77,7 @@ test: lint validate model test-packages web
 # outside CI when those are not running, as in `make test`.
 TEST_WORKERS ?= 2
 test-unit: artefacts $(VENV)/.dev-installed
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" tests/actions tests/knowledge tests/bot tests/bench
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" tests/core tests/actions tests/knowledge tests/bot tests/bench
 
 # The reliability and security suite alone (`make test` runs it too): bad input on every
 # channel, faults (action server killed or hung, database and Redis down, Rasa restarted),

@@ -6,7 +6,7 @@ from typing import Dict, List
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge.model import Source
+from core.knowledge.model import Source
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One decision per question: which knowledge entry answers it, from entities and retrieval.
 
 The entities say exactly which entry a message names, when it names one; the retrieval
-ranking (actions/knowledge/retrieval.py) finds entries for wordings no alias covers. This
+ranking (core/knowledge/retrieval.py) finds entries for wordings no alias covers. This
 module combines them, so that a question is never answered from the wrong programme in
 silence and never gets a figure the documents do not give:
 
@@ -24,9 +24,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
 from actions.focus import unnamed_thing
-from actions.knowledge.model import ALL_TIERS, KnowledgeBase
-from actions.knowledge.retrieval import Hit, Retriever
 from actions.questions import Question, facet_keys
+from core.knowledge.model import ALL_TIERS, KnowledgeBase
+from core.knowledge.retrieval import Hit, Retriever
 
 # A ranking this strong (BM25 over words and bigrams) is a match, not a shared stop word.
 MIN_SCORE = 4.0

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from actions import settings
-from actions.db.session import database_url, make_engine, make_session_factory
+from core import settings
+from core.db.session import database_url, make_engine, make_session_factory
 
 
 def _factory(url: Optional[str]):
-    from actions.db.migrate import upgrade
+    from core.db.migrate import upgrade
 
     url = url or database_url()
     upgrade(url)
@@ -22,7 +22,7 @@ def _factory(url: Optional[str]):
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from actions.db.imports import RowError, import_categories, import_metrics
+    from core.db.imports import RowError, import_categories, import_metrics
 
     factory = _factory(args.database_url)
     try:
@@ -56,7 +56,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_assess(args: argparse.Namespace) -> int:
-    from actions.tiers.batch import assess_all, parse_quarter
+    from core.tiers.batch import assess_all, parse_quarter
 
     try:
         quarter, today = parse_quarter(args.quarter)
@@ -71,7 +71,7 @@ def cmd_assess(args: argparse.Namespace) -> int:
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
-    from actions.db.demo import seed_demo
+    from core.db.demo import seed_demo
 
     factory = _factory(args.database_url)
     created = seed_demo(factory)
@@ -80,7 +80,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_link_dingtalk(args: argparse.Namespace) -> int:
-    from actions.db.models import DingTalkUser, Merchant
+    from core.db.models import DingTalkUser, Merchant
 
     factory = _factory(args.database_url)
     with factory.begin() as session:
@@ -96,7 +96,7 @@ def cmd_link_dingtalk(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from actions.identity import issue_token
+    from core.identity import issue_token
 
     secret = settings.jwt_secret()
     if not secret:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from actions.knowledge import KnowledgeBase
 from actions.questions import MEASURE_NUMBER, Question
+from core.knowledge import KnowledgeBase
 
 # Entity kinds that replace each other in a follow-up: "第3条" replaces "备货贷".
 FAMILY = {"measure": "measure", MEASURE_NUMBER: "measure", "guarantee": "measure",

@@ -8,11 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import contract
 from actions.choose import MIN_SCORE
-from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
-from actions.knowledge.retrieval import retriever_for
 from actions.questions import parse_question
+from core import contract
+from core.knowledge import KnowledgeBase, KnowledgeStore, shared_store
+from core.knowledge.retrieval import retriever_for
 
 FALLBACK = "nlu_fallback"
 # Acts worth asking about when the classifier hesitates between two of them.

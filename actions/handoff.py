@@ -11,11 +11,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import contract, limits
-from actions.db import tickets
-from actions.db.session import shared_factory
-from actions.identity import secret, unseal
-from actions.logsafe import failure
+from core import contract, limits
+from core.db import tickets
+from core.db.session import shared_factory
+from core.identity import secret, unseal
+from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 

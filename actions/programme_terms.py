@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import clock, context, contract
+from actions import context
 from actions.answers import Answer
 from actions.choose import (
     OUT_OF_SCOPE_MIN_SCORE,
@@ -21,13 +21,14 @@ from actions.choose import (
     set_aside,
     without_background,
 )
-from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
-from actions.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
-from actions.knowledge.retrieval import retriever_for
 from actions.questions import Question, facet_keys, parse_question
 from actions.status import entry_status, next_assessment_phrase, programme_status
 from actions.tier_benefits import benefit_answer, comparison_answer
-from actions.tiers import engine
+from core import clock, contract
+from core.knowledge import KnowledgeBase, KnowledgeStore, shared_store
+from core.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, Programme, Source, Table
+from core.knowledge.retrieval import retriever_for
+from core.tiers import engine
 
 # Entity kinds that name an entry of the knowledge base, in the order they win.
 ENTRY_KINDS = ("metric", "violation", "resource", "guarantee", "section", "topic")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from actions.knowledge import KnowledgeBase
+from core.knowledge import KnowledgeBase
 
 # When a question names several aspects, the most specific one decides the facet.
 ASPECT_PRIORITY = ("contact", "deadline", "apply", "eligibility", "rate", "amount", "region", "time", "what")

@@ -19,11 +19,11 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import Sanic, response
 from sanic.request import Request
 
-from actions import logsafe, settings
-from actions.audit import record_refusal
-from actions.db.session import shared_factory
-from actions.knowledge import KnowledgeError, shared_store
-from actions.knowledge.retrieval import retriever_for
+from core import logsafe, settings
+from core.audit import record_refusal
+from core.db.session import shared_factory
+from core.knowledge import KnowledgeError, shared_store
+from core.knowledge.retrieval import retriever_for
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"

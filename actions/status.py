@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Mapping, Optional
 
-from actions.knowledge.model import Entry, KnowledgeBase, Programme, Window
+from core.knowledge.model import Entry, KnowledgeBase, Programme, Window
 
 
 def format_date(kb: KnowledgeBase, day: Optional[dt.date]) -> str:

@@ -5,8 +5,8 @@ import datetime as dt
 from typing import List, Sequence
 
 from actions.answers import Answer
-from actions.knowledge.model import Benefit, KnowledgeBase, Tier
 from actions.status import programme_status
+from core.knowledge.model import Benefit, KnowledgeBase, Tier
 
 
 def benefit_answer(kb: KnowledgeBase, tiers: Sequence[Tier], benefits: Sequence[Benefit],

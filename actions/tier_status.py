@@ -13,20 +13,21 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import audit, clock, context, contract
+from actions import context
 from actions.answers import Answer
 from actions.choose import MIN_SCORE, decide
-from actions.db.models import CategoryBenchmark, Merchant, MerchantMetrics
-from actions.db.session import shared_factory
-from actions.identity import Identity, secret, unseal, unseal_delegation
-from actions.knowledge import KnowledgeBase, KnowledgeStore, shared_store
-from actions.knowledge.retrieval import retriever_for
-from actions.limits import CLIENT_ADDRESS
-from actions.logsafe import failure
 from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
 from actions.questions import parse_question
-from actions.tiers import engine
-from actions.tiers.render import render_status
+from actions.tier_render import render_status
+from core import audit, clock, contract
+from core.db.models import CategoryBenchmark, Merchant, MerchantMetrics
+from core.db.session import shared_factory
+from core.identity import Identity, secret, unseal, unseal_delegation
+from core.knowledge import KnowledgeBase, KnowledgeStore, shared_store
+from core.knowledge.retrieval import retriever_for
+from core.limits import CLIENT_ADDRESS
+from core.logsafe import failure
+from core.tiers import engine
 
 logger = logging.getLogger(__name__)
 ACTION = "read_tier_status"

@@ -11,12 +11,12 @@ from typing import Any, Dict
 from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.engine import Engine
 
-from actions.db.migrate import upgrade
-from actions.db.models import AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics
-from actions.db.session import make_engine, make_session_factory
 from actions.tier_status import _metrics
-from actions.tiers import engine as rules_engine
-from actions.tiers.batch import assess_all, parse_quarter
+from core.db.migrate import upgrade
+from core.db.models import AssessmentResult, CategoryBenchmark, Merchant, MerchantMetrics
+from core.db.session import make_engine, make_session_factory
+from core.tiers import engine as rules_engine
+from core.tiers.batch import assess_all, parse_quarter
 
 CATEGORIES = [f"类目{i:02d}" for i in range(40)]
 TIERS = ("gold", "silver", "none")

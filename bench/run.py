@@ -36,8 +36,6 @@ def main(argv: List[str] | None = None) -> int:
     if args.quick:
         sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
-    from actions.identity import issue_token
-    from actions.limits import UNLIMITED
     from bench import batch, stages
     from bench.http import (
         StockServer,
@@ -52,6 +50,8 @@ def main(argv: List[str] | None = None) -> int:
     )
     from bot import train
     from bot.serve import Servers, free_port
+    from core.identity import issue_token
+    from core.limits import UNLIMITED
 
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -82,9 +82,9 @@ def main(argv: List[str] | None = None) -> int:
                 "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token,
                 # The benchmark's clients all call from 127.0.0.1: no rate limit applies.
                 **UNLIMITED})
-    from actions.db.demo import seed_demo
-    from actions.db.migrate import upgrade
-    from actions.db.session import make_engine, make_session_factory
+    from core.db.demo import seed_demo
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine, make_session_factory
     upgrade(f"sqlite:///{db}")
     seed_demo(make_session_factory(make_engine(f"sqlite:///{db}")))
 

@@ -47,10 +47,10 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.log_utils import configure_structlog
 
-    from actions.db.session import make_engine, make_session_factory
-    from actions.identity import Identity
     from actions.tier_status import lookup
-    from bot.nlu import script
+    from core import script
+    from core.db.session import make_engine, make_session_factory
+    from core.identity import Identity
 
     # Rasa's debug logging would be timed along with the stages.
     configure_structlog(logging.WARNING)
@@ -71,8 +71,8 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     results["normalise_plus_tokenise_ms"] = round(results["normalise_ms"] + results["tokenise_ms"], 3)
 
     # The action server's retrieval stage: ranking every knowledge passage for the question.
-    from actions.knowledge import load_knowledge
-    from actions.knowledge.retrieval import Retriever
+    from core.knowledge import load_knowledge
+    from core.knowledge.retrieval import Retriever
 
     retriever = Retriever(load_knowledge(PROJECT / "knowledge"))
     results["retrieval_rank_ms"] = _per_call_ms(

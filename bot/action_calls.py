@@ -42,7 +42,7 @@ from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from rasa.utils.endpoints import ClientResponseError as RasaClientResponseError
 
-from actions import settings
+from core import settings
 
 logger = logging.getLogger(__name__)
 

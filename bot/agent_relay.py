@@ -1,6 +1,6 @@
 """The Rasa server's side of a handoff: agents act on conversations, merchants get the replies.
 
-Tickets live in the database (actions/db/tickets.py); the conversation lives in the tracker
+Tickets live in the database (core/db/tickets.py); the conversation lives in the tracker
 store. Every change to a conversation is made under the lock store's lock for it, so an
 agent's message, a merchant's message and a hand-back never interleave. Database calls run
 in worker threads, off the event loop.
@@ -24,14 +24,13 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions import contract
-from actions.db import tickets
-from actions.db.models import HandoffTicket
-from actions.db.session import shared_factory
-from actions.identity import Identity, seal_delegation, secret
-from actions.logsafe import failure
 from bot.channels.understanding import understood
-from bot.nlu import script
+from core import contract, script
+from core.db import tickets
+from core.db.models import HandoffTicket
+from core.db.session import shared_factory
+from core.identity import Identity, seal_delegation, secret
+from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -256,7 +255,7 @@ def _answered_since_latest_message(tracker: DialogueStateTracker) -> bool:
 async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Optional[int]:
     """A handoff ticket opened by the Rasa server itself; None if the database is down too."""
     from actions.handoff import conversation_summary
-    from actions.identity import secret, unseal
+    from core.identity import secret, unseal
 
     latest = tracker.latest_message
     identity = unseal(secret(), tracker.sender_id, latest.metadata if latest else None,

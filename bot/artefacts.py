@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Dict, Iterable, List
 
-from actions.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from actions.knowledge.loader import TIER_RULES_FILE
-from actions.knowledge.store import knowledge_directory
-from actions.settings import PROJECT
-from actions.tiers.engine import load_rules
-from bot.nlu import script
+from core import script
+from core.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from core.knowledge.loader import TIER_RULES_FILE
+from core.knowledge.store import knowledge_directory
+from core.settings import PROJECT
+from core.tiers.engine import load_rules
 
 BUILD = PROJECT / "build"
 JIEBA_DIR = BUILD / "jieba"

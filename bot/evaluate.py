@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from actions import settings
-from actions.settings import PROJECT
 from bot import train
-from bot.nlu import script
+from core import script, settings
+from core.settings import PROJECT
 
 HELDOUT = PROJECT / "tests" / "nlu" / "heldout.yml"
 STOCK_CONFIG = PROJECT / "config.stock.yml"

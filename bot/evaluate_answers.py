@@ -37,9 +37,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
 import yaml
 
-from actions.limits import UNLIMITED
-from actions.settings import PROJECT
-from bot.nlu import script
+from core import script
+from core.limits import UNLIMITED
+from core.settings import PROJECT
 
 BLIND_DIR = PROJECT / "tests" / "nlu" / "blind"
 KINDS = ("answer", "doc_silent", "out_of_scope")

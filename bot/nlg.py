@@ -9,8 +9,8 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.nlu import script
 from bot.nlu.normalizer import SCRIPT, SCRIPT_NEUTRAL
+from core import script
 
 
 def reply_script(tracker: DialogueStateTracker) -> Optional[Text]:

@@ -6,7 +6,7 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
 - event types looked up once: Rasa 3.6 finds the class of every stored event, each time a
   conversation is read from the tracker store, by walking all subclasses of Event (about a
   quarter of a millisecond per event, so 20 ms and more for a conversation of some length);
-- log records have control characters escaped (actions/logsafe.py), so that a client's text
+- log records have control characters escaped (core/logsafe.py), so that a client's text
   cannot forge a log line;
 - the stores named by class path in the endpoints file (the conversations' SQL store, the
   lock store) are imported before Rasa starts, and the server refuses to start when one
@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Type
 
 from rasa.shared.core.events import Event
 
-from actions import logsafe
 from bot import action_calls
+from core import logsafe
 
 
 def cache_event_types() -> None:

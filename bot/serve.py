@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from actions import settings
-from actions.settings import PROJECT
+from core import settings
+from core.settings import PROJECT
 
 
 def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -100,7 +100,7 @@ class Servers:
 
     def start(self) -> "Servers":
         """Bring the database schema up to date, start the action server, then the Rasa server."""
-        from actions.db.migrate import upgrade
+        from core.db.migrate import upgrade
 
         # Both servers use the database; migrating here means neither races the other to it.
         url = settings.database_url(self.env)

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Iterable, List
 
-from actions import settings
-from actions.settings import PROJECT
+from core import settings
+from core.settings import PROJECT
 
 MODEL_NAME = "assistant"
 INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jieba", "build/entities",
-          "bot/nlu",
+          "bot/nlu", "core/script.py",
           "requirements.lock")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from actions.knowledge import KnowledgeBase, KnowledgeStore, load_knowledge
+from core.knowledge import KnowledgeBase, KnowledgeStore, load_knowledge
 
 PROJECT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = PROJECT / "knowledge"

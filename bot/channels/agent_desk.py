@@ -21,17 +21,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.audit import record
-from actions.db import tickets
-from actions.db.models import HandoffTicket
-from actions.identity import Identity, InvalidToken
-from actions.logsafe import failure
 from bot import agent_relay
 from bot.channels.auth import audit_refusal, bearer_identity, client_address, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import AS_TEXT, valid_text
-from bot.nlu import script
 from bot.nlu.normalizer import INTENT_PREFIX
+from core import script
+from core.audit import record
+from core.db import tickets
+from core.db.models import HandoffTicket
+from core.identity import Identity, InvalidToken
+from core.logsafe import failure
 
 # The largest ticket number an INTEGER primary key holds (PostgreSQL and SQLite alike).
 MAX_TICKET_NUMBER = 2**31 - 1

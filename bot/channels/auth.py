@@ -9,9 +9,9 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions import limits
-from actions.audit import record_refusal
-from actions.identity import Identity, InvalidToken, secret, verify_token
+from core import limits
+from core.audit import record_refusal
+from core.identity import Identity, InvalidToken, secret, verify_token
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy.exc import DBAPIError
 
-from actions.logsafe import failure
+from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -27,16 +27,16 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions import settings
-from actions.db.models import DingTalkUser
-from actions.identity import Identity, seal, secret
-from actions.logsafe import failure
 from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded, printable_id
 from bot.channels.understanding import understood
+from core import settings
+from core.db.models import DingTalkUser
+from core.identity import Identity, seal, secret
+from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_MS = 60 * 60 * 1000

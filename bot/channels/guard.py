@@ -20,9 +20,9 @@ from typing import Optional, Set
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from actions.identity import Identity
 from bot.channels.auth import audit_refusal
 from bot.nlu.normalizer import INTENT_PREFIX, TEXT_SLASH
+from core.identity import Identity
 
 # The full-width solidus reads the same (the normaliser keeps it so), but Rasa no longer
 # takes the message for an intent.

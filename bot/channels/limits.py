@@ -1,12 +1,12 @@
-"""The rate limits (actions/limits.py) as the channels apply them: the client's address, and
+"""The rate limits (core/limits.py) as the channels apply them: the client's address, and
 the 429 answer."""
 from __future__ import annotations
 
 from sanic import response
 from sanic.response import HTTPResponse
 
-from actions.limits import CLIENT_ADDRESS, shared
 from bot.channels.auth import client_address
+from core.limits import CLIENT_ADDRESS, shared
 
 __all__ = ["CLIENT_ADDRESS", "TOO_MANY", "client_address", "shared", "too_many"]
 

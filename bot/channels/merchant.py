@@ -8,13 +8,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.identity import InvalidToken, conversation_id, seal, secret
 from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import bearer_identity, unauthorised
 from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
 from bot.channels.guard import guarded
 from bot.channels.understanding import understood
+from core.identity import InvalidToken, conversation_id, seal, secret
 
 
 def _key() -> str:

@@ -41,9 +41,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from actions.identity import InvalidToken, conversation_id, seal, secret, verify_token
-from actions.logsafe import failure
-from actions.settings import PROJECT
 from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
@@ -51,7 +48,10 @@ from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
 from bot.channels.understanding import understood
-from bot.nlu import script
+from core import script
+from core.identity import InvalidToken, conversation_id, seal, secret, verify_token
+from core.logsafe import failure
+from core.settings import PROJECT
 
 logger = logging.getLogger(__name__)
 

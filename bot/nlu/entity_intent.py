@@ -18,7 +18,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from actions import contract
+from core import contract
 
 
 _HAN = re.compile(r"[\u3400-\u9fff]")

@@ -11,8 +11,8 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions import contract
-from bot.nlu import script
+from core import contract
+from core import script
 
 # Keys added to each parsed message (and so to the tracker's parse data).
 TEXT_ORIGINAL = contract.PARSE_TEXT_ORIGINAL

@@ -13,9 +13,9 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
-from actions.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
+from core.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
 from tests.actions.helpers import entity, run, tracker_for
 from tests.conftest import knowledge_store
 
@@ -447,7 +447,7 @@ def test_the_ranking_loads_without_jax():
     # the action server about 130 MB. Fails when bm25s stops checking for JAX this way.
     import subprocess
     import sys
-    code = ("import sys, actions.knowledge.retrieval as r; "
+    code = ("import sys, core.knowledge.retrieval as r; "
             "print('jax' in sys.modules, r.bm25s.selection.JAX_IS_AVAILABLE)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -11,13 +11,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.context import families, from_slot, is_elliptical, resolve, to_slot
-from actions.db.demo import seed_demo
-from actions.db.migrate import upgrade
-from actions.db.session import make_engine, make_session_factory
-from actions.identity import Identity, seal
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from actions.tier_status import ActionTierStatus
+from core.db.demo import seed_demo
+from core.db.migrate import upgrade
+from core.db.session import make_engine, make_session_factory
+from core.identity import Identity, seal
 from tests.actions.helpers import run
 from tests.conftest import knowledge_store
 

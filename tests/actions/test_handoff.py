@@ -9,12 +9,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
 from sqlalchemy import select, text
 
-from actions.db import tickets
-from actions.db.migrate import upgrade
-from actions.db.models import HandoffTicket
-from actions.db.session import make_engine, make_session_factory
 from actions.handoff import ActionDeclineOffer, ActionHandoff, ActionSessionStart, conversation_summary
-from actions.identity import Identity, conversation_id, seal
+from core.db import tickets
+from core.db.migrate import upgrade
+from core.db.models import HandoffTicket
+from core.db.session import make_engine, make_session_factory
+from core.identity import Identity, conversation_id, seal
 from tests.actions.helpers import run
 
 SECRET = "test-secret"
@@ -277,7 +277,7 @@ def test_a_status_after_a_reply_without_text_is_still_the_status():
 
 
 async def test_anonymous_handoffs_from_one_address_are_limited_signed_in_ones_are_not(factory, monkeypatch):
-    from actions import limits
+    from core import limits
     monkeypatch.setattr(limits, "_shared", limits.Limits({"ASSISTANT_LIMIT_ANONYMOUS_TICKETS": "2/hour"}))
     action = ActionHandoff(factory=factory)
     answers = []

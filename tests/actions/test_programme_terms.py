@@ -7,8 +7,8 @@ import os
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.knowledge import KnowledgeStore
 from actions.programme_terms import ActionAnswerProgramme
+from core.knowledge import KnowledgeStore
 from tests.actions.helpers import entity, run, tracker_for
 from tests.conftest import knowledge_store
 
@@ -206,7 +206,7 @@ async def test_answers_follow_an_edited_knowledge_base(knowledge_copy):
 def test_action_server_modules_do_not_import_rasa():
     import subprocess
     import sys
-    code = ("import sys, actions.programme_terms, actions.knowledge; "
+    code = ("import sys, actions.programme_terms, core.knowledge; "
             "bad = [m for m in sys.modules if m == 'rasa' or m.startswith('rasa.')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

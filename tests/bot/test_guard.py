@@ -5,7 +5,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.channels.guard import AS_TEXT, as_user_text, offered_payloads
-from bot.nlu import script
+from core import script
 
 
 def conversation(*events) -> DialogueStateTracker:

@@ -9,7 +9,7 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlg import ScriptAwareNaturalLanguageGenerator, reply_script
-from bot.nlu import script
+from core import script
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
 

@@ -5,8 +5,8 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu import script
 from bot.nlu.normalizer import SCRIPT, TEXT_ORIGINAL, OpenCCNormalizer
+from core import script
 
 
 def _component(**config) -> OpenCCNormalizer:

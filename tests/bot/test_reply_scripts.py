@@ -39,8 +39,8 @@ from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlg import ScriptAwareNaturalLanguageGenerator
-from bot.nlu import script
 from bot.nlu.normalizer import SCRIPT
+from core import script
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOMAIN = PROJECT / "domain.yml"
@@ -51,7 +51,7 @@ OPENCC_SHARE = OPENCC_CLIB / "share" / "opencc"
 OPENCC_DICT_TOOL = OPENCC_CLIB / "bin" / "opencc_dict"
 
 TRADITIONAL = (script.TAIWAN, script.HONG_KONG)
-# The conversions bot.nlu.script.from_simplified uses for traditional replies.
+# The conversions core.script.from_simplified uses for traditional replies.
 TRADITIONAL_CONFIGS = ("s2twp.json", "s2hk.json")
 
 # Values for template variables; the actions fill them in simplified Chinese, and the reply

@@ -12,9 +12,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from actions.limits import UNLIMITED
 from bot import train
 from bot.serve import Servers, free_port
+from core.limits import UNLIMITED
 
 PROJECT = Path(__file__).resolve().parents[2]
 

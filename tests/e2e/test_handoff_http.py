@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.nlu import script
+from core import script
 from tests.e2e.conftest import REPORT
 from tests.e2e.test_tier_status_http import token
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.nlu import script
+from core import script
 from tests.e2e.conftest import REPORT
 
 pytestmark = pytest.mark.e2e

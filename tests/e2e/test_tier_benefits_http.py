@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from bot.nlu import script
+from core import script
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from actions.identity import issue_token
-from bot.nlu import script
+from core import script
+from core.identity import issue_token
 from tests.e2e.conftest import JWT_SECRET
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from typing import Callable, List
 
 import pytest
 
-from bot.nlu import script
+from core import script
 from tests.e2e.conftest import HEADER, PROJECT, REPORT
 from tests.e2e.test_handoff_http import Desk, Merchant, ticket_number
 from tests.e2e.test_tier_status_http import token

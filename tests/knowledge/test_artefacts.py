@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bot import artefacts
-from bot.nlu import script
+from core import script
 
 MUST_STAY_WHOLE = ["货不对版", "询价单订阅", "诚信通", "备货贷", "72h上网率", "中国好卖家", "网商银行"]
 
@@ -99,7 +99,7 @@ def test_command_reports_a_broken_knowledge_base_without_traceback(knowledge_cop
 
 
 def test_a_traditional_alias_that_reads_as_another_entrys_name_is_rejected(knowledge_copy, tmp_path):
-    from actions.knowledge import KnowledgeError
+    from core.knowledge import KnowledgeError
     path = knowledge_copy / "aliexpress_tiers.yml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("aliases: [店铺工具,", "aliases: [櫥窗位置, 橱窗激励方案, 店铺工具,")

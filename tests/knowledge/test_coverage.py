@@ -11,8 +11,8 @@ from typing import Dict, List
 
 import pytest
 
-from actions.knowledge.model import Entry
-from bot.nlu import script
+from core import script
+from core.knowledge.model import Entry
 
 SOURCES = Path(__file__).resolve().parents[2] / "knowledge" / "sources"
 CHUNLEI = SOURCES / "000_07b1e86e5c4536d7.txt"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.knowledge import KnowledgeError, KnowledgeStore, load_knowledge
+from core.knowledge import KnowledgeError, KnowledgeStore, load_knowledge
 
 
 def test_real_knowledge_base_loads(kb):

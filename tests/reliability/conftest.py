@@ -18,8 +18,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import pytest
 from sqlalchemy import create_engine, text
 
-from actions.identity import issue_token
 from bot.serve import Servers
+from core.identity import issue_token
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import trained_model  # noqa: F401 - trained_model: fixture
 

@@ -1,4 +1,4 @@
-"""Floods from one client (actions/limits.py): a conversation or an address over its limit is
+"""Floods from one client (core/limits.py): a conversation or an address over its limit is
 answered 429 and nothing reaches a conversation; anonymous handoffs cannot fill the agents'
 queue, and a signed-in merchant's ticket comes first in it; a flood of bad tokens writes the
 audit log in aggregate, the first of each kind always.

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from actions.db.migrate import upgrade
-from actions.db.session import make_engine, make_session_factory
+from core.db.migrate import upgrade
+from core.db.session import make_engine, make_session_factory
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -9,13 +9,13 @@ import pytest
 from rasa_sdk import Tracker
 from sqlalchemy import select
 
-from actions.db.demo import seed_demo
-from actions.db.imports import METRICS_COLUMNS, import_categories, import_metrics
-from actions.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
-from actions.db.session import make_engine
-from actions.identity import Identity, seal, seal_delegation
 from actions.tier_status import ActionTierStatus
-from actions.tiers.batch import assess_all, parse_quarter
+from core.db.demo import seed_demo
+from core.db.imports import METRICS_COLUMNS, import_categories, import_metrics
+from core.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
+from core.db.session import make_engine
+from core.identity import Identity, seal, seal_delegation
+from core.tiers.batch import assess_all, parse_quarter
 from tests.actions.helpers import run
 from tests.conftest import KNOWLEDGE, knowledge_store
 
@@ -81,7 +81,7 @@ def test_skip_bad_rows_imports_the_good_ones(factory, tmp_path):
 
 
 def test_missing_columns_are_reported(factory, tmp_path):
-    from actions.db.imports import RowError
+    from core.db.imports import RowError
     path = tmp_path / "m.csv"
     path.write_text("merchant_id,merchant_name\nM1,x\n", encoding="utf-8")
     with pytest.raises(RowError, match="missing columns: l2_category"):
@@ -228,7 +228,7 @@ async def test_only_the_asked_metric(action):
 
 
 async def test_database_down_says_temporarily_unavailable(monkeypatch, tmp_path):
-    from actions.db.session import make_session_factory
+    from core.db.session import make_session_factory
     monkeypatch.setenv("ASSISTANT_JWT_SECRET", SECRET)
     broken = make_session_factory(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     action = ActionTierStatus(broken, knowledge_store(), today=lambda: TODAY)
@@ -259,9 +259,9 @@ def test_batch_agrees_with_the_engine(factory, db_url, tmp_path):
     assert set(summary.outcomes) == {"gold", "silver", "none", "disqualified", "protected", "no_trade"}
     again = assess_all(make_engine(db_url), quarter, day)  # re-running replaces, not duplicates
     assert again.total == 6 + len(edges) and again.outcomes == summary.outcomes
-    from actions.db.models import CategoryBenchmark
     from actions.tier_status import _metrics
-    from actions.tiers import engine
+    from core.db.models import CategoryBenchmark
+    from core.tiers import engine
     rules = engine.load_rules(KNOWLEDGE / "tier_rules.yml")
     with factory() as s:
         rows = dict(s.execute(select(AssessmentResult.merchant_id, AssessmentResult.outcome)).all())

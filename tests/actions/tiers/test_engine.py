@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from actions.tiers import engine
+from core.tiers import engine
 from tests.conftest import KNOWLEDGE
 
 TODAY = dt.date(2026, 11, 22)

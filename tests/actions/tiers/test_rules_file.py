@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.knowledge import KnowledgeError
 from actions.programme_terms import ActionAnswerProgramme
-from actions.tiers import engine
 from bot.artefacts import build
+from core.knowledge import KnowledgeError
+from core.tiers import engine
 from tests.actions.helpers import entity, run, tracker_for
 from tests.conftest import knowledge_store
 

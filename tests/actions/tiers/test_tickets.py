@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from actions.db import tickets
-from actions.db.models import HandoffTicket, TicketEvent
+from core.db import tickets
+from core.db.models import HandoffTicket, TicketEvent
 
 SUMMARY = {"questions": [{"text": "第20条怎么申请", "answered": False, "reply": ""}],
            "unanswered": ["第20条怎么申请"], "tier_status": None, "reason": "requested", "topic": None}

@@ -1,0 +1,196 @@
+"""Import of the platform's daily metrics export (and category benchmarks) from CSV."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.models import CategoryBenchmark, Merchant, MerchantMetrics
+
+METRICS_COLUMNS = (
+    "merchant_id", "merchant_name", "l2_category", "as_of", "has_trade_90d",
+    "payment_rank_top_pct", "online_72h_rate", "snad_dispute_rate", "positive_feedback_rate",
+    "dingtalk_active_days_90d", "ip_severe_infringements", "ip_prohibited_points",
+    "trade_violation_points", "banned_or_frozen", "industry_conditions_met",
+    "china_good_seller_since", "current_tier",
+)
+CATEGORY_COLUMNS = ("l2_category", "snad_dispute_avg")
+TIERS = ("gold", "silver", "none")
+BATCH = 5000
+
+
+class RowError(ValueError):
+    """A row that cannot be imported: its line number and why."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line, self.reason = line, reason
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    rows: int = 0
+    imported: int = 0
+    errors: List[RowError] = field(default_factory=list)
+    categories: int = 0
+
+
+def _text(value: str, name: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError(f"{name} is empty")
+    if len(value) > limit:
+        raise ValueError(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _percent(value: str, name: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} is not a number: {value!r}") from None
+    if not 0.0 <= number <= 100.0:
+        raise ValueError(f"{name} must be a percentage between 0 and 100, got {value}")
+    return number
+
+
+def _count(value: str, name: str) -> int:
+    if not value.strip().isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _flag(value: str, name: str) -> bool:
+    if value.strip() not in ("0", "1"):
+        raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+    return value.strip() == "1"
+
+
+def _date(value: str, name: str, optional: bool = False) -> Optional[dt.date]:
+    if optional and not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO date like 2026-11-21, got {value!r}") from None
+
+
+def parse_metrics_row(row: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """Validate one CSV row; return (merchant fields, metrics fields) or raise ValueError."""
+    days = _count(row["dingtalk_active_days_90d"], "dingtalk_active_days_90d")
+    if days > 90:
+        raise ValueError(f"dingtalk_active_days_90d cannot exceed 90, got {days}")
+    tier = row["current_tier"].strip().lower()
+    if tier not in TIERS:
+        raise ValueError(f"current_tier must be gold, silver or none, got {row['current_tier']!r}")
+    merchant_id = _text(row["merchant_id"], "merchant_id", 64)
+    merchant = {
+        "id": merchant_id,
+        "name": _text(row["merchant_name"], "merchant_name", 200),
+        "l2_category": _text(row["l2_category"], "l2_category", 100),
+        "china_good_seller_since": _date(row["china_good_seller_since"],
+                                         "china_good_seller_since", optional=True),
+        "current_tier": tier,
+        "updated_at": dt.datetime.utcnow(),
+    }
+    metrics = {
+        "merchant_id": merchant_id,
+        "as_of": _date(row["as_of"], "as_of"),
+        "has_trade_90d": _flag(row["has_trade_90d"], "has_trade_90d"),
+        "payment_rank_top_pct": _percent(row["payment_rank_top_pct"], "payment_rank_top_pct"),
+        "online_72h_rate": _percent(row["online_72h_rate"], "online_72h_rate"),
+        "snad_dispute_rate": _percent(row["snad_dispute_rate"], "snad_dispute_rate"),
+        "positive_feedback_rate": _percent(row["positive_feedback_rate"], "positive_feedback_rate"),
+        "dingtalk_active_days_90d": days,
+        "ip_severe_infringements": _count(row["ip_severe_infringements"], "ip_severe_infringements"),
+        "ip_prohibited_points": _count(row["ip_prohibited_points"], "ip_prohibited_points"),
+        "trade_violation_points": _count(row["trade_violation_points"], "trade_violation_points"),
+        "banned_or_frozen": _flag(row["banned_or_frozen"], "banned_or_frozen"),
+        "industry_conditions_met": _flag(row["industry_conditions_met"], "industry_conditions_met"),
+    }
+    return merchant, metrics
+
+
+def _read(path: Path, columns: Iterable[str]) -> Iterable[Tuple[int, Optional[Dict[str, str]]]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RowError(1, f"missing columns: {', '.join(missing)}")
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                yield reader.line_num, None  # wrong number of fields
+            else:
+                yield reader.line_num, row
+
+
+def _upsert(session: Session, model, rows: List[Dict[str, Any]], keys: List[str]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(rows)
+    updates = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
+
+
+def import_categories(factory: "sessionmaker[Session]", path: Path) -> ImportReport:
+    """Import level-2 category averages (all rows or nothing)."""
+    report = ImportReport()
+    rows = []
+    for line, row in _read(path, CATEGORY_COLUMNS):
+        report.rows += 1
+        try:
+            if row is None:
+                raise ValueError("wrong number of fields")
+            rows.append({"l2_category": _text(row["l2_category"], "l2_category", 100),
+                         "snad_dispute_avg": _percent(row["snad_dispute_avg"], "snad_dispute_avg")})
+        except ValueError as e:
+            report.errors.append(RowError(line, str(e)))
+    if report.errors:
+        return report
+    with factory.begin() as session:
+        _upsert(session, CategoryBenchmark, rows, ["l2_category"])
+    report.categories = report.imported = len(rows)
+    return report
+
+
+def import_metrics(factory: "sessionmaker[Session]", path: Path, skip_bad_rows: bool = False,
+                   progress: Optional[Callable[[int], None]] = None) -> ImportReport:
+    """Import the daily export in one transaction; a bad row stops it unless skip_bad_rows."""
+    report = ImportReport()
+    good: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []
+    seen: Dict[str, int] = {}
+    for line, row in _read(path, METRICS_COLUMNS):
+        report.rows += 1
+        if progress:
+            progress(1)
+        try:
+            if row is None:
+                raise ValueError("wrong number of fields")
+            merchant, metrics = parse_metrics_row(row)
+            if merchant["id"] in seen:
+                raise ValueError(f"merchant_id {merchant['id']} already on line {seen[merchant['id']]}")
+            seen[merchant["id"]] = line
+            good.append((merchant, metrics))
+        except ValueError as e:
+            report.errors.append(RowError(line, str(e)))
+    if report.errors and not skip_bad_rows:
+        return report
+    with factory.begin() as session:
+        for start in range(0, len(good), BATCH):
+            chunk = good[start:start + BATCH]
+            _upsert(session, Merchant, [m for m, _ in chunk], ["id"])
+            _upsert(session, MerchantMetrics, [x for _, x in chunk], ["merchant_id"])
+    report.imported = len(good)
+    return report

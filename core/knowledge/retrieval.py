@@ -1,0 +1,347 @@
+"""Ranks knowledge entries for a question, so that an unseen wording still finds its answer.
+
+The entity extractor finds an entry only when the message contains one of its names. A
+merchant who writes around the name ("开店送的那个装修服务", "三天上网率") names nothing the
+extractor knows. Here every entry, facet, tier benefit, table row and programme becomes a
+passage (its names, its answer, the section it cites), indexed with BM25 (`bm25s`: a
+maintained, numpy-only implementation that scores a few hundred passages in well under a
+millisecond) over jieba words, with the knowledge base's names as one word each, and
+character bigrams, which keep a typo or an unknown compound from losing the whole match.
+The index is built from the loaded knowledge base, so an edit to `knowledge/` is searchable
+as soon as it is reloaded, without retraining.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+
+import jieba
+import opencc
+from pypinyin import lazy_pinyin
+
+from core.knowledge.model import KnowledgeBase
+
+
+def _import_bm25s():
+    """bm25s without JAX: when JAX is installed (TensorFlow's dependencies bring it), bm25s
+    imports it for a top-k selection this module never uses (it reads every score), which
+    costs the action server about 130 MB. JAX is hidden from that one import; a process that
+    has already imported JAX keeps it."""
+    hidden = "jax" not in sys.modules
+    if hidden:
+        sys.modules["jax"] = None  # type: ignore[assignment]  # "import jax" raises ImportError
+    try:
+        import bm25s
+    finally:
+        if hidden:
+            del sys.modules["jax"]
+    return bm25s
+
+
+bm25s = _import_bm25s()
+
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+_LATIN = re.compile(r"[a-z0-9][a-z0-9.+%*/]*")
+# Words that carry no meaning of their own in a question; BM25's idf weighs the rest.
+_STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 哦 么 嘛 是 我 我们 你 你们 他 她 它 有 在 和 与 及 或 就 都 也 还 要 会 能 "
+    "可以 这 那 这个 那个 什么 怎么 怎样 如何 多少 几 哪 哪些 请问 一下 一个 吗 不 没 没有 想 问 "
+    "请 帮 给 对 把 被 让 得 着 过 个 些 啥 咋 嗎 呢 係 咩 乜 嘅 唔 冇 喺 措施 哪一条 这条 那条".split())
+# A programme is named outright by these kinds of entity.
+_KIND_WEIGHT = {"programme": 0.9}
+# A name at least this long, typed with one character wrong ("交易询章" for 交易勋章), is read
+# as the name; shorter names would match too many ordinary words.
+TYPO_MIN_CHARS = 4
+# A name at least this long, typed with characters of the same sound ("被货袋" for 备货贷, the
+# usual slip of a pinyin keyboard), is read as the name; two-character names share their sound
+# with too many ordinary words. A name typed in pinyin ("quanyi") needs this many letters.
+HOMOPHONE_MIN_CHARS = 3
+PINYIN_MIN_LETTERS = 5
+_LETTERS = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One searchable text: an entry (or one facet of it) and the programme it belongs to."""
+
+    kind: str  # entity kind of the entry: measure, benefit, metric, programme, feature, ...
+    id: str  # knowledge id
+    programme: str
+    facet: Optional[str]
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An entry and its best passage's score."""
+
+    kind: str
+    id: str
+    programme: str
+    score: float
+    facet: Optional[str] = None
+
+
+def _names(aliases: Iterable[str], *more: str) -> str:
+    return " ".join([*more, *aliases])
+
+
+def passages(kb: KnowledgeBase) -> List[Passage]:
+    """Every passage of the knowledge base: entries with their facets, benefits per tier, ..."""
+    out: List[Passage] = []
+    for programme in kb.programmes.values():
+        names = _names(programme.aliases, programme.name)
+        out.append(Passage("programme", programme.id, programme.id, None,
+                           f"{names} {programme.answer} {programme.section}"))
+        for facet, text in programme.facets.items():
+            out.append(Passage("programme", programme.id, programme.id, facet, f"{names} {text}"))
+    for entry in kb.entries.values():
+        names = _names(entry.aliases, entry.name)
+        out.append(Passage(entry.kind, entry.id, entry.programme, None,
+                           f"{names} {entry.answer} {entry.source.section}"))
+        for facet, text in entry.facets.items():
+            out.append(Passage(entry.kind, entry.id, entry.programme, facet, f"{names} {text}"))
+    for benefit in kb.benefits:
+        for tier_id, granted in benefit.by_tier.items():
+            tier = kb.tier(tier_id)
+            out.append(Passage("benefit", benefit.id, kb.tier_programme, None,
+                               f"{_names(benefit.aliases, benefit.name, benefit.category)} "
+                               f"{_names(tier.aliases[:3])} {granted.answer}"))
+    for table in kb.tables.values():
+        for row in table.rows:
+            cells = " ".join(f"{kb.entries[c].name} {v}" for c, v in row.cells.items() if c in kb.entries)
+            out.append(Passage("feature", row.id, table.programme, None,
+                               f"{_names(row.aliases, row.name, table.name)} {cells} {row.note}"))
+    return out
+
+
+_BASE_DICTIONARY: Optional[Tuple[Dict[str, int], int]] = None
+_BASE_LOCK = threading.Lock()
+
+
+def _private_jieba() -> jieba.Tokenizer:
+    """A jieba instance of its own with the default dictionary, read from disk once per process
+    (about 0.6 s) and copied for each instance after that (a knowledge reload, each test)."""
+    global _BASE_DICTIONARY
+    with _BASE_LOCK:
+        if _BASE_DICTIONARY is None:
+            loaded = jieba.Tokenizer()
+            loaded.initialize()
+            _BASE_DICTIONARY = (loaded.FREQ, loaded.total)
+        frequencies, total = _BASE_DICTIONARY
+    own = jieba.Tokenizer()
+    own.FREQ, own.total, own.initialized = dict(frequencies), total, True
+    return own
+
+
+class Tokenizer:
+    """jieba words (each knowledge name kept whole) plus character bigrams, lower-cased."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        # A private jieba instance: the knowledge base's names do not leak into other users.
+        self._jieba = _private_jieba()
+        for word in words:
+            word = word.strip().lower()
+            if len(word) > 1 and not word.isascii():
+                self._jieba.add_word(word, freq=50000)
+
+    def __call__(self, text: str) -> List[str]:
+        text = (text or "").lower()
+        tokens: List[str] = []
+        for word in self._jieba.lcut(text):
+            word = word.strip()
+            if not word or word in _STOPWORDS:
+                continue
+            if _HAN_RUN.fullmatch(word) or _LATIN.fullmatch(word) or len(word) > 1:
+                tokens.append(word)
+        for run in _HAN_RUN.findall(text):
+            tokens.extend(f"#{run[i:i + 2]}" for i in range(len(run) - 1))
+        return tokens
+
+
+class TypoNames:
+    """The knowledge base's names, found in a text where one character of them is wrong.
+
+    Each name is stored under every key made by blanking one of its characters; a window of
+    the text that shares a key with exactly one name, and is not that name, is a typo of it.
+    A name's first character is blanked only for a window that starts a run of Han characters
+    ("急速到账" for 极速到账), its last only for one that ends a run: inside a run, a window that
+    runs one character past a word ("一次考核" in "第一次考核") would read as a typo of another
+    name ("首次考核"). Even there, a window whose rest is a name of its own is that name beside
+    another word ("跟金银牌" is 金银牌, not 新金银牌).
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        keys: Dict[str, Optional[str]] = {}
+        self._names = {n.strip().lower() for n in names}
+        for name in self._names:
+            if len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name):
+                continue
+            for i in range(len(name)):
+                key = f"{name[:i]}?{name[i + 1:]}"
+                # Two names one character apart ("金牌商家", "银牌商家") say nothing on a typo.
+                keys[key] = name if keys.get(key, name) == name else None
+        self._keys = keys
+        self._lengths = sorted({len(k) for k in keys})
+
+    def corrected(self, text: str) -> List[str]:
+        """Names the text contains with one character wrong (names it spells right excluded)."""
+        found: List[str] = []
+        lowered = (text or "").lower()
+        for run in _HAN_RUN.findall(lowered):
+            for length in self._lengths:
+                for start in range(len(run) - length + 1):
+                    window = run[start:start + length]
+                    first = 0 if start == 0 else 1
+                    last = length if start + length == len(run) else length - 1
+                    for i in range(first, last):
+                        if (i == 0 and window[1:] in self._names) or (
+                                i == length - 1 and window[:-1] in self._names):
+                            continue
+                        name = self._keys.get(f"{window[:i]}?{window[i + 1:]}")
+                        if name and name != window and name not in lowered and name not in found:
+                            found.append(name)
+        return found
+
+
+class HomophoneNames:
+    """The knowledge base's names, found in a text that spells them with other characters of
+    the same sound (tones ignored): "急速到帐" for 极速到账, "成信通" for 诚信通, or in pinyin
+    ("quanyi" for 权益). Names of one sound ("金牌标识", "金牌标志") are all returned: they
+    are spellings of one entry far more often than two entries."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        jieba.initialize()  # the dictionary _joins_neighbour reads
+        # Questions arrive in simplified characters: a traditional spelling of a name is folded
+        # into its simplified one.
+        to_simplified = opencc.OpenCC("t2s.json").convert
+        sounds: Dict[Tuple[str, ...], List[str]] = {}
+        spelled: Dict[str, List[str]] = {}
+        for name in sorted({to_simplified(n.strip().lower()) for n in names}):
+            if len(name) < 2 or not _HAN_RUN.fullmatch(name):
+                continue
+            sound = _sounds(name)
+            if len(name) >= HOMOPHONE_MIN_CHARS:
+                sounds.setdefault(sound, []).append(name)
+            letters = "".join(sound)
+            if len(letters) >= PINYIN_MIN_LETTERS:
+                spelled.setdefault(letters, []).append(name)
+        self._sounds = sounds
+        self._spelled = spelled
+        self._lengths = sorted({len(k) for k in sounds})
+
+    def corrected(self, text: str) -> List[str]:
+        """Names the text contains in characters of the same sound, or in pinyin."""
+        found: List[str] = []
+        lowered = (text or "").lower()
+
+        def keep(names: Iterable[str]) -> None:
+            if any(name in lowered for name in names):
+                return  # spelled right (in one of its spellings)
+            found.extend(name for name in names if name not in found)
+
+        for run in _HAN_RUN.findall(lowered):
+            sound = _sounds(run)
+            for length in self._lengths:
+                for start in range(len(run) - length + 1):
+                    names = self._sounds.get(sound[start:start + length], [])
+                    if names and not _joins_neighbour(run, start, start + length, names[0]):
+                        keep(names)
+        for word in _LETTERS.findall(lowered):
+            keep(self._spelled.get(word, []))
+        return found
+
+
+@functools.lru_cache(maxsize=8192)
+def _sound(char: str) -> str:
+    """A character's usual reading, without tone: the same for a name and for a question,
+    whatever the words around it."""
+    return lazy_pinyin(char)[0]
+
+
+def _sounds(text: str) -> Tuple[str, ...]:
+    return tuple(_sound(c) for c in text)
+
+
+def _joins_neighbour(run: str, start: int, end: int, name: str) -> bool:
+    """Whether the window's first or last character, where it differs from the name, makes a
+    word with the character outside the window: "全部满足" holds 全部, not 不满足."""
+    if run[start] != name[0] and start > 0 and jieba.get_FREQ(run[start - 1:start + 1]):
+        return True
+    return run[end - 1] != name[-1] and end < len(run) and bool(jieba.get_FREQ(run[end - 1:end + 1]))
+
+
+def _all_names(kb: KnowledgeBase) -> Iterator[str]:
+    for names in kb.names.values():
+        yield from names
+    for term in kb.terms:
+        yield term.term
+        yield from term.aliases
+    for group in kb.synonyms:
+        yield from group
+
+
+class Retriever:
+    """BM25 over the knowledge base's passages; `rank` gives the best entries for a text."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.tokenize = Tokenizer(_all_names(kb))
+        names = [alias for kind, names in kb.names.items() if kind != "aspect" for alias in names]
+        self.typos = TypoNames(names)
+        self.homophones = HomophoneNames([*names, *(t.term for t in kb.terms),
+                                          *(a for t in kb.terms for a in t.aliases)])
+        self.passages = passages(kb)
+        self._index = bm25s.BM25()
+        self._index.index([self.tokenize(p.text) or ["#"] for p in self.passages],
+                          show_progress=False)
+
+    def expand(self, text: str) -> List[str]:
+        """The text's tokens, the names it misspells by one character or by sound, and the
+        synonyms (knowledge/glossary.yml) of the words it contains."""
+        tokens = self.tokenize(text)
+        for name in self.typos.corrected(text) + self.homophones.corrected(text):
+            tokens.extend(self.tokenize(name))
+        lowered = (text or "").lower()
+        for group in self.kb.synonyms:
+            if any(word in lowered for word in group):
+                tokens.extend(w for w in group if w not in lowered)
+        return tokens
+
+    def passage_of(self, hit: Hit) -> str:
+        """The text of the passage a hit scored on."""
+        return next((p.text for p in self.passages
+                     if (p.kind, p.id, p.facet) == (hit.kind, hit.id, hit.facet)), "")
+
+    def rank(self, text: str, limit: int = 5) -> List[Hit]:
+        """The best entries for the text, best first (each entry once, with its best facet)."""
+        tokens = self.expand(text)
+        ids = self._index.get_tokens_ids(tokens)
+        if not ids:
+            return []
+        scores = self._index.get_scores(ids)
+        best: Dict[Tuple[str, str], Hit] = {}
+        for passage, score in zip(self.passages, scores, strict=True):
+            score = float(score) * _KIND_WEIGHT.get(passage.kind, 1.0)
+            if score <= 0:
+                continue
+            key = (passage.kind, passage.id)
+            if key not in best or score > best[key].score:
+                best[key] = Hit(passage.kind, passage.id, passage.programme, score, passage.facet)
+        return sorted(best.values(), key=lambda h: -h.score)[:limit]
+
+
+_cache: List[Retriever] = []
+_cache_lock = threading.Lock()
+
+
+def retriever_for(kb: KnowledgeBase) -> Retriever:
+    """The index of this version of the knowledge base (rebuilt when the base is reloaded)."""
+    with _cache_lock:
+        if not _cache or _cache[0].kb is not kb:
+            _cache[:] = [Retriever(kb)]
+        return _cache[0]

@@ -1,0 +1,89 @@
+"""Every setting the two servers and the tools read from the environment, in one place, with its
+default. The README's configuration table lists them for operators.
+
+Each is read when asked, not at import: a test that sets a variable, or a tool that starts the
+servers with another environment, sees it. Nothing else in `actions/` or `bot/` reads
+`os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+
+# The project's root: knowledge/, var/, models/, build/ and web/ are found from here.
+PROJECT = Path(__file__).resolve().parents[1]
+# Where the embedded defaults keep their files (SQLite databases).
+VAR = PROJECT / "var"
+DEFAULT_DATABASE = VAR / "merchants.db"
+DEFAULT_TRACKER_DATABASE = VAR / "trackers.db"
+
+
+def _text(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def environment() -> Dict[str, str]:
+    """A copy of the whole environment (for child processes and the rate limits' variables)."""
+    return dict(os.environ)
+
+
+def jwt_secret() -> Optional[str]:
+    """$ASSISTANT_JWT_SECRET: the key tokens and seals are signed with (None: nobody signs in)."""
+    return _text("ASSISTANT_JWT_SECRET") or None
+
+
+def max_token_hours() -> str:
+    """$ASSISTANT_MAX_TOKEN_HOURS as written (core/identity.py checks it)."""
+    return _text("ASSISTANT_MAX_TOKEN_HOURS")
+
+
+def fixed_today() -> str:
+    """$ASSISTANT_TODAY (YYYY-MM-DD): the date the assistant takes as today, for tests and demos."""
+    return _text("ASSISTANT_TODAY").strip()
+
+
+def knowledge_directory() -> Path:
+    """$KNOWLEDGE_DIR, else the project's knowledge/."""
+    return Path(_text("KNOWLEDGE_DIR") or PROJECT / "knowledge")
+
+
+def database_url(env: Optional[Mapping[str, str]] = None) -> str:
+    """$DATABASE_URL (of `env` when given, e.g. the servers' environment), else the embedded
+    SQLite file var/merchants.db (its folder made on first use)."""
+    url = ((os.environ if env is None else env).get("DATABASE_URL") or "").strip()
+    if url:
+        return url
+    DEFAULT_DATABASE.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DATABASE}"
+
+
+def action_server_token() -> Optional[str]:
+    """$ACTION_SERVER_TOKEN: what the Rasa server presents to the action server."""
+    return _text("ACTION_SERVER_TOKEN") or None
+
+
+def action_server_host() -> str:
+    """$SANIC_HOST: the address the action server listens on."""
+    return _text("SANIC_HOST", "0.0.0.0")
+
+
+def action_call_seconds() -> Tuple[float, float, float]:
+    """($ACTION_TIMEOUT_SECONDS, $ACTION_RETRY_SECONDS, $ACTION_KEEPALIVE_SECONDS): 3, 10, 2."""
+    return (float(_text("ACTION_TIMEOUT_SECONDS", "3")), float(_text("ACTION_RETRY_SECONDS", "10")),
+            float(_text("ACTION_KEEPALIVE_SECONDS", "2")))
+
+
+def dingtalk_webhook_hosts() -> List[str]:
+    """$DINGTALK_WEBHOOK_HOSTS (comma-separated, lower-cased); empty when unset."""
+    return [h.strip().lower() for h in _text("DINGTALK_WEBHOOK_HOSTS").split(",") if h.strip()]
+
+
+def dingtalk_app_secret() -> Optional[str]:
+    """$DINGTALK_APP_SECRET: the key DingTalk signs its calls with."""
+    return _text("DINGTALK_APP_SECRET") or None
+
+
+def server_ports() -> Tuple[int, int]:
+    """($RASA_PORT, $ACTION_PORT): 5005 and 5055."""
+    return int(_text("RASA_PORT", "5005")), int(_text("ACTION_PORT", "5055"))

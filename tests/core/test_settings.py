@@ -1,0 +1,35 @@
+"""Settings read from the environment in one module (core/settings.py), when asked."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from core import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+READS_ENVIRONMENT = re.compile(r"\bos\.(environ|getenv|putenv)\b")
+
+
+def test_no_module_but_the_settings_reads_the_environment():
+    readers = [str(p.relative_to(ROOT)) for package in ("core", "actions", "bot")
+               for p in sorted((ROOT / package).rglob("*.py"))
+               if p.name != "settings.py" and READS_ENVIRONMENT.search(p.read_text(encoding="utf-8"))]
+    assert readers == [], f"read the environment through core/settings.py: {readers}"
+
+
+def test_settings_are_read_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv("KNOWLEDGE_DIR", str(tmp_path))
+    assert settings.knowledge_directory() == tmp_path
+    monkeypatch.delenv("KNOWLEDGE_DIR")
+    assert settings.knowledge_directory() == settings.PROJECT / "knowledge"
+    monkeypatch.setenv("DINGTALK_WEBHOOK_HOSTS", " OAPI.dingtalk.com, ,api.example.com ")
+    assert settings.dingtalk_webhook_hosts() == ["oapi.dingtalk.com", "api.example.com"]
+
+
+def test_the_database_url_default_is_one_for_every_caller(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    embedded = f"sqlite:///{settings.DEFAULT_DATABASE}"
+    assert settings.database_url() == embedded
+    # The launcher passes the servers' environment: same default, or what it names.
+    assert settings.database_url({}) == embedded
+    assert settings.database_url({"DATABASE_URL": " postgresql://u@h/db "}) == "postgresql://u@h/db"
