@@ -124,8 +124,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # "handoff" on a message with none ("推荐个好用的ERP") is the classifier unsure, and
             # opening a ticket for it would put a request nobody made in the agents' queue.
             "handoff_intents": ["request_human"],
-            "handoff_evidence_pattern": r"人|转|轉|客服|小二|坐席|投诉|投訴|电话|電話|机器|機器|机械|機械|"
-                                        r"agent|human|person|service|staff|robot|bot",
+            "handoff_evidence_pattern": r"人工|真人|活人|找人|有人|人呢|人类|人類|转|轉|客服|小二|坐席|专员|專員|"
+                                        r"投诉|投訴|电话|電話|机器|機器|机械|機械|agent|human|person|service|"
+                                        r"staff|robot|bot",
             # What such a guess becomes: "unsure" (the knowledge names, if any, then decide).
             "unsure_intent": "nlu_fallback",
         }

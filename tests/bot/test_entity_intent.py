@@ -248,3 +248,8 @@ def test_a_request_to_translate_or_rewrite_a_sentence_is_not_ours(adjuster, text
 def test_a_clause_final_no_before_a_space_asks_something(adjuster):
     [message] = adjuster.process([parsed("我们上网率卡在85.0%整 算过线不 急", "affirm")])
     assert message.get("intent")["name"] == "ask_programme"
+
+
+def test_a_count_of_people_is_no_word_for_a_person(adjuster):
+    [message] = adjuster.process([parsed("推荐个好用的电商erp 我们就五六个人", "request_human")])
+    assert message.get("intent")["name"] == "nlu_fallback"
