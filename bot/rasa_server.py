@@ -81,10 +81,20 @@ def check_stores(argv: List[str]) -> List[str]:
     return problems
 
 
+_installed = False
+
+
 def install() -> None:
+    """Install the changes above, once per process. `python -m bot.rasa_server` does it before
+    Rasa starts; a server started as plain `rasa run` with the project's endpoints.yml gets
+    them when Rasa creates the conversations' store (bot/tracker_store.py), before it serves."""
+    global _installed
+    if _installed:
+        return
     logsafe.install()
     action_calls.install_from_environment()
     cache_event_types()
+    _installed = True
 
 
 def main() -> None:

@@ -6,6 +6,9 @@
   every read and every write of a conversation, and each commit rewrote the rollback journal
   (commits stay fully synchronous: an answered turn is on disk). Other databases keep Rasa's
   engine settings (PostgreSQL's pool size, schema);
+- whichever way the Rasa server was started (`python -m bot.rasa_server run`, or plain
+  `rasa run` with this endpoints.yml), the project's run-time changes (bot/rasa_server.py) are
+  in place before it serves;
 - a ValueError while a session is open fails that request alone: Rasa 3.6 exits the whole
   server on any ValueError there (it means a missing PostgreSQL schema), so one request whose
   conversation id the database cannot store (a NUL byte, a lone surrogate) stopped the server
@@ -26,6 +29,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
+
+from bot import rasa_server
 
 logger = logging.getLogger(__name__)
 # Seconds between attempts while the database is not reachable at start-up (as Rasa waits).
@@ -74,6 +79,9 @@ class SQLConversationStore(SQLTrackerStore):
         query: Optional[Dict] = None,
         **kwargs: Any,
     ) -> None:
+        # Started as plain `rasa run`, the server gets the same changes as under
+        # `python -m bot.rasa_server` (a no-op there: they are in place already).
+        rasa_server.install()
         # As SQLTrackerStore.__init__, with the engine created from engine_kwargs().
         url = self.get_db_url(dialect, host, rasa_stores.validate_port(port), db, username, password,
                               login_db, query)

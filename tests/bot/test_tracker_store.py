@@ -75,3 +75,26 @@ def test_rasa_builds_it_from_a_class_path_with_a_full_url(tmp_path):
     inner = getattr(store, "_tracker_store", store)
     assert isinstance(inner, SQLConversationStore)
     assert str(inner.engine.url).endswith("trackers.db")
+
+
+def test_a_server_started_as_plain_rasa_run_gets_the_projects_changes(tmp_path, monkeypatch):
+    import logging
+
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.events import Event
+
+    from bot import rasa_server
+
+    # Put back afterwards whatever this test installs process-wide.
+    monkeypatch.setattr(RemoteAction, "run", RemoteAction.run)
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
+    factory = logging.getLogRecordFactory()
+    monkeypatch.setattr(rasa_server, "_installed", False)
+    try:
+        SQLConversationStore(Domain.empty(), host=f"sqlite:///{tmp_path / 't.db'}")
+        assert hasattr(RemoteAction.run, "unbounded"), "action calls not bounded"
+        assert hasattr(Event.resolve_by_type, "uncached"), "event types not cached"
+        assert getattr(logging.getLogRecordFactory(), "escapes_control_characters", False)
+    finally:
+        logging.setLogRecordFactory(factory)
