@@ -1,9 +1,8 @@
-"""Import, status lookup with authorisation and audit, and the batch, on SQLite and PostgreSQL."""
+"""Tier status (actions/tier_status.py): lookup with authorisation and audit, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 
 import pytest
 from rasa_sdk import Tracker
@@ -11,81 +10,14 @@ from sqlalchemy import select
 
 from actions.tier_status import ActionTierStatus
 from core.db.demo import seed_demo
-from core.db.imports import METRICS_COLUMNS, import_categories, import_metrics
-from core.db.models import AssessmentResult, AuditRecord, Merchant, MerchantMetrics
+from core.db.models import AuditRecord
 from core.db.session import make_engine
 from core.identity import Identity, seal, seal_delegation
-from core.tiers.batch import assess_all, parse_quarter
 from tests.actions.helpers import run
-from tests.conftest import KNOWLEDGE, knowledge_store
+from tests.conftest import knowledge_store
 
 SECRET = "test-secret"
 TODAY = dt.date(2026, 11, 22)
-ROW = dict(merchant_id="M2001", merchant_name="测试店", l2_category="女装", as_of="2026-11-21",
-           has_trade_90d="1", payment_rank_top_pct="4.5", online_72h_rate="85",
-           snad_dispute_rate="1.2", positive_feedback_rate="92", dingtalk_active_days_90d="61",
-           ip_severe_infringements="0", ip_prohibited_points="0", trade_violation_points="0",
-           banned_or_frozen="0", industry_conditions_met="1", china_good_seller_since="",
-           current_tier="silver")
-
-
-def write_csv(path: Path, rows, columns=METRICS_COLUMNS) -> Path:
-    lines = [",".join(columns)] + [",".join(str(r.get(c, "")) for c in columns) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def test_import_then_reimport_updates_in_place(factory, tmp_path):
-    categories = tmp_path / "cat.csv"
-    categories.write_text("l2_category,snad_dispute_avg\n女装,1.2\n", encoding="utf-8")
-    assert import_categories(factory, categories).categories == 1
-    report = import_metrics(factory, write_csv(tmp_path / "m.csv", [ROW]))
-    assert (report.rows, report.imported, report.errors) == (1, 1, [])
-    report = import_metrics(factory, write_csv(tmp_path / "m2.csv",
-                                               [dict(ROW, online_72h_rate="70", current_tier="gold")]))
-    assert report.imported == 1
-    with factory() as s:
-        assert s.execute(select(MerchantMetrics.online_72h_rate)).scalar_one() == 70.0
-        assert s.execute(select(Merchant.current_tier)).scalar_one() == "gold"
-        assert len(s.execute(select(Merchant)).all()) == 1
-
-
-@pytest.mark.parametrize("change, reason", [
-    ({"online_72h_rate": "abc"}, "online_72h_rate is not a number"),
-    ({"online_72h_rate": "101"}, "between 0 and 100"),
-    ({"as_of": "2026-13-01"}, "as_of must be an ISO date"),
-    ({"has_trade_90d": "yes"}, "has_trade_90d must be 0 or 1"),
-    ({"current_tier": "bronze"}, "current_tier must be gold, silver or none"),
-    ({"merchant_id": ""}, "merchant_id is empty"),
-    ({"trade_violation_points": "-3"}, "whole number"),
-    ({"dingtalk_active_days_90d": "91"}, "cannot exceed 90"),
-])
-def test_a_bad_row_imports_nothing_and_names_its_line(factory, tmp_path, change, reason):
-    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"), dict(ROW, merchant_id="M2", **change)
-                                           if "merchant_id" not in change else dict(ROW, **change)])
-    report = import_metrics(factory, path)
-    [error] = report.errors
-    assert error.line == 3 and reason in error.reason
-    assert report.imported == 0
-    with factory() as s:
-        assert s.execute(select(Merchant)).all() == []
-
-
-def test_skip_bad_rows_imports_the_good_ones(factory, tmp_path):
-    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"),
-                                           dict(ROW, merchant_id="M2", online_72h_rate="x"),
-                                           dict(ROW, merchant_id="M1")])
-    report = import_metrics(factory, path, skip_bad_rows=True)
-    assert report.imported == 1 and [e.line for e in report.errors] == [3, 4]
-    assert "already on line 2" in report.errors[1].reason
-
-
-def test_missing_columns_are_reported(factory, tmp_path):
-    from core.db.imports import RowError
-    path = tmp_path / "m.csv"
-    path.write_text("merchant_id,merchant_name\nM1,x\n", encoding="utf-8")
-    with pytest.raises(RowError, match="missing columns: l2_category"):
-        import_metrics(factory, path)
 
 
 def status_tracker(sender: str, metadata=None, entities=(), channel="merchant") -> Tracker:
@@ -236,50 +168,6 @@ async def test_database_down_says_temporarily_unavailable(monkeypatch, tmp_path)
     [message], _ = await run(action, status_tracker("merchant:M1001", seal(SECRET, "merchant:M1001", me)))
     assert "暂时无法查询" in message["text_body"]
 
-
-def test_batch_agrees_with_the_engine(factory, db_url, tmp_path):
-    seed_demo(factory, dt.date(2026, 12, 20))
-    # Merchants on every boundary, each compared with engine.evaluate below.
-    edges = [dict(ROW, merchant_id=f"E{i}", **change) for i, change in enumerate([
-        {"online_72h_rate": "85"}, {"online_72h_rate": "84.99"}, {"positive_feedback_rate": "92"},
-        {"positive_feedback_rate": "91.99"}, {"snad_dispute_rate": "1.2"}, {"snad_dispute_rate": "1.21"},
-        {"ip_severe_infringements": "2"}, {"ip_severe_infringements": "1"}, {"ip_prohibited_points": "18"},
-        {"trade_violation_points": "24"}, {"trade_violation_points": "23"}, {"banned_or_frozen": "1"},
-        {"has_trade_90d": "0"}, {"industry_conditions_met": "0"}, {"payment_rank_top_pct": "10"},
-        {"payment_rank_top_pct": "10.01"}, {"payment_rank_top_pct": "30.01"},
-        {"dingtalk_active_days_90d": "60"}, {"dingtalk_active_days_90d": "59"},
-        {"china_good_seller_since": "2026-07-06"}, {"china_good_seller_since": "2026-07-05"},
-        {"china_good_seller_since": "2027-02-01"},
-    ])]
-    assert import_metrics(factory, write_csv(tmp_path / "edges.csv", edges)).imported == len(edges)
-    quarter, day = parse_quarter("2026Q4")
-    assert (quarter, day) == ("2026Q4", dt.date(2027, 1, 1))
-    summary = assess_all(make_engine(db_url), quarter, day)
-    assert summary.total == 6 + len(edges)
-    assert set(summary.outcomes) == {"gold", "silver", "none", "disqualified", "protected", "no_trade"}
-    again = assess_all(make_engine(db_url), quarter, day)  # re-running replaces, not duplicates
-    assert again.total == 6 + len(edges) and again.outcomes == summary.outcomes
-    from actions.tier_status import _metrics
-    from core.db.models import CategoryBenchmark
-    from core.tiers import engine
-    rules = engine.load_rules(KNOWLEDGE / "tier_rules.yml")
-    with factory() as s:
-        rows = dict(s.execute(select(AssessmentResult.merchant_id, AssessmentResult.outcome)).all())
-        averages = dict(s.execute(select(CategoryBenchmark.l2_category,
-                                         CategoryBenchmark.snad_dispute_avg)).all())
-        for m in s.execute(select(Merchant)).scalars():
-            expected = engine.evaluate(_metrics(m, s.get(MerchantMetrics, m.id)), rules,
-                                       averages.get(m.l2_category), day).outcome
-            assert rows[m.id] == expected, m.id
-    assert rows["M1005"] == "protected" and rows["M1004"] == "disqualified"
-    # Day 1 of protection is the approval day: 2026-07-05 + 179 days = 2026-12-31.
-    assert rows["E19"] == "protected" and rows["E20"] != "protected" and rows["E21"] != "protected"
-
-
-def test_quarter_parsing():
-    assert parse_quarter("2027q1") == ("2027Q1", dt.date(2027, 4, 1))
-    with pytest.raises(ValueError):
-        parse_quarter("2027Q5")
 
 
 async def test_a_rule_question_in_the_first_person_gets_the_rule_without_signing_in(action, factory):

@@ -1,4 +1,5 @@
-"""A real database for each test: a SQLite file, and PostgreSQL (required in CI)."""
+"""A real database for each test: a SQLite file, and PostgreSQL (required in CI). The conftest of
+each folder whose tests need one re-exports these fixtures."""
 from __future__ import annotations
 
 import os
