@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from typing import Any
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -43,19 +44,17 @@ def install() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def failure(error: BaseException, limit: int = 300) -> str:
-    """What failed, for a log line: the exception's class, its message and where it was raised
-    ("OperationalError: connection refused (at tickets.py:96 in claim)"). For a database error
-    the driver's own message is used: SQLAlchemy's text would add the statement and its
-    parameters, which can hold a merchant's data."""
+def failure(error: BaseException, limit: int = 300, frames: int = 8) -> str:
+    """What failed, for one log line: the exception's class, its message and its traceback as
+    the chain of calls that raised it, outermost first ("OperationalError: connection refused
+    (traceback: agent_desk.py:98 in wrapped > tickets.py:96 in claim > base.py:1410 in execute)";
+    the last `frames` calls). For a database error the driver's own message is used:
+    SQLAlchemy's text would add the statement and its parameters, which can hold a merchant's
+    data; a traceback's frames carry only file, line and function."""
     shown = getattr(error, "orig", None) or error
     message = " ".join(str(shown).split())[:limit]
-    where = ""
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is not None:
-        code = tb.tb_frame.f_code
-        where = f" (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"
+    calls = [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}"
+             for frame in traceback.extract_tb(error.__traceback__)[-frames:]]
+    where = f" (traceback: {' > '.join(calls)})" if calls else ""
     return escaped(f"{error.__class__.__name__}: {message}{where}" if message
                    else f"{error.__class__.__name__}{where}")

@@ -16,10 +16,22 @@ def _raise(error: BaseException) -> BaseException:
         return caught
 
 
-def test_a_failure_names_class_message_and_place():
+def _deeper(error: BaseException) -> BaseException:
+    def inner() -> None:
+        raise error
+    try:
+        inner()
+    except BaseException as caught:  # noqa: BLE001 - the test wants the raised object
+        return caught
+    raise AssertionError("unreachable")
+
+
+def test_a_failure_names_class_message_and_its_traceback():
     text = failure(_raise(ValueError("no metrics for M1001")))
-    assert text.startswith("ValueError: no metrics for M1001 (at test_logsafe_failure.py:")
+    assert text.startswith("ValueError: no metrics for M1001 (traceback: test_logsafe_failure.py:")
     assert text.endswith(" in _raise)")
+    calls = failure(_deeper(KeyError("x"))).split("(traceback: ")[1].rstrip(")").split(" > ")
+    assert [c.split(" in ")[1] for c in calls] == ["_deeper", "inner"]
 
 
 def test_a_database_failure_shows_the_drivers_message_not_the_statement_or_parameters():
