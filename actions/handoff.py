@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import contract, limits
+from core import contract, limits, script
 from core.db import tickets
 from core.db.session import shared_factory
 from core.identity import secret, unseal
@@ -69,14 +69,8 @@ def conversation_summary(events: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 def _latest_script(tracker: Tracker) -> Optional[str]:
     """The merchant's script, as the replies follow it (see bot/nlg.py reply_script)."""
-    neutral = None
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            parse = event.get("parse_data") or {}
-            if parse.get(contract.PARSE_SCRIPT) and not parse.get(contract.PARSE_SCRIPT_NEUTRAL):
-                return parse[contract.PARSE_SCRIPT]
-            neutral = neutral or parse.get(contract.PARSE_SCRIPT)
-    return neutral
+    return script.merchant_script(event.get("parse_data") or {} for event in reversed(tracker.events)
+                                  if event.get("event") == "user")
 
 
 class ActionHandoff(Action):

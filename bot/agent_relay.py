@@ -49,9 +49,16 @@ async def in_transaction(work: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(run)
 
 
+def merchant_script(tracker: DialogueStateTracker) -> Optional[str]:
+    """The script of the merchant's latest message that shows one, as the replies follow it."""
+    return script.merchant_script(event.parse_data or {} for event in reversed(tracker.events)
+                                  if isinstance(event, UserUttered))
+
+
 def to_merchant_script(text: str, target: Optional[str]) -> str:
-    """An agent's text in the merchant's script (agents may write either)."""
-    cleaned = script.clean(text)
+    """An agent's text in the merchant's script (agents may write either), its line breaks
+    kept (the chat shows them, as in the assistant's own replies)."""
+    cleaned = "\n".join(script.clean(line) for line in text.splitlines()).strip("\n")
     simplified = script.to_simplified(cleaned, script.detect_script(cleaned))
     return script.from_simplified(simplified, target)
 
@@ -97,10 +104,14 @@ async def read_conversation(agent: Agent, conversation_id: str) -> DialogueState
 
 async def post_agent_message(agent: Agent, ticket: HandoffTicket, agent_id: str,
                              text: str) -> str:
-    """Put an agent's message into the conversation (the transcript) and the outbox."""
-    converted = to_merchant_script(text, ticket.script)
+    """Put an agent's message into the conversation (the transcript) and the outbox; only while
+    this agent holds the ticket (TicketConflict otherwise), checked under the conversation's lock,
+    so that a message cannot land after a hand-back that got the lock first."""
     async with agent.lock_store.lock(ticket.conversation_id):
+        await in_transaction(tickets.held_by, ticket.id, agent_id)
         tracker = await agent.processor.get_tracker(ticket.conversation_id)
+        # The script the merchant writes in now (they may have written since the ticket opened).
+        converted = to_merchant_script(text, merchant_script(tracker) or ticket.script)
         tracker.update(BotUttered(converted, metadata={AGENT_KEY: agent_id, "ticket": ticket.id}))
         await agent.tracker_store.save(tracker)
     await in_transaction(tickets.add_event, ticket.id, "agent_message", agent_id, converted, True)
@@ -264,7 +275,7 @@ async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Opti
     events = [e.as_dict() for e in tracker.events]
     summary = dict(conversation_summary(events), reason="assistant_unavailable",
                    topic=tracker.get_slot(contract.SLOT_TOPIC))
-    written = (latest.parse_data or {}).get(contract.PARSE_SCRIPT) if latest else None
+    written = merchant_script(tracker)
     try:
         opened = await in_transaction(tickets.open_ticket, tracker.sender_id, channel, merchant,
                                       "assistant_unavailable", written, summary)

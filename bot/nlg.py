@@ -9,7 +9,6 @@ from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.nlu.normalizer import SCRIPT, SCRIPT_NEUTRAL
 from core import script
 
 
@@ -19,17 +18,8 @@ def reply_script(tracker: DialogueStateTracker) -> Optional[Text]:
     A message that reads the same in both scripts ("好的") keeps the earlier script; it
     decides only when no earlier message had Chinese in it.
     """
-    neutral: Optional[Text] = None
-    for event in reversed(tracker.events):
-        if isinstance(event, UserUttered):
-            parse = event.parse_data or {}
-            detected = parse.get(SCRIPT)
-            if detected not in script.SCRIPTS:
-                continue
-            if not parse.get(SCRIPT_NEUTRAL):
-                return detected
-            neutral = neutral or detected
-    return neutral
+    return script.merchant_script(event.parse_data or {} for event in reversed(tracker.events)
+                                  if isinstance(event, UserUttered))
 
 
 def convert_response(response: Dict[Text, Any], target: Optional[Text]) -> Dict[Text, Any]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import Optional, Text
+from typing import Any, Iterable, Mapping, Optional, Text
 
 import opencc
+
+from core.contract import PARSE_SCRIPT, PARSE_SCRIPT_NEUTRAL
 
 SIMPLIFIED = "zh-Hans"
 TAIWAN = "zh-TW"
@@ -112,3 +114,20 @@ def from_simplified(text: Text, script: Optional[Text]) -> Text:
     if script == HONG_KONG:
         return _convert(text, "s2hk")
     return text
+
+
+def merchant_script(parses: Iterable[Mapping[str, Any]]) -> Optional[Text]:
+    """The script replies and agents' messages follow: that of the merchant's latest message
+    that shows one. `parses`: the parse data of the merchant's messages, newest first. A
+    message that reads the same in both scripts ("好的") keeps the earlier script; it decides only
+    when no earlier message had Chinese in it. Messages without a script (a button's payload)
+    are passed over. None: simplified."""
+    neutral: Optional[Text] = None
+    for parse in parses:
+        detected = parse.get(PARSE_SCRIPT)
+        if detected not in SCRIPTS:
+            continue
+        if not parse.get(PARSE_SCRIPT_NEUTRAL):
+            return detected
+        neutral = neutral or detected
+    return neutral

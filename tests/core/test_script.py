@@ -90,3 +90,15 @@ def test_round_trip_keeps_the_detected_script():
     for text in ["金牌店鋪每個月有幾個櫥窗", "我的店鋪裏面有多少櫥窗"]:
         simplified, detected = script.normalize(text)
         assert script.detect_script(script.from_simplified(simplified, detected)) == detected
+
+
+def test_the_merchants_script_is_the_latest_that_shows_one():
+    from core.contract import PARSE_SCRIPT, PARSE_SCRIPT_NEUTRAL
+
+    newest_first = [{PARSE_SCRIPT: script.SIMPLIFIED, PARSE_SCRIPT_NEUTRAL: True},  # "好的"
+                    {},                                                          # a button
+                    {PARSE_SCRIPT: script.TAIWAN},
+                    {PARSE_SCRIPT: script.SIMPLIFIED}]
+    assert script.merchant_script(newest_first) == script.TAIWAN
+    assert script.merchant_script(newest_first[:2]) == script.SIMPLIFIED  # only a neutral one
+    assert script.merchant_script([{}, {PARSE_SCRIPT: "latin"}]) is None
