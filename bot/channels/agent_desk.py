@@ -43,7 +43,9 @@ def _whole_number(raw: Optional[str], name: str, default: int, low: int, high: i
     """A query parameter that must be a whole number within [low, high]; 400 otherwise."""
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    # Longer than the bound's digits is out of range (and int() refuses over 4,300 digits).
+    if (not raw.isascii() or not raw.isdigit() or len(raw.lstrip("0")) > len(str(high))
+            or not low <= int(raw) <= high):
         raise BadRequest(400, f"'{name}' must be a whole number from {low} to {high}")
     return int(raw)
 logger = logging.getLogger(__name__)

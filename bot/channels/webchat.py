@@ -61,7 +61,7 @@ WIDGET = PAGE_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 STATIC = {"webchat.js": WIDGET, "page.js": PAGE_DIR / "page.js", "page.css": PAGE_DIR / "page.css"}
 # How often the outbox of a conversation held by a human agent is checked for the page.
 AGENT_POLL_SECONDS = 3.0
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # whole string: fullmatch
 # The widget's stylesheets import a web font from Google's servers. The page loads nothing
 # from elsewhere (its Content-Security-Policy would block it anyway), so the import is left
 # out of the widget as served and the browser's own fonts are used.
@@ -284,7 +284,7 @@ class WebchatInput(SocketIOInput):
         async def session_request(sid: Text, data: Any = None, *ignored: Any) -> None:
             # The widget's own key for its local history; conversations come from tokens.
             wanted = data.get("session_id") if isinstance(data, dict) else None
-            session = wanted if isinstance(wanted, str) and SESSION_ID.match(wanted) \
+            session = wanted if isinstance(wanted, str) and SESSION_ID.fullmatch(wanted) \
                 else uuid.uuid4().hex
             await sio.emit("session_confirm", session, room=sid)
 
