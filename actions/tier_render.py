@@ -11,7 +11,6 @@ from core.tiers.engine import Criterion, Metrics, Rules, Verdict
 
 OPS = {">=": "≥", "<=": "≤", "==": ""}
 # What the source says where it gives no number (the threshold is the platform's setting).
-VAGUE = {"payment_rank_top_pct": "排名靠前", "dingtalk_active_days_90d": "高频使用钉钉"}
 
 
 def _number(value: float) -> str:
@@ -49,7 +48,8 @@ def criterion_line(kb: KnowledgeBase, rules: Rules, c: Criterion) -> str:
     line = kb.replies[key].format(name=name, value=_value(kb, rules, c.metric, c.value), op=op,
                                   threshold=threshold, gap=gap)
     if c.platform_setting:
-        line += kb.replies["status_platform_setting"].format(vague=VAGUE.get(c.metric, ""))
+        wording = rules.metric_names.get(c.metric, {}).get("wording", "")
+        line += kb.replies["status_platform_setting"].format(vague=wording)
     return line
 
 

@@ -16,15 +16,21 @@ from core.identity import Identity, InvalidToken, secret, verify_token
 logger = logging.getLogger(__name__)
 
 
-def bearer_identity(request: Request) -> Identity:
-    """The identity in `Authorization: Bearer <JWT>`; InvalidToken with a reason otherwise."""
+def token_identity(token: Optional[str], missing: str = "missing token") -> Identity:
+    """The identity a token (a JWT) proves; InvalidToken with a reason otherwise: no secret
+    configured, no token (`missing`), or a token verify_token refuses."""
     key = secret()
     if not key:
         raise InvalidToken("authentication is not configured (ASSISTANT_JWT_SECRET)")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("missing bearer token")
+    if not isinstance(token, str) or not token.strip():
+        raise InvalidToken(missing)
     return verify_token(key, token.strip())
+
+
+def bearer_identity(request: Request) -> Identity:
+    """The identity in `Authorization: Bearer <JWT>`; InvalidToken with a reason otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token_identity(token if scheme.lower() == "bearer" else None, "missing bearer token")
 
 
 async def audit_refusal(channel: str, reason: str, actor: Optional[Identity] = None,

@@ -43,13 +43,13 @@ from socketio import AsyncServer
 
 from bot import agent_relay
 from bot.channels import limits
-from bot.channels.auth import audit_refusal
+from bot.channels.auth import audit_refusal, token_identity
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
 from bot.channels.understanding import understood
 from core import script
-from core.identity import InvalidToken, conversation_id, seal, secret, verify_token
+from core.identity import InvalidToken, conversation_id, seal, secret
 from core.logsafe import failure
 from core.settings import PROJECT
 
@@ -299,13 +299,8 @@ class WebchatInput(SocketIOInput):
             text = valid_text(text)
             custom = data.get("customData")
             token = custom.get("token") if isinstance(custom, dict) else None
-            key = secret()
             try:
-                if not key:
-                    raise InvalidToken("authentication is not configured (ASSISTANT_JWT_SECRET)")
-                if not isinstance(token, str) or not token.strip():
-                    raise InvalidToken("missing token")
-                identity = verify_token(key, token.strip())
+                identity = token_identity(token)
             except InvalidToken as e:
                 await audit_refusal(self.name(), str(e), source=self._addresses.get(sid))
                 await self._emit([{"text": in_script_of(SIGN_IN, text)}], sid)
@@ -314,6 +309,7 @@ class WebchatInput(SocketIOInput):
                 await self._emit([{"text": in_script_of(TOO_LONG, text[:200])}], sid)
                 return
             # The conversation belongs to the token's subject, whatever the widget says.
+            key = secret() or ""  # set: token_identity verified the token with it
             sender = conversation_id(key, identity)
             address = self._addresses.get(sid, "?")
             wait = limits.shared().message(self.name(), address, sender)

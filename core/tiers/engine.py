@@ -114,6 +114,9 @@ def _threshold_checked(path: Path, where: str, metric: str, spec: Any,
                              + (f" or {CATEGORY_AVERAGE}" if ops[0] == "max" else ""))
     if not isinstance(spec.get("platform_setting", False), bool):
         raise KnowledgeError(path, where, "platform_setting must be true or false")
+    if spec.get("platform_setting") and not str(metric_names[metric].get("wording") or "").strip():
+        raise KnowledgeError(path, where, "a platform setting needs the document's wording under "
+                             "rules.metrics (wording: ...), which answers quote")
     return _threshold(metric, spec)
 
 

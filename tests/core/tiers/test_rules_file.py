@@ -96,3 +96,13 @@ async def test_the_programme_answer_takes_its_assessment_month_from_the_rules(tm
     assert "下一次考核在2026年12月" in messages[0]["answer"]
     rules = engine.shared_rules().get()
     assert engine.next_assessment(rules, dt.date(2026, 11, 22)) == dt.date(2026, 12, 1)
+
+
+def test_a_platform_setting_without_the_documents_wording_is_refused(tmp_path):
+    def drop_wording(rules):
+        rules["metrics"]["payment_rank_top_pct"].pop("wording")
+
+    with pytest.raises(KnowledgeError) as caught:
+        engine.load_rules(edited(tmp_path, drop_wording))
+    assert caught.value.entry == "rules.tiers.gold.payment_rank_top_pct"
+    assert "wording" in caught.value.problem
