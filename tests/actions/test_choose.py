@@ -560,3 +560,12 @@ async def test_which_conditions_or_which_company_the_documents_do_not_name(actio
     factoring = await reply(action, "商业保理是哪家公司给做的", entity("measure", "measure_2"))
     assert factoring["answer"].startswith("原文没有写明商业保理由哪家机构提供")
     assert "6%" in factoring["answer"]
+
+
+async def test_how_a_showcase_is_given_or_a_delivery_service_joined_is_not_in_the_documents(action):
+    showcase = await reply(action, "金牌每个月3个橱窗是自动发放还是要领", entity("tier", "gold"),
+                           entity("benefit", "showcase"))
+    assert showcase["answer"].startswith("原文没有写明橱窗激励是自动发放还是需要商家领取或申请")
+    assert "3个" in showcase["answer"]
+    join = await reply(action, "24/48/72小时发货服务怎么加入", entity("measure", "measure_15"))
+    assert join["answer"].startswith("原文没有写明如何加入24/48/72小时发货服务")
