@@ -25,6 +25,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.channels.understanding import understood
+from bot.nlg import reply_script
 from core import contract, script
 from core.db import tickets
 from core.db.models import HandoffTicket
@@ -47,12 +48,6 @@ async def in_transaction(work: Callable[..., T], *args: Any) -> T:
             return work(session, *args)
 
     return await asyncio.to_thread(run)
-
-
-def merchant_script(tracker: DialogueStateTracker) -> Optional[str]:
-    """The script of the merchant's latest message that shows one, as the replies follow it."""
-    return script.merchant_script(event.parse_data or {} for event in reversed(tracker.events)
-                                  if isinstance(event, UserUttered))
 
 
 def to_merchant_script(text: str, target: Optional[str]) -> str:
@@ -111,7 +106,7 @@ async def post_agent_message(agent: Agent, ticket: HandoffTicket, agent_id: str,
         await in_transaction(tickets.held_by, ticket.id, agent_id)
         tracker = await agent.processor.get_tracker(ticket.conversation_id)
         # The script the merchant writes in now (they may have written since the ticket opened).
-        converted = to_merchant_script(text, merchant_script(tracker) or ticket.script)
+        converted = to_merchant_script(text, reply_script(tracker) or ticket.script)
         tracker.update(BotUttered(converted, metadata={AGENT_KEY: agent_id, "ticket": ticket.id}))
         await agent.tracker_store.save(tracker)
     await in_transaction(tickets.add_event, ticket.id, "agent_message", agent_id, converted, True)
@@ -275,7 +270,7 @@ async def _open_ticket_here(tracker: DialogueStateTracker, channel: str) -> Opti
     events = [e.as_dict() for e in tracker.events]
     summary = dict(conversation_summary(events), reason="assistant_unavailable",
                    topic=tracker.get_slot(contract.SLOT_TOPIC))
-    written = merchant_script(tracker)
+    written = reply_script(tracker)
     try:
         opened = await in_transaction(tickets.open_ticket, tracker.sender_id, channel, merchant,
                                       "assistant_unavailable", written, summary)

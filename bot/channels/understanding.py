@@ -10,7 +10,7 @@ event loop gets its share every few milliseconds instead of waiting for the whol
 TensorFlow's classifier runs outside the GIL.
 
 The parse is Rasa's own (`MessageProcessor.parse_message`, with its checks of the result against
-the domain), run on a small pool of worker threads, each with its own event loop. When the model
+the domain), run on one worker thread with its own event loop. When the model
 reads messages through an NLU server (an `nlu` endpoint) the parse stays with Rasa.
 """
 from __future__ import annotations

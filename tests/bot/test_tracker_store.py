@@ -3,6 +3,7 @@ pooled SQLite connections and a ValueError failing one request instead of the se
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
@@ -13,7 +14,7 @@ from sqlalchemy import event
 
 from bot.tracker_store import SQLConversationStore, engine_kwargs
 
-ENDPOINTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "endpoints.yml"
+ENDPOINTS = Path(__file__).resolve().parents[2] / "endpoints.yml"
 
 
 def test_rasa_as_it_is_exits_the_server_on_any_value_error_in_a_session(tmp_path):
