@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
-from actions.focus import unnamed_thing
+from actions.focus import undefined_term, unnamed_thing
 from actions.questions import Question, facet_keys
 from core.knowledge.model import ALL_TIERS, KnowledgeBase
 from core.knowledge.retrieval import Hit, Retriever
@@ -34,6 +34,13 @@ MIN_SCORE = 4.0
 # blind set, no out-of-scope question without another platform's name ranked above 6.2 and
 # three answerable questions in four ranked above 7.6.
 OUT_OF_SCOPE_MIN_SCORE = 8.0
+# One of our platforms named (or a tier), a message the classifier reads as out of scope is
+# answered from an entry that scores this much and is clearly ahead of the next (CLEAR_LEAD).
+HINTED_MIN_SCORE = 6.0
+# A message the classifier is unsure about is answered from an entry this far ahead of the next
+# one, scoring at least CLEAR_MIN_SCORE; anything less clear gets suggestions.
+CLEAR_LEAD = 1.3
+CLEAR_MIN_SCORE = 5.0
 # Another platform's best match this close to the chosen one's means the term is shared.
 RIVAL_RATIO = 0.7
 # The second-best entry this close to the best one (by the ranking alone) is answered too.
@@ -122,6 +129,15 @@ def platforms_hinted(kb: KnowledgeBase, text: str, question: Question) -> List[s
     return hinted
 
 
+def clear_lead(hits: Sequence[Hit], floor: float = 0.0) -> bool:
+    """The best entry scores at least `floor` and CLEAR_LEAD times the next one. A programme's
+    overview does not count: it matches any message naming the programme's platform."""
+    ranked = [h for h in hits if not (h.kind == "programme" and h.facet is None)]
+    if not ranked or ranked[0].score < max(floor, MIN_SCORE):
+        return False
+    return len(ranked) == 1 or ranked[0].score >= CLEAR_LEAD * ranked[1].score
+
+
 def asks_both(kb: KnowledgeBase, text: str) -> bool:
     """The message asks about both platforms at once ("两边", "哪个计划")."""
     lowered = (text or "").lower()
@@ -134,9 +150,13 @@ def _label(kb: KnowledgeBase, platform_id: str) -> str:
     return kb.replies["platform_label"].format(platform=site.name) if site else ""
 
 
-def _platform(kb: KnowledgeBase, programme: str) -> str:
+def site_of(kb: KnowledgeBase, programme: str) -> str:
+    """The id of the platform a programme belongs to."""
     site = kb.platform_of(programme)
     return site.id if site else programme
+
+
+_platform = site_of
 
 
 def _with_categories(kb: KnowledgeBase, question: Question, text: str) -> Question:
@@ -383,7 +403,7 @@ def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[
                       question: Question, compose: Compose) -> None:
     """Two entries ranked almost alike: a short answer for both, rather than a guess."""
     second = next((h for h in ranked if h.id != top.id and h.kind != "programme"), None)
-    if second is None or second.score < CLOSE_RATIO * top.score:
+    if second is None or second.score < CLOSE_RATIO * top.score or _same_group(kb, top.id, second.id):
         return
     other, _ = compose(question_for(second, question))
     if not isinstance(other, Answer):
@@ -394,6 +414,13 @@ def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[
             answer.lines.append(line)
     for source in other.sources:
         answer.cite(source)
+
+
+def _same_group(kb: KnowledgeBase, one: str, other: str) -> bool:
+    """One entry is the group of the other (a guarantee and one of its measures): they say the
+    same thing, and the group's answer already covers its member."""
+    first, second = kb.entries.get(one), kb.entries.get(other)
+    return bool(first and second and (first.group == other or second.group == one))
 
 
 def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
@@ -430,6 +457,14 @@ def _amount_kind(text: str) -> str:
     return "money" if _MONEY_ASKED.search(text) else "amount"
 
 
+def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:
+    """The lower-cased names merchants may call an entry by, its own name first."""
+    if topic is None:
+        return []
+    own = (kb.name_of(topic) or "").lower()
+    return [own] + [alias for aliases in kb.names.values() for alias, i in aliases.items() if i == topic]
+
+
 class _KnownWords:
     """Words the focus check leaves alone: aspect words (checked by the aspect rules) and the
     names of the entry answered, looked up only for the one word a question counts."""
@@ -459,6 +494,11 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     if thing is not None:
         answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
         return
+    # "渠道商是谁": a term the answer only mentions in passing is not explained by it.
+    term = undefined_term(lowered, body, _names_of(kb, topic))
+    if term is not None:
+        answer.lines.insert(0, kb.replies["not_given_definition"].format(term=term))
+        return
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
@@ -479,9 +519,10 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         # often incidental ("签咗第二年仲有冇份").
         for aspect in ("cost", "amount", "rate") if covered else (
                 "cost", "apply", "amount", "rate", "time", "deadline"):
-            pattern = _FIGURES[_amount_kind(text) if aspect == "amount" else aspect]
-            if aspect in aspects and aspect not in covered and not pattern.search(body) and not (
-                    aspect == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
+            kind = _amount_kind(text) if aspect == "amount" else aspect
+            # A percentage answers "how much" of a threshold, never "how much money".
+            if aspect in aspects and aspect not in covered and not _FIGURES[kind].search(body) and not (
+                    kind == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
                 missing = aspect
                 break
     if missing is None:

@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.choose import MIN_SCORE
+from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import parse_question
 from core import contract
 from core.knowledge import KnowledgeBase, KnowledgeStore, shared_store
@@ -24,13 +25,19 @@ MAX_SUGGESTIONS = 2
 
 
 def failures_in_a_row(tracker: Tracker) -> int:
-    """How many of the latest user messages in a row fell back (the current one included)."""
+    """How many of the latest user messages in a row fell back (the current one included). A
+    message the classifier was unsure of but that was answered (a topic set after it) ends
+    the run like any understood message."""
     count = 0
+    answered = False
     for event in reversed(tracker.events):
+        if (event.get("event") == "slot" and event.get("name") == contract.SLOT_TOPIC
+                and event.get("value") is not None):
+            answered = True
         if event.get("event") != "user":
             continue
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent != FALLBACK:
+        if intent != FALLBACK or answered:
             break
         count += 1
     return count
@@ -84,8 +91,10 @@ def suggestions(kb: KnowledgeBase, tracker: Tracker) -> List[Dict[str, str]]:
 class ActionClarify(Action):
     """Two close guesses: ask which one; nothing to suggest: say what we can do; twice: offer a human."""
 
-    def __init__(self, store: Optional[KnowledgeStore] = None) -> None:
+    def __init__(self, store: Optional[KnowledgeStore] = None,
+                 answerer: Optional[ActionAnswerProgramme] = None) -> None:
         self._store = store
+        self._answerer = answerer
 
     def name(self) -> Text:
         return "action_clarify"
@@ -103,6 +112,12 @@ class ActionClarify(Action):
         if question.of("platform") and not question.specific:
             dispatcher.utter_message(response="utter_other_platform")
             return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
+        if self._answerer is None:
+            self._answerer = ActionAnswerProgramme(self._store)
+        answered = await self._answerer.answer_if_clear(dispatcher, tracker)
+        if answered is not None:
+            # The classifier hesitated over the wording, the knowledge base did not.
+            return answered
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
         knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]

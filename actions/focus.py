@@ -9,7 +9,7 @@ month), the reply first says the document does not give it, then the nearest fac
 from __future__ import annotations
 
 import re
-from typing import Container, Iterable, Optional, Sequence
+from typing import Collection, Container, Iterable, Optional, Sequence
 
 import jieba.posseg as pseg
 
@@ -71,3 +71,46 @@ def unnamed_thing(text: str, body: str, skip: Container[str] = (),
     if thing is None or thing in skip or named_in(thing, body, synonyms):
         return None
     return thing
+
+
+# "渠道商是谁", "专属新品宝具体是个啥功能", "品牌专区係咩": what a term is. The term is the run of
+# characters before the question (after a clause break), without words that only lead up to it.
+_DEFINITION = re.compile(r"([\u4e00-\u9fffA-Za-z0-9.]{2,16}?)\s*"
+                         r"(?:具体|到底|究竟|实际|其实|分别|各自|又|都)?\s*"
+                         r"(?:是|係|系)\s*(?:个|個|一个|一個|一种|一種|指|啲)?\s*"
+                         r"(?:啥|什么|甚么|甚麼|咩|乜嘢|乜|谁|誰|边个|邊個|哪个|哪個)"
+                         r"(?:功能|东西|東西|意思|来的|來的|嚟|玩意|工具|服务|服務|机构|機構|人|公司)?"
+                         r"[吗呢啊呀啦嘛哦喔㗎嚟]*(?=[^\u4e00-\u9fff]|$)")
+# Words before a term that are not part of it ("你们说的渠道商", "那个专属新品宝").
+_LEAD_IN = re.compile(r"^(?:请问|請問|问下|問下|想问|想問|你们|你們|你哋|文件里|文件裡|原文|里面|裡面|"
+                      r"入面|上面|说的|說的|讲的|講的|提到的|写的|寫的|所谓的|所謂的|所谓|所謂|这个|這個|"
+                      r"那个|那個|呢个|呢個|嗰个|嗰個|个|個|的|嘅|那|这|這)+")
+# Terms too general to be defined by a document ("这是什么", "区别是啥", "条件是什么").
+_NOT_TERMS = frozenset({"这", "那", "这个", "那个", "区别", "分别", "意思", "原因", "理由", "条件",
+                        "要求", "标准", "流程", "步骤", "作用", "好处", "用处", "依据", "规则",
+                        "门槛", "结果", "期限", "名额", "时间", "日期", "金额", "费用", "利率",
+                        "差别", "关系", "内容", "范围", "情况", "方式", "办法", "优惠", "政策",
+                        "活动", "计划", "权益", "福利", "服务", "东西"})
+# An answer defines a term when it says "term:", "term是", "term(", "term即", "term指".
+_DEFINES = "[::是即指(（为]"
+
+
+def undefined_term(text: str, body: str, names: Collection[str]) -> Optional[str]:
+    """A term the question asks to be explained that the answer only mentions, if any.
+
+    `names`: the lower-cased names of the entry answered; asking what the entry itself is
+    ("网销宝是啥") is answered by the entry."""
+    lowered = text.lower()
+    found = _DEFINITION.search(lowered)
+    if found is None:
+        return None
+    clause = re.split(r"[,，。;；!！?？\s]", found.group(1))[-1]
+    term = _LEAD_IN.sub("", re.split("[的嘅]", clause)[-1])
+    term = term.strip()
+    if len(term) < 2 or term in _GENERAL or term in _NOT_TERMS or term.isdigit():
+        return None
+    if any(term in name or name in term for name in names if len(name) >= 2):
+        return None
+    if re.search(re.escape(term) + _DEFINES, body.lower()):
+        return None
+    return term

@@ -12,13 +12,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import context
 from actions.answers import Answer
 from actions.choose import (
+    CLEAR_MIN_SCORE,
+    HINTED_MIN_SCORE,
     OUT_OF_SCOPE_MIN_SCORE,
     asks_both,
+    clear_lead,
     decide,
     entry_about_other_platform,
     names_other_platform_of_its_own,
+    platforms_hinted,
     question_for,
     set_aside,
+    site_of,
     without_background,
 )
 from actions.questions import Question, facet_keys, parse_question
@@ -205,6 +210,26 @@ class ActionAnswerProgramme(Action):
             return withdrawn
         return _sent(dispatcher, answer, topic, resolved, offer=answer.offers_status_check)
 
+    async def answer_if_clear(self, dispatcher: CollectingDispatcher,
+                              tracker: Tracker) -> Optional[List[EventType]]:
+        """A message the classifier is unsure about, answered when the ranking is not: one entry
+        of our documents clearly ahead of every other and no other platform named. None when
+        it is not that clear (the caller then asks which one was meant)."""
+        kb = self._knowledge()
+        message = tracker.latest_message or {}
+        text = message.get("text") or ""
+        entities = set_aside(without_background(message.get("entities") or [], text), text)
+        question = parse_question(kb, entities)
+        retriever = retriever_for(kb)
+        if question.of("platform") or not clear_lead(retriever.rank(text, limit=8), CLEAR_MIN_SCORE):
+            return None
+        today = self._today()
+        choice = decide(kb, retriever, question, text, lambda q: self.answer(kb, q, today))
+        if not isinstance(choice.answer, Answer):
+            return None
+        resolved = question if choice.how == "entities" else choice.question
+        return _sent(dispatcher, choice.answer, choice.topic, resolved, offer=False)
+
     def _out_of_scope(self, dispatcher: CollectingDispatcher, kb: KnowledgeBase,
                       question: Question, text: str) -> List[EventType]:
         """The classifier says 'not ours': answered only when the ranking is sure it is ours."""
@@ -220,6 +245,14 @@ class ActionAnswerProgramme(Action):
                    default=0.0)
         ours = not question.of("platform") and asks_both(kb, text)
         floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
+        hinted = [] if question.of("platform") else platforms_hinted(kb, text, question)
+        on_hinted = [h for h in choice.hits if site_of(kb, h.programme) in hinted]
+        if on_hinted and on_hinted[0].kind != "programme" and clear_lead(on_hinted, HINTED_MIN_SCORE):
+            # "1688会给我们推疫情相关的商机资讯吗": one of our platforms named, and one of its
+            # entries clearly ahead of the rest: the classifier's "not ours" is its wording
+            # alone. A programme's facet is not enough ("速卖通联盟营销的佣金": a fee the
+            # programme does not have is another product's).
+            floor = 0.0
         # Two kinds of knowledge name together ("银牌…有冇标识", "被准出…橱窗") are ours however
         # the message is worded; one generic name ("金牌要交保证金吗") is not.
         named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
@@ -274,7 +307,8 @@ class ActionAnswerProgramme(Action):
         # comparison asked: the programme answers, not a table of the two tiers.
         whole = bool(q.of("programme")) and set(q.of("tier")) == {ALL_TIERS} and not q.compare
         if q.of("tier") and not whole:
-            if {"apply", "time"} & set(q.aspects):
+            if {"apply", "time"} & set(q.aspects) or "calculation" in q.of("aspect"):
+                # "金牌怎么评/几时评/有冇公式": how a tier is given is the assessment.
                 return entry_answer(kb, [entries[ASSESSMENT]], (), today), ASSESSMENT
             if "eligibility" in q.aspects and CONDITIONS in entries:
                 # "我的店能评银牌吗": who may have a tier is what its entry conditions say.

@@ -64,16 +64,23 @@ class KnowledgeIntentAdjuster(GraphComponent):
             # contains are dropped so that no action answers from them.
             # ("帮忙做店铺装修的那个服务包" asks about one, "帮我转人工" stays a handoff.)
             "request_intent": "out_of_scope",
-            "request_pattern": r"^\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
+            # At the start of the message or of a later clause ("客服催付款的话术 帮我写一个").
+            "request_pattern": r"(^|[\s,,。;;!!??])\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
                                r"((写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
                                r"write|translate)|"
                                # "帮我把这句翻成英文:…", "帮我将标题改写一下"
                                r"(把|将|將)[^,,。;;]{0,20}?(翻成|翻做|翻译|翻譯|译成|譯成|改写|改寫|"
-                               r"写成|寫成|润色|潤色))",
+                               r"写成|寫成|润色|潤色))|"
+                               # "写个1688的产品详情页文案": an order to write, opening the message.
+                               r"^\W*(请|請)?(写|寫|编|編)(个|個|一个|一個|一段|一篇|几个|幾個|几句|幾句|段|篇|份)|"
+                               # "gold seller用日文点讲", "这句英文怎么说": a translation.
+                               r"(英文|英语|英語|日文|日语|日語|韩文|韩语|韓文|韓語)\s*"
+                               r"(点讲|點講|怎么说|怎麼說|咋说|咋說|点写|點寫|怎么写|怎麼寫|怎么讲|怎麼講)",
             "request_exempt_intents": ["request_human"],
             # A sum to work out ("幫我計下借100萬要還幾多利息") is a request too, unless it is
             # the merchant's own standing ("帮我算下我离金牌还差多少": the usage exemptions).
-            "calculation_pattern": r"^\W*(请|請)?(帮我|幫我|帮忙|幫忙|替我|help me)\s*(算|計|计|calculate)",
+            "calculation_pattern": r"(^|[\s,,。;;!!??])\W*(请|請)?(帮我|幫我|帮忙|幫忙|替我|help me)\s*"
+                                   r"(算|計|计|calculate)",
             # How to use a third-party product the documents only mention (钉钉, 支付宝, 网商银行,
             # 千牛): "钉钉怎么建群" is not the tiers' "高频使用钉钉" condition. Treated as a request.
             "usage_pattern": r"(钉钉|釘釘|丁丁|支付宝|支付寶|网商银行|網商銀行|网商|網商|千牛|旺旺|企业微信|企業微信)"

@@ -13,6 +13,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
+from actions.focus import undefined_term
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from core.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
@@ -569,3 +570,74 @@ async def test_how_a_showcase_is_given_or_a_delivery_service_joined_is_not_in_th
     assert "3个" in showcase["answer"]
     join = await reply(action, "24/48/72小时发货服务怎么加入", entity("measure", "measure_15"))
     assert join["answer"].startswith("原文没有写明如何加入24/48/72小时发货服务")
+
+
+async def test_a_group_and_its_own_measure_ranked_alike_are_one_answer(action):
+    # The service guarantee is measure 17 and nothing else: "two possible entries" would say
+    # the same thing twice.
+    message = await reply(action, "遇到紧急情况平台怎么处理")
+    assert message["answer"].count("7天*8小时") == 1
+    assert not message["answer"].startswith("您问的可能是")
+
+
+async def test_a_tier_named_beside_its_platform_answers_what_the_rest_asks(action):
+    # "速卖通" says which platform, not which entry; the programme's overview is what naming
+    # the tier already gives, so the violation the rest of the message describes answers.
+    message = await reply(action, "我速卖通的店被冻结过 还能当银牌吗", entity("tier", "silver"))
+    assert "冻结" in message["answer"] and "准出" in message["answer"]
+
+
+async def test_how_a_tier_is_decided_is_the_assessment(action):
+    message = await reply(action, "银牌有公式算吗 还是人工定", entity("tier", "silver"),
+                          entity("aspect", "calculation"))
+    assert "酌情决定" in message["answer"]
+    assert message["answer"].startswith("原文没有写明")
+
+
+async def test_a_sum_of_money_asked_is_not_answered_by_a_rate(action):
+    # The factoring measure gives rates (9% → 6%), never how much may be borrowed.
+    message = await reply(action, "保理融资一次能借到多少钱", entity("measure", "measure_2"))
+    assert "原文没有写明保理融资" in message["answer"]
+    assert "6%" in message["answer"]
+    # A threshold asked as an amount is answered by its percentage.
+    message = await reply(action, "好评率最低多少", entity("metric", "metric_positive_feedback"))
+    assert not message["answer"].startswith("原文没有写明") and "92%" in message["answer"]
+
+
+@pytest.mark.parametrize("text, term", [
+    ("你们说的那个代运营商到底是谁", "代运营商"),
+    ("商机库係咩嚟㗎", "商机库"),
+    ("白名单打标具体是什么意思", "白名单打标"),
+    # The entry's own name, general words and a comparison are not terms to explain.
+    ("网销宝是什么", None),
+    ("金牌和银牌的区别是啥", None),
+    ("这个是什么意思", None),
+    ("两份文件里网商银行的优惠分别是什么", None),
+])
+def test_a_term_asked_to_be_explained(text, term):
+    assert undefined_term(text, "网销宝:开户后即可投放。商机库、千牛PC端。", ["网销宝"]) == term
+
+
+def test_a_term_the_answer_defines_is_explained():
+    assert undefined_term("商机库是什么", "商机库:买家询价单汇总的页面。", []) is None
+
+
+async def test_a_term_the_answer_only_mentions_is_said_to_be_unexplained(action):
+    message = await reply(action, "达人主播资格里面提到的渠道商是谁")
+    assert message["answer"].startswith("原文没有说明渠道商具体是什么")
+    assert "由渠道商提供新签约商家的ID" in message["answer"]
+
+
+@pytest.mark.parametrize("text, answered", [
+    # One of our platforms named and one of its entries clearly ahead: answered.
+    ("1688那边办不办线上招聘会", True),
+    ("1688会不会给商家推疫情相关的商机资讯", True),
+    # The same entry asked about on the other platform, or with no entry clearly ahead.
+    ("速卖通有没有线上招聘会", False),
+    ("速卖通联盟营销的佣金比例怎么设置", False),
+])
+async def test_our_platform_named_outweighs_the_classifiers_not_ours(action, text, answered):
+    messages, _ = await run(action, tracker_for(text, [], intent="out_of_scope"))
+    assert (messages[0]["response"] == "utter_answer") is answered
+    if answered:
+        assert "第6条" in messages[0]["answer"]

@@ -64,10 +64,35 @@ async def test_second_failure_in_a_row_offers_a_human():
 async def test_an_unrecognised_wording_gets_the_entries_the_ranking_finds():
     action = ActionClarify(knowledge_store())
     t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
-    t.latest_message["text"] = "三天上网率最低要多少"
+    # Two entries ranked almost alike (the delay measure and the trade-violation points).
+    t.latest_message["text"] = "发货延迟会扣分吗"
     [message], _ = await run(action, t)
     assert message["response"] == "utter_clarify"
-    assert message["buttons"][0]["payload"] == '/ask_programme{"metric": "metric_online_72h"}'
+    assert [b["payload"] for b in message["buttons"]] == [
+        '/ask_programme{"measure": "measure_15"}',
+        '/ask_programme{"violation": "violation_trade_points"}']
+
+
+async def test_an_unsure_wording_that_one_entry_clearly_answers_is_answered():
+    action = ActionClarify(knowledge_store())
+    t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
+    t.latest_message["text"] = "三天上网率最低要多少"
+    messages, events = await run(action, t)
+    assert messages[0]["response"] == "utter_answer" and "85%" in messages[0]["answer"]
+    assert SlotSet("topic", "metric_online_72h") in events
+    # No offer to check the merchant's store: its acceptance rule follows a programme answer.
+    assert SlotSet("pending_offer", None) in events
+    assert all(m.get("response") != "utter_offer_check_status" for m in messages)
+
+
+def test_an_unsure_message_that_was_answered_is_not_a_failure():
+    answered = [user("nlu_fallback"), {"event": "action", "name": "action_clarify"},
+                {"event": "slot", "name": "topic", "value": "metric_online_72h"}, {"event": "bot"},
+                user("nlu_fallback")]
+    assert failures_in_a_row(Tracker("m", {}, {}, answered, False, None, {}, "")) == 1
+    unanswered = [user("nlu_fallback"), {"event": "slot", "name": "topic", "value": None},
+                  {"event": "bot"}, user("nlu_fallback")]
+    assert failures_in_a_row(Tracker("m", {}, {}, unanswered, False, None, {}, "")) == 2
 
 
 async def test_unsure_and_likely_out_of_scope_with_nothing_found_is_declined():

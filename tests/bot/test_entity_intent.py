@@ -253,3 +253,22 @@ def test_a_clause_final_no_before_a_space_asks_something(adjuster):
 def test_a_count_of_people_is_no_word_for_a_person(adjuster):
     [message] = adjuster.process([parsed("推荐个好用的电商erp 我们就五六个人", "request_human")])
     assert message.get("intent")["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("做直播的话术 帮我写一段", "ask_programme"),
+    ("金牌卖家这个词,用韩文怎么说?", "ask_programme"),
+    ("进价20块 卖8刀 帮我算下利润", "goodbye"),
+    ("写段金牌店铺的开业公告", "ask_programme"),
+])
+def test_a_request_after_a_first_clause_is_not_ours(adjuster, text, intent):
+    [message] = adjuster.process([parsed(text, intent, "tier")])
+    assert message.get("intent")["name"] == "out_of_scope"
+    assert message.get("not_ours") and not message.get("entities")
+
+
+@pytest.mark.parametrize("text", ["帮我看下我离金牌还差几个条件", "我的店,帮我查下好评率够不够",
+                                  "橱窗的英文是不是showcase", "写好的offer怎么发布"])
+def test_asking_for_help_with_ones_own_question_is_no_request(adjuster, text):
+    [message] = adjuster.process([parsed(text, "ask_programme", "tier")])
+    assert message.get("intent")["name"] == "ask_programme" and not message.get("not_ours")
