@@ -92,6 +92,12 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
 
+# A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗", "还能当金牌
+#吗"): who gets a tier is what its entry conditions say, not what it brings.
+_BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)")
+# ... unless what it brings is asked ("评上金牌有什么好处").
+_BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥")
+
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 
 
@@ -243,11 +249,22 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+def _with_becoming(question: Question, text: str) -> Question:
+    """A tier the store may become, keep or lose, and nothing else asked about it: who gets
+    the tier (the eligibility aspect, answered by the entry conditions)."""
+    lowered = (text or "").lower()
+    if (not question.of("tier") or question.of("benefit") or question.aspects
+            or not _BECOMING.search(lowered) or _BENEFIT_ASKED.search(lowered)):
+        return question
+    return _with_aspects(question, ["eligibility"])
+
+
 def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: str,
            compose: Compose) -> Choice:
     """Choose the entry (or entries) that answer the message, and compose the answer."""
     question = _within_named_programmes(
         kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text))
+    question = _with_becoming(question, text)
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
     if hinted:

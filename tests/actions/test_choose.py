@@ -641,3 +641,17 @@ async def test_our_platform_named_outweighs_the_classifiers_not_ours(action, tex
     assert (messages[0]["response"] == "utter_answer") is answered
     if answered:
         assert "第6条" in messages[0]["answer"]
+
+
+@pytest.mark.parametrize("text, tier", [
+    ("我一个月卖10万刀 能上银牌不", "silver"),
+    ("新开的店 有机会升金牌吗", "gold"),
+])
+async def test_a_tier_the_store_may_become_gets_the_entry_conditions(action, text, tier):
+    message = await reply(action, text, entity("tier", tier))
+    assert "准入条件" in message["answer"] and "好评率≥92%" in message["answer"]
+
+
+async def test_what_a_tier_brings_is_still_its_benefits(action):
+    message = await reply(action, "当上银牌能享受啥", entity("tier", "silver"))
+    assert "橱窗" in message["answer"] and "好评率≥92%" not in message["answer"]
