@@ -291,7 +291,8 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             allowed = []  # "金牌跟银牌差在哪": the tiers compared are the question
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
-    top = allowed[0] if allowed and allowed[0].score >= MIN_SCORE else None
+    top = (allowed[0] if allowed and allowed[0].score >= MIN_SCORE and not retriever.weak(allowed[0])
+           else None)
     if top is not None and top.kind == "programme" and top.facet is None and question.of("programme"):
         top = None  # a programme's overview is what naming it already gives
     # "速卖通的客服": the name is 1688's, the platform word says AliExpress.

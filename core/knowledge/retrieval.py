@@ -84,6 +84,9 @@ class Hit:
     programme: str
     score: float
     facet: Optional[str] = None
+    # The message's own tokens (words and "#" bigrams; not its synonyms or corrected names)
+    # that the passage contains.
+    words: Tuple[str, ...] = ()
 
 
 def _names(aliases: Iterable[str], *more: str) -> str:
@@ -123,6 +126,13 @@ _BASE_DICTIONARY: Optional[Tuple[Dict[str, int], int]] = None
 _BASE_LOCK = threading.Lock()
 
 
+def _general_frequencies() -> Dict[str, int]:
+    """jieba's default dictionary's word counts, as read by _private_jieba."""
+    _private_jieba()
+    assert _BASE_DICTIONARY is not None
+    return _BASE_DICTIONARY[0]
+
+
 def _private_jieba() -> jieba.Tokenizer:
     """A jieba instance of its own with the default dictionary, read from disk once per process
     (about 0.6 s) and copied for each instance after that (a knowledge reload, each test)."""
@@ -138,16 +148,27 @@ def _private_jieba() -> jieba.Tokenizer:
     return own
 
 
+# A word this frequent in jieba's general dictionary (about 60 million words counted) is an
+# everyday word ("公司" 45604, "工厂" 3460, "外贸" 1887), not a subject ("补贴" 586, "重灾区" 65).
+EVERYDAY_FREQUENCY = 1000
+
+
 class Tokenizer:
     """jieba words (each knowledge name kept whole) plus character bigrams, lower-cased."""
 
     def __init__(self, words: Iterable[str]) -> None:
         # A private jieba instance: the knowledge base's names do not leak into other users.
         self._jieba = _private_jieba()
+        # The general counts (shared, read only), without the names added below at a high count.
+        self._general = _general_frequencies()
         for word in words:
             word = word.strip().lower()
             if len(word) > 1 and not word.isascii():
                 self._jieba.add_word(word, freq=50000)
+
+    def frequency(self, word: str) -> int:
+        """How often jieba's general dictionary counts the word (0 for words it lacks)."""
+        return self._general.get(word, 0)
 
     def __call__(self, text: str) -> List[str]:
         text = (text or "").lower()
@@ -296,16 +317,28 @@ class Retriever:
         self.homophones = HomophoneNames([*names, *(t.term for t in kb.terms),
                                           *(a for t in kb.terms for a in t.aliases)])
         self.passages = passages(kb)
+        tokenized = [self.tokenize(p.text) or ["#"] for p in self.passages]
+        self._tokens = [frozenset(tokens) for tokens in tokenized]
         self._index = bm25s.BM25()
-        self._index.index([self.tokenize(p.text) or ["#"] for p in self.passages],
-                          show_progress=False)
+        self._index.index(tokenized, show_progress=False)
+        # Words that name something of the knowledge base (an entry, a term, a synonym).
+        self._name_words = frozenset(w for name in _all_names(kb) for w in self.tokenize(name)
+                                     if not w.startswith("#"))
 
     def expand(self, text: str) -> List[str]:
         """The text's tokens, the names it misspells by one character or by sound, and the
         synonyms (knowledge/glossary.yml) of the words it contains."""
+        return self._expand(text, self._own(text))
+
+    def _own(self, text: str) -> List[str]:
+        """The text's tokens and those of the names it misspells: what the merchant wrote."""
         tokens = self.tokenize(text)
         for name in self.typos.corrected(text) + self.homophones.corrected(text):
             tokens.extend(self.tokenize(name))
+        return tokens
+
+    def _expand(self, text: str, own: List[str]) -> List[str]:
+        tokens = list(own)
         lowered = (text or "").lower()
         for group in self.kb.synonyms:
             if any(word in lowered for word in group):
@@ -319,20 +352,36 @@ class Retriever:
 
     def rank(self, text: str, limit: int = 5) -> List[Hit]:
         """The best entries for the text, best first (each entry once, with its best facet)."""
-        tokens = self.expand(text)
-        ids = self._index.get_tokens_ids(tokens)
+        written = self._own(text)
+        ids = self._index.get_tokens_ids(self._expand(text, written))
         if not ids:
             return []
         scores = self._index.get_scores(ids)
-        best: Dict[Tuple[str, str], Hit] = {}
-        for passage, score in zip(self.passages, scores, strict=True):
+        own = list(dict.fromkeys(written))
+        best: Dict[Tuple[str, str], Tuple[float, int]] = {}
+        for i, (passage, score) in enumerate(zip(self.passages, scores, strict=True)):
             score = float(score) * _KIND_WEIGHT.get(passage.kind, 1.0)
             if score <= 0:
                 continue
             key = (passage.kind, passage.id)
-            if key not in best or score > best[key].score:
-                best[key] = Hit(passage.kind, passage.id, passage.programme, score, passage.facet)
-        return sorted(best.values(), key=lambda h: -h.score)[:limit]
+            if key not in best or score > best[key][0]:
+                best[key] = (score, i)
+        ranked = sorted(best.values(), key=lambda found: -found[0])[:limit]
+        return [Hit(p.kind, p.id, p.programme, score, p.facet,
+                    tuple(w for w in own if w in self._tokens[i]))
+                for score, i in ranked for p in (self.passages[i],)]
+
+    def weak(self, hit: Hit) -> bool:
+        """A match on one everyday word of the message alone ("公司", "工厂", "外贸"): the
+        passage shares a word with it, not a subject. A word that names something of the
+        knowledge base, a rare word ("重灾区"), two words, or a match through synonyms is not
+        weak."""
+        words = [w for w in hit.words if not w.startswith("#")]
+        if (len(words) != 1 or words[0] in self._name_words
+                or self.tokenize.frequency(words[0]) < EVERYDAY_FREQUENCY):
+            return False
+        # Two characters shared beyond the word ("紧急情况" against "紧急处理"): more than a word.
+        return all(pair[1:] in words[0] for pair in hit.words if pair.startswith("#"))
 
 
 _cache: List[Retriever] = []

@@ -655,3 +655,20 @@ async def test_a_tier_the_store_may_become_gets_the_entry_conditions(action, tex
 async def test_what_a_tier_brings_is_still_its_benefits(action):
     message = await reply(action, "当上银牌能享受啥", entity("tier", "silver"))
     assert "橱窗" in message["answer"] and "好评率≥92%" not in message["answer"]
+
+
+def test_one_everyday_word_in_common_is_a_weak_match(kb):
+    retriever = Retriever(kb)
+    # "工厂" alone links a fire inspection to the 淘工厂 section.
+    [hit] = retriever.rank("工厂消防检查要准备啥材料", limit=1)
+    assert hit.id == "home_taogongchang" and retriever.weak(hit)
+    # A name of the knowledge base, or more than one word in common, is a subject.
+    [named] = retriever.rank("橱窗几个", limit=1)
+    assert named.id == "showcase" and not retriever.weak(named)
+    [more] = retriever.rank("遇到紧急情况平台怎么处理", limit=1)
+    assert more.id == "guarantee_service" and not retriever.weak(more)
+
+
+async def test_a_weak_match_alone_is_not_an_answer(action):
+    messages, _ = await run(action, tracker_for("公司账上钱不够发工资 去哪借比较快", []))
+    assert messages[0]["response"] == "utter_out_of_scope"
