@@ -96,7 +96,8 @@ _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
 #吗"): who gets a tier is what its entry conditions say, not what it brings.
 _BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)")
 # ... unless what it brings is asked ("评上金牌有什么好处").
-_BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥")
+_BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥|"
+                            r"多咗|多了|多出|多啲|多些")
 
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 

@@ -653,8 +653,9 @@ async def test_a_tier_the_store_may_become_gets_the_entry_conditions(action, tex
 
 
 async def test_what_a_tier_brings_is_still_its_benefits(action):
-    message = await reply(action, "当上银牌能享受啥", entity("tier", "silver"))
-    assert "橱窗" in message["answer"] and "好评率≥92%" not in message["answer"]
+    for text in ("当上银牌能享受啥", "从银牌升到金牌能多些什么"):
+        message = await reply(action, text, entity("tier", "silver"))
+        assert "橱窗" in message["answer"] and "好评率≥92%" not in message["answer"]
 
 
 def test_one_everyday_word_in_common_is_a_weak_match(kb):
