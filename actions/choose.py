@@ -94,7 +94,8 @@ _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
 
 # A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗", "还能当金牌
 #吗"): who gets a tier is what its entry conditions say, not what it brings.
-_BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)")
+_BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)|"
+                       r"(金银牌|金牌|银牌)(还|仲)?(有戏|有机会|有希望|有冇机会|有没有机会|有冇得|有没有得|冇戏|没戏)")
 # ... unless what it brings is asked ("评上金牌有什么好处").
 _BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥|"
                             r"多咗|多了|多出|多啲|多些")
@@ -495,6 +496,15 @@ class _KnownWords:
         return (any(word in words for words in self.kb.aspects.values())
                 or (self.topic is not None
                     and any(self.kb.resolve(kind, word) == self.topic for kind in self.kb.names)))
+
+
+def leaves_out(kb: KnowledgeBase, answer: Answer, question: Question, topic: Optional[str],
+               text: str) -> bool:
+    """Whether the answer leaves out something the message asks (a fee, a day, what a term
+    means): the line that would say so, were the answer sent as it is."""
+    trial = Answer(lines=list(answer.lines))
+    _mark_not_given(kb, trial, _with_aspects(question, aspects_in(kb, text)), topic, text)
+    return len(trial.lines) != len(answer.lines)
 
 
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,

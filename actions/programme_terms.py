@@ -19,6 +19,7 @@ from actions.choose import (
     clear_lead,
     decide,
     entry_about_other_platform,
+    leaves_out,
     names_other_platform_of_its_own,
     platforms_hinted,
     question_for,
@@ -175,7 +176,9 @@ class ActionAnswerProgramme(Action):
             hit = entry_about_other_platform(kb, retriever_for(kb), text)
             asked = question_for(hit, question) if hit else None
             answer, topic = self.answer(kb, asked, today) if asked else (None, None)
-            if asked is None or not isinstance(answer, Answer):
+            if asked is None or not isinstance(answer, Answer) or leaves_out(kb, answer, asked, topic, text):
+                # "天猫聚划算报名费多少": the 伙拼 section names 聚划算 but gives no fee; what is
+                # asked is the other platform's.
                 dispatcher.utter_message(response="utter_other_platform")
                 return withdrawn
             return _sent(dispatcher, answer, topic, asked, offer=False)

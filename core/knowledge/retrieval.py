@@ -321,9 +321,9 @@ class Retriever:
         self._tokens = [frozenset(tokens) for tokens in tokenized]
         self._index = bm25s.BM25()
         self._index.index(tokenized, show_progress=False)
-        # Words that name something of the knowledge base (an entry, a term, a synonym).
-        self._name_words = frozenset(w for name in _all_names(kb) for w in self.tokenize(name)
-                                     if not w.startswith("#"))
+        # Names of the knowledge base (an entry, a term, a synonym), each one token as the
+        # tokenizer keeps it whole; not the everyday words inside them ("在哪看" holds 在哪).
+        self._name_words = frozenset(name.strip().lower() for name in _all_names(kb))
 
     def expand(self, text: str) -> List[str]:
         """The text's tokens, the names it misspells by one character or by sound, and the

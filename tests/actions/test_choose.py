@@ -673,3 +673,27 @@ def test_one_everyday_word_in_common_is_a_weak_match(kb):
 async def test_a_weak_match_alone_is_not_an_answer(action):
     messages, _ = await run(action, tracker_for("公司账上钱不够发工资 去哪借比较快", []))
     assert messages[0]["response"] == "utter_out_of_scope"
+
+
+async def test_another_platforms_question_the_document_only_touches_is_declined(action):
+    # The 伙拼 section compares itself with 聚划算 but gives no fee of either.
+    fee = await reply(action, "天猫聚划算一场要交多少钱", entity("platform", "other"))
+    assert fee["response"] == "utter_other_platform"
+    # The 淘工厂 section does give the figures asked about 淘宝 and 天猫.
+    figures = await reply(action, "淘宝天猫上商家有多少,贸易商比例多少", entity("platform", "other"))
+    assert figures["response"] == "utter_answer" and "70%" in figures["answer"]
+
+
+async def test_a_tiers_chances_are_its_entry_conditions(action):
+    message = await reply(action, "被关过店的 银牌还有机会吗", entity("tier", "silver"))
+    assert "准入条件" in message["answer"] and "冻结" in message["answer"]
+
+
+@pytest.mark.parametrize("text, entities, said", [
+    ("商品品质按什么标准", [entity("metric", "metric_industry")], "原文没有写明行业其他条件的计算方法或认定标准"),
+    ("保护期内能同时拿银牌权益吗", [entity("topic", "topic_protection")], "原文没有写明中国好卖家保护期的叠加规则"),
+])
+async def test_a_criterion_or_a_combination_the_document_never_states_is_said_missing(
+        action, text, entities, said):
+    message = await reply(action, text, *entities)
+    assert message["answer"].startswith(said)
