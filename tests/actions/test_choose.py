@@ -581,8 +581,8 @@ async def test_a_group_and_its_own_measure_ranked_alike_are_one_answer(action):
 
 
 async def test_a_tier_named_beside_its_platform_answers_what_the_rest_asks(action):
-    # "速卖通" says which platform, not which entry; the programme's overview is what naming
-    # the tier already gives, so the violation the rest of the message describes answers.
+    # Beside the tier, the rest of the message describes a violation (a frozen store), which
+    # ranks clearly first and answers.
     message = await reply(action, "我速卖通的店被冻结过 还能当银牌吗", entity("tier", "silver"))
     assert "冻结" in message["answer"] and "准出" in message["answer"]
 
