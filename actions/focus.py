@@ -17,7 +17,7 @@ import jieba.posseg as pseg
 # measure word, then what is counted, ending its clause: "多少分会被准出" counts points, not 分会.
 # Times and sums ("几月份", "几时", "多少钱补贴") are the time and amount aspects' to check.
 _ASKED = re.compile(r"(?<![那这])(?:多少|几多|哪几种|哪几个|哪几|哪些|哪种|哪类|几)"
-                    r"(?![多少月年天日时点号周次分钱])"
+                    r"(?![多少月年天日时点号周次分钱成])"
                     r"[个家场款件次位条项只张笔样]?"
                     r"([\u4e00-\u9fff]{2,5}?)[吗呢啊呀啦嘛哦喔㗎]*(?=[^\u4e00-\u9fff]|$)")
 # Endings that belong to the word before them ("曝光量", "转化率", "粉丝数").

@@ -699,3 +699,10 @@ async def test_a_criterion_or_a_combination_the_document_never_states_is_said_mi
         action, text, entities, said):
     message = await reply(action, text, *entities)
     assert message["answer"].startswith(said)
+
+
+def test_a_proportion_asked_is_no_thing_counted():
+    from actions.focus import asked_thing
+    # "几成" asks a proportion (tenths), which a percentage answers.
+    assert asked_thing("入面几成系贸易商") is None
+    assert asked_thing("给多少曝光量") == "曝光量"
