@@ -71,6 +71,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                # "帮我把这句翻成英文:…", "帮我将标题改写一下"
                                r"(把|将|將)[^,,。;;]{0,20}?(翻成|翻做|翻译|翻譯|译成|譯成|改写|改寫|"
                                r"写成|寫成|润色|潤色))|"
+                               # "客服话术怎么回比较好": words to say to buyers, which no document has.
+                               r"话术|話術|"
                                # "写个1688的产品详情页文案": an order to write, opening the message.
                                r"^\W*(请|請)?(写|寫|编|編)(个|個|一个|一個|一段|一篇|几个|幾個|几句|幾句|段|篇|份)|"
                                # "gold seller用日文点讲", "这句英文怎么说": a translation.
@@ -87,7 +89,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
                              r"[^,,。??!!]{0,8}(建群|建个群|建個群|拉群|拉人|拉员工|拉員工|开户|開戶|提现|提現|"
                              r"下载|下載|注册|註冊|登录|登錄|登陆|改密码|改密碼|绑定|綁定|解绑|解綁|转账|轉賬|"
                              r"充值|安装|安裝|加好友|打卡|考勤|审批流|審批流|视频会议|視頻會議|余额|餘額|"
-                             r"修改手机|换手机|改名)",
+                             r"修改手机|换手机|改名|收款|手续费)",
             # Signing in to see one's own tier ("用钉钉登录后怎么查我的等级") is ours.
             "usage_exempt_intents": ["request_human", "ask_tier_status"],
             # Conversational acts that a message asking something must not be answered with

@@ -260,6 +260,7 @@ def test_a_count_of_people_is_no_word_for_a_person(adjuster):
     ("金牌卖家这个词,用韩文怎么说?", "ask_programme"),
     ("进价20块 卖8刀 帮我算下利润", "goodbye"),
     ("写段金牌店铺的开业公告", "ask_programme"),
+    ("买家嫌贵的时候 客服话术有没有模板", "ask_programme"),
 ])
 def test_a_request_after_a_first_clause_is_not_ours(adjuster, text, intent):
     [message] = adjuster.process([parsed(text, intent, "tier")])
