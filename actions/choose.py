@@ -538,6 +538,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         keys = facet_keys(facets, [aspect])
         if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
             deferred.append(aspect)  # "保理融资要怎么申请": the facet says only where to look
+        elif keys and aspect == "amount" and _amount_kind(text) != "amount" \
+                and not _FIGURES[_amount_kind(text)].search(facets[keys[0]]):
+            continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money
         elif keys:
             covered.add(aspect)
     if missing is None and deferred and not covered:

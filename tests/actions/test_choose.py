@@ -599,6 +599,11 @@ async def test_a_sum_of_money_asked_is_not_answered_by_a_rate(action):
     message = await reply(action, "保理融资一次能借到多少钱", entity("measure", "measure_2"))
     assert "原文没有写明保理融资" in message["answer"]
     assert "6%" in message["answer"]
+    # A facet that counts (brands, categories) is no sum of money either; one with a sum is.
+    message = await reply(action, "聚联盟的货一吨卖多少钱", entity("measure", "measure_13"))
+    assert message["answer"].startswith("原文没有写明") and "600家" in message["answer"]
+    message = await reply(action, "续费补贴多少钱", entity("measure", "measure_8"))
+    assert not message["answer"].startswith("原文没有写明") and "100元" in message["answer"]
     # A threshold asked as an amount is answered by its percentage.
     message = await reply(action, "好评率最低多少", entity("metric", "metric_positive_feedback"))
     assert not message["answer"].startswith("原文没有写明") and "92%" in message["answer"]
