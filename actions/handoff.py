@@ -55,8 +55,9 @@ def conversation_summary(events: List[Dict[str, Any]]) -> Dict[str, Any]:
         if turn["intent"] in SMALL_TALK or not turn["text"]:
             continue
         replies = [text for _, _, text in turn["bot"] if text]
-        answered = (bool(replies) and turn["intent"] not in ("nlu_fallback", "out_of_scope")
-                    and not any(r in NOT_ANSWERED or o in REFUSED for r, o, _ in turn["bot"]))
+        # What was sent decides, not the classifier's guess: an unsure or "not ours" guess may
+        # still be answered from the knowledge base (actions/fallback.py, programme_terms.py).
+        answered = bool(replies) and not any(r in NOT_ANSWERED or o in REFUSED for r, o, _ in turn["bot"])
         questions.append({"text": turn["text"], "answered": answered,
                           "reply": replies[0] if answered else ""})
         if not answered:

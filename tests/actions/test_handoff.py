@@ -294,3 +294,15 @@ async def test_anonymous_handoffs_from_one_address_are_limited_signed_in_ones_ar
     signed = handoff_tracker(CONVERSATION, dict(seal(SECRET, SENDER, MERCHANT), client_address="203.0.113.9"))
     assert (await run(action, signed))[0][0]["response"] == "utter_handoff_created"
     assert len(stored(factory)) == 4
+
+
+def test_an_unsure_guess_answered_from_the_knowledge_base_counts_as_answered():
+    events = [user("三天上网率最低要多少", "nlu_fallback"), action("action_clarify"),
+              bot("近90天的72h上网率须≥85%。", "utter_answer"), slot("topic", "metric_online_72h"),
+              user("1688会给商家推疫情商机资讯吗", "out_of_scope"), action("action_answer_programme"),
+              bot("第6条:……", "utter_answer"),
+              user("表格公式怎么写", "nlu_fallback"), action("action_clarify"),
+              bot("这个问题我回答不了。", "utter_out_of_scope")]
+    summary = conversation_summary(events)
+    assert [q["answered"] for q in summary["questions"]] == [True, True, False]
+    assert summary["unanswered"] == ["表格公式怎么写"]
