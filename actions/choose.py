@@ -92,8 +92,8 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
 
-# A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗", "还能当金牌
-#吗"): who gets a tier is what its entry conditions say, not what it brings.
+# A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗",
+# "还能当金牌吗"): who gets a tier is what its entry conditions say, not what it brings.
 _BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)|"
                        r"(金银牌|金牌|银牌)(还|仲)?(有戏|有机会|有希望|有冇机会|有没有机会|有冇得|有没有得|冇戏|没戏)")
 # ... unless what it brings is asked ("评上金牌有什么好处").

@@ -84,8 +84,8 @@ class Hit:
     programme: str
     score: float
     facet: Optional[str] = None
-    # The message's own tokens (words and "#" bigrams; not its synonyms or corrected names)
-    # that the passage contains.
+    # The message's own tokens (words and "#" bigrams, and those of the names it misspells;
+    # not its synonyms) that the passage contains.
     words: Tuple[str, ...] = ()
 
 
