@@ -164,8 +164,6 @@ def site_of(kb: KnowledgeBase, programme: str) -> str:
     return site.id if site else programme
 
 
-_platform = site_of
-
 
 def _with_categories(kb: KnowledgeBase, question: Question, text: str) -> Question:
     """"流量扶持有哪些" names a category of benefits: every benefit of it, not the one it aliases."""
@@ -270,7 +268,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
     if hinted:
-        allowed = [h for h in hits if _platform(kb, h.programme) in hinted]
+        allowed = [h for h in hits if site_of(kb, h.programme) in hinted]
     else:
         allowed = hits
     specific = bool(question.measure_numbers) or any(question.of(k) for k in SPECIFIC)
@@ -282,7 +280,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         # best entry for the rest must also lead the next one clearly.
         residual = _without_names(kb, text, question)
         allowed = [h for h in retriever.rank(residual, limit=8)
-                   if not hinted or _platform(kb, h.programme) in hinted]
+                   if not hinted or site_of(kb, h.programme) in hinted]
         # "新商家的流量红包": a programme named, its own entries answer before the other's.
         own = [h for h in allowed if h.programme in question.of("programme")]
         if own and own[0].score >= MIN_SCORE:
@@ -300,7 +298,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
     programme = kb.programme_of(topic) if topic else None
     other_platform = bool(answer is not None and hinted and programme
-                          and _platform(kb, programme) not in hinted)
+                          and site_of(kb, programme) not in hinted)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
     member = top is not None and _member_of_named_group(kb, question, top)
     if ((not specific or other_platform or member) and top is not None and not tier_overview):
@@ -450,9 +448,9 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     programme = kb.programme_of(topic)
     if programme is None:
         return
-    mine = _platform(kb, programme)
-    own = max((h.score for h in hits if _platform(kb, h.programme) == mine), default=0.0)
-    rival = next((h for h in hits if _platform(kb, h.programme) != mine), None)
+    mine = site_of(kb, programme)
+    own = max((h.score for h in hits if site_of(kb, h.programme) == mine), default=0.0)
+    rival = next((h for h in hits if site_of(kb, h.programme) != mine), None)
     if rival is None or rival.kind == "programme":
         return
     lowered = text.lower()
@@ -464,7 +462,7 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if not isinstance(other, Answer):
         return
     answer.lines[:0] = [kb.replies["both_asked" if both else "both_platforms"], _label(kb, mine)]
-    answer.lines.append(_label(kb, _platform(kb, rival.programme)))
+    answer.lines.append(_label(kb, site_of(kb, rival.programme)))
     answer.lines.extend(other.lines)
     for source in other.sources:
         answer.cite(source)
@@ -533,13 +531,14 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
+    amount_kind = _amount_kind(text)
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
         if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
             deferred.append(aspect)  # "保理融资要怎么申请": the facet says only where to look
-        elif keys and aspect == "amount" and _amount_kind(text) != "amount" \
-                and not _FIGURES[_amount_kind(text)].search(facets[keys[0]]):
+        elif keys and aspect == "amount" and amount_kind != "amount" \
+                and not _FIGURES[amount_kind].search(facets[keys[0]]):
             continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money
         elif keys:
             covered.add(aspect)
@@ -551,7 +550,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         # often incidental ("签咗第二年仲有冇份").
         for aspect in ("cost", "amount", "rate") if covered else (
                 "cost", "apply", "amount", "rate", "time", "deadline"):
-            kind = _amount_kind(text) if aspect == "amount" else aspect
+            kind = amount_kind if aspect == "amount" else aspect
             # A percentage answers "how much" of a threshold, never "how much money".
             if aspect in aspects and aspect not in covered and not _FIGURES[kind].search(body) and not (
                     kind == "amount" and entry is not None and _FIGURES["threshold"].search(body)):

@@ -223,12 +223,11 @@ class ActionAnswerProgramme(Action):
         text = message.get("text") or ""
         entities = set_aside(without_background(message.get("entities") or [], text), text)
         question = parse_question(kb, entities)
-        retriever = retriever_for(kb)
-        if question.of("platform") or not clear_lead(retriever.rank(text, limit=8), CLEAR_MIN_SCORE):
+        if question.of("platform"):
             return None
         today = self._today()
-        choice = decide(kb, retriever, question, text, lambda q: self.answer(kb, q, today))
-        if not isinstance(choice.answer, Answer):
+        choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
+        if not isinstance(choice.answer, Answer) or not clear_lead(choice.hits, CLEAR_MIN_SCORE):
             return None
         resolved = question if choice.how == "entities" else choice.question
         return _sent(dispatcher, choice.answer, choice.topic, resolved, offer=False)

@@ -126,23 +126,22 @@ _BASE_DICTIONARY: Optional[Tuple[Dict[str, int], int]] = None
 _BASE_LOCK = threading.Lock()
 
 
-def _general_frequencies() -> Dict[str, int]:
-    """jieba's default dictionary's word counts, as read by _private_jieba."""
-    _private_jieba()
-    assert _BASE_DICTIONARY is not None
-    return _BASE_DICTIONARY[0]
-
-
-def _private_jieba() -> jieba.Tokenizer:
-    """A jieba instance of its own with the default dictionary, read from disk once per process
-    (about 0.6 s) and copied for each instance after that (a knowledge reload, each test)."""
+def _base_dictionary() -> Tuple[Dict[str, int], int]:
+    """jieba's default dictionary (word counts, total), read from disk once per process (about
+    0.6 s); shared, read only."""
     global _BASE_DICTIONARY
     with _BASE_LOCK:
         if _BASE_DICTIONARY is None:
             loaded = jieba.Tokenizer()
             loaded.initialize()
             _BASE_DICTIONARY = (loaded.FREQ, loaded.total)
-        frequencies, total = _BASE_DICTIONARY
+        return _BASE_DICTIONARY
+
+
+def _private_jieba() -> jieba.Tokenizer:
+    """A jieba instance of its own with the default dictionary, copied for each instance (a
+    knowledge reload, each test)."""
+    frequencies, total = _base_dictionary()
     own = jieba.Tokenizer()
     own.FREQ, own.total, own.initialized = dict(frequencies), total, True
     return own
@@ -160,7 +159,7 @@ class Tokenizer:
         # A private jieba instance: the knowledge base's names do not leak into other users.
         self._jieba = _private_jieba()
         # The general counts (shared, read only), without the names added below at a high count.
-        self._general = _general_frequencies()
+        self._general = _base_dictionary()[0]
         for word in words:
             word = word.strip().lower()
             if len(word) > 1 and not word.isascii():
@@ -325,11 +324,6 @@ class Retriever:
         # tokenizer keeps it whole; not the everyday words inside them ("在哪看" holds 在哪).
         self._name_words = frozenset(name.strip().lower() for name in _all_names(kb))
 
-    def expand(self, text: str) -> List[str]:
-        """The text's tokens, the names it misspells by one character or by sound, and the
-        synonyms (knowledge/glossary.yml) of the words it contains."""
-        return self._expand(text, self._own(text))
-
     def _own(self, text: str) -> List[str]:
         """The text's tokens and those of the names it misspells: what the merchant wrote."""
         tokens = self.tokenize(text)
@@ -338,6 +332,8 @@ class Retriever:
         return tokens
 
     def _expand(self, text: str, own: List[str]) -> List[str]:
+        """The merchant's tokens and the synonyms (knowledge/glossary.yml) of the words the text
+        contains."""
         tokens = list(own)
         lowered = (text or "").lower()
         for group in self.kb.synonyms:
