@@ -18,6 +18,8 @@ class Answer:
     status: str = ""
     # Whether the merchant should be offered a check of their own store afterwards.
     offers_status_check: bool = False
+    # What was asked that the documents do not give (the reply's first line says so), if any.
+    missing: str = ""
 
     def add(self, line: str, source: Source) -> None:
         """Add a line of the reply and cite its source (each once)."""

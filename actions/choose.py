@@ -58,7 +58,7 @@ OTHER_PLATFORM_LEAD = 1.5
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
-NEVER_IMPLIED = ("calculation", "contact", "stacking", "documents")
+NEVER_IMPLIED = ("calculation", "contact", "stacking", "documents", "position")
 # A message this long (Han characters) may tell about the merchant before it asks; what it
 # asks must then name something only our programmes have (not a word like 要求 or 条件).
 BACKGROUND_MIN_CHARS = 40
@@ -90,12 +90,23 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
             "apply": re.compile(r"入口|操作|提交|登录|无需|详见|开通|审批|在线|渠道|页面")}
 # Words that make an amount asked for an amount of money, or for what something is worth.
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
-_WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值")
+# What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
+_WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值|花钱买|花錢買|自己买|单独买|另外买|买的话")
 
 # A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗",
 # "还能当金牌吗"): who gets a tier is what its entry conditions say, not what it brings.
 _BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)|"
                        r"(金银牌|金牌|银牌)(还|仲)?(有戏|有机会|有希望|有冇机会|有没有机会|有冇得|有没有得|冇戏|没戏)")
+# A tier's criteria asked as what the platform looks at ("金牌除咗数据指标仲睇咩"): its entry
+# conditions too.
+_CRITERIA = re.compile(r"(金银牌|金牌|银牌)[^,,。??!!]{0,12}(看什么|看啥|看哪些|看些什么|睇咩|睇乜|睇啲咩|"
+                       r"睇边啲|考什么|考啥|考哪些|考核什么|考核啥|还要什么|还要啥|仲要咩|仲要乜)")
+# Metrics the merchant meets, and whether that is enough ("好评率上网率都达标了还是没金牌",
+# "这样金牌稳了吗", "都要达标还是满足一个就行"): the conditions as a whole, not the thresholds
+# of the metrics named.
+_WHOLE = re.compile(r"都要|都需要|都得|全部|满足一个|满足其中|一个就行|一项就|一个就够|其中一|其中一个|"
+                    r"稳了|稳吗|稳不稳|稳唔稳|稳阵|还是没|还是冇|仲系冇|仲係冇|为啥没|为什么没|为什么还没|"
+                    r"点解冇|點解冇|怎么还没|咋还没|还差什么|还差啥|仲差咩|还缺什么|还缺啥|仲缺咩|就一定|就能|就可以")
 # ... unless what it brings is asked ("评上金牌有什么好处").
 _BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥|"
                             r"多咗|多了|多出|多啲|多些")
@@ -144,6 +155,14 @@ def clear_lead(hits: Sequence[Hit], floor: float = 0.0) -> bool:
     if not ranked or ranked[0].score < max(floor, MIN_SCORE):
         return False
     return len(ranked) == 1 or ranked[0].score >= CLEAR_LEAD * ranked[1].score
+
+
+def names_its_entry(kb: KnowledgeBase, hits: Sequence[Hit]) -> bool:
+    """Whether the message (as the ranking read it, slips corrected) holds a name of the best
+    entry's own (a programme's overview aside, as in clear_lead)."""
+    best = next((h for h in hits if not (h.kind == "programme" and h.facet is None)), None)
+    names = kb.names.get(best.kind, {}) if best else {}
+    return best is not None and any(names.get(word) == best.id for word in best.words)
 
 
 def asks_both(kb: KnowledgeBase, text: str) -> bool:
@@ -251,10 +270,17 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
 
 def _with_becoming(question: Question, text: str) -> Question:
     """A tier the store may become, keep or lose, and nothing else asked about it: who gets
-    the tier (the eligibility aspect, answered by the entry conditions)."""
+    the tier (the eligibility aspect, answered by the entry conditions). Metrics named with
+    a tier and a question of whether they are enough: the conditions as a whole."""
     lowered = (text or "").lower()
+    if question.of("tier") and question.of("metric") and not question.of("benefit") \
+            and _WHOLE.search(lowered):
+        ids = {k: list(v) for k, v in question.ids.items() if k != "metric"}
+        return _with_aspects(Question(ids=ids, measure_numbers=list(question.measure_numbers)),
+                             ["eligibility"])
     if (not question.of("tier") or question.of("benefit") or question.aspects
-            or not _BECOMING.search(lowered) or _BENEFIT_ASKED.search(lowered)):
+            or not (_BECOMING.search(lowered) or _CRITERIA.search(lowered))
+            or _BENEFIT_ASKED.search(lowered)):
         return question
     return _with_aspects(question, ["eligibility"])
 
@@ -301,7 +327,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
                           and site_of(kb, programme) not in hinted)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
     member = top is not None and _member_of_named_group(kb, question, top)
-    if ((not specific or other_platform or member) and top is not None and not tier_overview):
+    # "厂货同 入驻条件": a name misspelt is still a name, more telling than a general word.
+    misspelt = top is not None and top.id not in question.ids.get(top.kind, []) and any(
+        kb.names.get(top.kind, {}).get(name) == top.id for name in retriever.misspelt(text))
+    if ((not specific or other_platform or member or misspelt) and top is not None and not tier_overview):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
@@ -444,7 +473,7 @@ def _same_group(kb: KnowledgeBase, one: str, other: str) -> bool:
 def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
                question: Question, compose: Compose, text: str, both: bool = False) -> None:
     """A shared term, no platform named (or both asked for): add the other platform's best
-    match, labelled."""
+    match, labelled; not when the message calls the chosen entry by a name of its own."""
     programme = kb.programme_of(topic)
     if programme is None:
         return
@@ -454,6 +483,9 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if rival is None or rival.kind == "programme":
         return
     lowered = text.lower()
+    if not both and any(len(alias) >= 2 and alias in lowered and _only_on(kb, alias, mine)
+                        for alias in _names_of(kb, topic)):
+        return  # "保理优惠要审核什么": 保理 is 1688's alone, whatever else the words share
     shared = both or any(term in lowered for term in kb.shared_terms)
     if not (shared and rival.score >= SHARED_MIN_SCORE and rival.score >= SHARED_RIVAL_RATIO * own) and not (
             rival.score >= MIN_SCORE and rival.score >= RIVAL_RATIO * own):
@@ -466,6 +498,19 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     answer.lines.extend(other.lines)
     for source in other.sources:
         answer.cite(source)
+
+
+def _only_on(kb: KnowledgeBase, word: str, platform_id: str) -> bool:
+    """Whether only this platform's entries use the word (保理), not the other's (72小时, 排名)
+    nor a term both documents share."""
+    if any(term in word for term in kb.shared_terms):
+        return False
+    for entry in kb.entries.values():
+        programme = kb.programme_of(entry.id)
+        if programme and site_of(kb, programme) != platform_id and \
+                word in " ".join([entry.name, entry.answer, *entry.aliases, *entry.facets.values()]).lower():
+            return False
+    return True
 
 
 def _amount_kind(text: str) -> str:
@@ -514,17 +559,20 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     and any(w in lowered for w in s.words)), None)
     if silence is not None:
         answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=silence.detail))
+        answer.missing = silence.detail
         return
     body = "".join(answer.lines)
     # "万店直播给多少曝光量": what is counted or listed, when the answer never names it.
     thing = unnamed_thing(lowered, body, _KnownWords(kb, topic), kb.synonyms)
     if thing is not None:
         answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
+        answer.missing = thing
         return
     # "渠道商是谁": a term the answer only mentions in passing is not explained by it.
     term = undefined_term(lowered, body, _names_of(kb, topic))
     if term is not None:
         answer.lines.insert(0, kb.replies["not_given_definition"].format(term=term))
+        answer.missing = term
         return
     aspects = question.of("aspect")
     entry = kb.entries.get(topic or "")
@@ -561,4 +609,5 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     line = kb.replies["not_given"].format(name=kb.name_of(topic or "") or topic,
                                           aspect=kb.replies[f"aspect_label_{missing}"])
     answer.lines.insert(0, line)
+    answer.missing = missing
 

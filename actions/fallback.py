@@ -121,9 +121,11 @@ class ActionClarify(Action):
         buttons = suggestions(kb, tracker)
         ranking = [r.get("name") for r in (tracker.latest_message or {}).get("intent_ranking") or []]
         knowledge = [b for b in buttons if b["payload"].startswith("/ask_programme{")]
-        if not knowledge and not set(ranking[1:3]) <= CONVERSATIONAL:
-            # Unsure, not between two conversational acts, and nothing in the knowledge base
-            # matches: say so rather than offer guesses at intents.
+        asks = bool((tracker.latest_message or {}).get(contract.PARSE_ASKS))
+        if not knowledge and (asks or not set(ranking[1:3]) <= CONVERSATIONAL):
+            # Unsure, nothing in the knowledge base matches, and a question with content
+            # ("国际快递寄欧洲哪家便宜") or not between two conversational acts: say so
+            # rather than offer guesses at intents.
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         if buttons:

@@ -20,6 +20,7 @@ from actions.choose import (
     decide,
     entry_about_other_platform,
     leaves_out,
+    names_its_entry,
     names_other_platform_of_its_own,
     platforms_hinted,
     question_for,
@@ -146,6 +147,18 @@ def _programme_answer(kb: KnowledgeBase, programme: Programme, aspects: Sequence
     return answer
 
 
+def _named_properly(kb: KnowledgeBase, entity: dict, text: str) -> bool:
+    """An entry named by its own name or a name of three characters or more ("进口货源",
+    "提效工具"), not by a short word it shares with everyday talk ("跨境")."""
+    if entity.get("entity") in ("aspect", "platform"):
+        return False
+    start, end = entity.get("start"), entity.get("end")
+    if not isinstance(start, int) or not isinstance(end, int):
+        return True
+    written = text[start:end].lower()
+    return len(written) >= 3 or written == (kb.name_of(str(entity.get("value"))) or "").lower()
+
+
 class ActionAnswerProgramme(Action):
     """Answer a question about any programme term, choosing the entry from the entities."""
 
@@ -188,7 +201,7 @@ class ActionAnswerProgramme(Action):
                 # words match, it is not a question about the documents.
                 dispatcher.utter_message(response="utter_out_of_scope")
                 return withdrawn
-            return self._out_of_scope(dispatcher, kb, question, text)
+            return self._out_of_scope(dispatcher, kb, question, text, entities)
         previous = context.known(kb, context.from_slot(tracker.get_slot(contract.SLOT_PROGRAMME_CONTEXT)))
         elliptical = context.is_elliptical(text, entities, kb.follow_up)
         resolved = context.resolve(question, previous, elliptical)
@@ -227,13 +240,17 @@ class ActionAnswerProgramme(Action):
             return None
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
-        if not isinstance(choice.answer, Answer) or not clear_lead(choice.hits, CLEAR_MIN_SCORE):
+        # "xunzhang会掉吗": an entry's own name, typed in pinyin or with a slip, is as clear as
+        # a high score when nothing else comes near.
+        if not isinstance(choice.answer, Answer) or not (
+                clear_lead(choice.hits, CLEAR_MIN_SCORE)
+                or (clear_lead(choice.hits) and names_its_entry(kb, choice.hits))):
             return None
         resolved = question if choice.how == "entities" else choice.question
         return _sent(dispatcher, choice.answer, choice.topic, resolved, offer=False)
 
     def _out_of_scope(self, dispatcher: CollectingDispatcher, kb: KnowledgeBase,
-                      question: Question, text: str) -> List[EventType]:
+                      question: Question, text: str, entities: Sequence[dict] = ()) -> List[EventType]:
         """The classifier says 'not ours': answered only when the ranking is sure it is ours."""
         today = self._today()
         choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
@@ -242,9 +259,10 @@ class ActionAnswerProgramme(Action):
         # the ranking sure. A message asking about both of our platforms ("这俩活动还有效吗")
         # and no other platform is ours.
         named = set(question.of("programme")) | ({kb.tier_programme} if question.of("tier") else set())
+        retriever = retriever_for(kb)
         best = max((h.score for h in choice.hits
-                    if not (h.kind == "programme" and h.facet is None and h.id not in named)),
-                   default=0.0)
+                    if not (h.kind == "programme" and h.facet is None and h.id not in named)
+                    and not retriever.weak(h)), default=0.0)
         ours = not question.of("platform") and asks_both(kb, text)
         floor = 0.0 if ours else OUT_OF_SCOPE_MIN_SCORE
         hinted = [] if question.of("platform") else platforms_hinted(kb, text, question)
@@ -260,7 +278,12 @@ class ActionAnswerProgramme(Action):
         named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
         # A programme named by its own name ("1688那句口号", "春雷计划总价值") is ours too.
         sure = question.specific or len(named_kinds) >= 2 or bool(question.of("programme"))
-        if not isinstance(choice.answer, Answer) or (best < floor and not sure):
+        # "跨境小包寄去美国要几多日到": nothing of ours named by a name proper or a platform, and
+        # the entry its words reach does not give what is asked: the classifier is right.
+        unanswered = isinstance(choice.answer, Answer) and bool(choice.answer.missing) and not (
+            hinted or question.of("programme") or question.of("tier")
+            or any(_named_properly(kb, e, text) for e in entities))
+        if not isinstance(choice.answer, Answer) or (best < floor and not sure) or unanswered:
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         resolved = question if choice.how == "entities" else choice.question

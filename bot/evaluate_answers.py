@@ -163,6 +163,9 @@ def summarise(verdicts: List[Verdict]) -> Dict[str, Any]:
         {"id": v.question.id, "kind": v.question.kind, "text": v.question.text,
          "facts": v.question.facts, "reply": v.reply, "confidently_wrong": v.confidently_wrong}
         for v in verdicts if not v.right]
+    # Every reply, right or not: a change to the assistant is read against the last run's.
+    figures["replies"] = [{"id": v.question.id, "kind": v.question.kind, "right": v.right,
+                           "reply": v.reply} for v in verdicts]
     return figures
 
 

@@ -28,3 +28,4 @@ PARSE_SCRIPT = "script"                # the script it was written in
 PARSE_SCRIPT_NEUTRAL = "script_neutral"  # reads the same in both scripts ("好的")
 PARSE_TRUNCATED = "truncated"          # the NLU read only part of a long message
 PARSE_NOT_OURS = "not_ours"            # a request to produce something: not a question for us
+PARSE_ASKS = "asks"                    # a question with content: a question word and enough words

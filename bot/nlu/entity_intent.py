@@ -25,6 +25,7 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 # Set on a request to produce something, or to use another product, for the answering action:
 # "not ours", whatever the knowledge ranking finds in its words ("帮我翻译:我们支持一件代发").
 NOT_OURS = contract.PARSE_NOT_OURS
+ASKS = contract.PARSE_ASKS
 
 
 @DefaultV1Recipe.register(
@@ -66,7 +67,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             "request_intent": "out_of_scope",
             # At the start of the message or of a later clause ("客服催付款的话术 帮我写一个").
             "request_pattern": r"(^|[\s,,。;;!!??])\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
-                               r"((写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|起个|起個|编|編|生成|"
+                               r"((写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|諗个|諗個|谂个|谂個|諗幾|谂几|起个|起個|改个|改個|"
+                               r"取个|取個|改名|起名|编|編|生成|"
                                r"write|translate)|"
                                # "帮我把这句翻成英文:…", "帮我将标题改写一下"
                                r"(把|将|將)[^,,。;;]{0,20}?(翻成|翻做|翻译|翻譯|译成|譯成|改写|改寫|"
@@ -90,6 +92,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                              r"下载|下載|注册|註冊|登录|登錄|登陆|改密码|改密碼|绑定|綁定|解绑|解綁|转账|轉賬|"
                              r"充值|安装|安裝|加好友|打卡|考勤|审批流|審批流|视频会议|視頻會議|余额|餘額|"
                              r"修改手机|换手机|改名|收款|手续费)",
+            # A message that asks for help ("幫我諗個店名") is no yes, no, hello or thanks: a
+            # conversational guess on it is "not ours" unless the knowledge ranking finds it.
+            "helping_pattern": r"^\W*(请|請)?(帮我|幫我|帮忙|幫忙|麻烦你|麻煩你|唔该帮|唔該幫|help me)",
             # Signing in to see one's own tier ("用钉钉登录后怎么查我的等级") is ours.
             "usage_exempt_intents": ["request_human", "ask_tier_status"],
             # Conversational acts that a message asking something must not be answered with
@@ -153,6 +158,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._calculation = re.compile(config["calculation_pattern"], re.IGNORECASE)
         self._usage_exempt = set(config["usage_exempt_intents"])
         self._conversational = set(config["conversational_intents"])
+        self._helping = re.compile(config["helping_pattern"], re.IGNORECASE)
         self._status_entities = set(config["status_entities"])
         self._status_intent = config["status_intent"]
         self._question = re.compile(config["question_pattern"], re.IGNORECASE)
@@ -207,6 +213,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
             kinds = {e.get("entity") for e in message.get(ENTITIES) or []}
             name = intent.get(INTENT_NAME_KEY)
             text = message.get(TEXT) or ""
+            # Whether it asks something: an unsure guess on a question is not between chit-chat acts.
+            message.set(ASKS, self._asks_something(message, kinds), add_to_output=True)
             if (name not in self._request_exempt and self._request.search(text)) or (
                     name not in self._usage_exempt and (self._usage.search(text)
                                                         or self._calculation.search(text))):
@@ -233,6 +241,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
                         continue
             elif name in self._conversational and kinds & self._status_entities:
                 self._relabel(message, intent, self._status_intent)
+                continue
+            elif name in self._conversational and self._helping.search(text) \
+                    and not self._asks_something(message, kinds):
+                self._relabel(message, intent, self._request_intent)
                 continue
             elif name not in self._conversational or not self._asks_something(message, kinds):
                 continue

@@ -183,6 +183,12 @@ class Tokenizer:
         return tokens
 
 
+# A name that is a way of asking ("什么时候评", "怎么收到"): one character off, it is another
+# question ("什么时候报", "怎么收的"), not a slip.
+_INTERROGATIVE = re.compile(r"什么时候|什么|怎么|怎样|怎麼|多久|多少|几时|幾時|哪|会不会|能不能|"
+                            r"是不是|要不要|有没有|点样|點樣|咩|乜")
+
+
 class TypoNames:
     """The knowledge base's names, found in a text where one character of them is wrong.
 
@@ -192,14 +198,15 @@ class TypoNames:
     ("急速到账" for 极速到账), its last only for one that ends a run: inside a run, a window that
     runs one character past a word ("一次考核" in "第一次考核") would read as a typo of another
     name ("首次考核"). Even there, a window whose rest is a name of its own is that name beside
-    another word ("跟金银牌" is 金银牌, not 新金银牌).
+    another word ("跟金银牌" is 金银牌, not 新金银牌). Names that are ways of asking have no typos.
     """
 
     def __init__(self, names: Iterable[str]) -> None:
         keys: Dict[str, Optional[str]] = {}
         self._names = {n.strip().lower() for n in names}
         for name in self._names:
-            if len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name):
+            if (len(name) < TYPO_MIN_CHARS or not _HAN_RUN.fullmatch(name)
+                    or _INTERROGATIVE.search(name)):
                 continue
             for i in range(len(name)):
                 key = f"{name[:i]}?{name[i + 1:]}"
@@ -324,10 +331,14 @@ class Retriever:
         # tokenizer keeps it whole; not the everyday words inside them ("在哪看" holds 在哪).
         self._name_words = frozenset(name.strip().lower() for name in _all_names(kb))
 
+    def misspelt(self, text: str) -> List[str]:
+        """The knowledge base's names the text spells wrong (one character off, or by sound)."""
+        return self.typos.corrected(text) + self.homophones.corrected(text)
+
     def _own(self, text: str) -> List[str]:
         """The text's tokens and those of the names it misspells: what the merchant wrote."""
         tokens = self.tokenize(text)
-        for name in self.typos.corrected(text) + self.homophones.corrected(text):
+        for name in self.misspelt(text):
             tokens.extend(self.tokenize(name))
         return tokens
 
@@ -371,13 +382,20 @@ class Retriever:
         """A match on one everyday word of the message alone ("公司", "工厂", "外贸"): the
         passage shares a word with it, not a subject. A word that names something of the
         knowledge base, a rare word ("重灾区"), two words, or a match through synonyms is not
-        weak."""
+        weak. Nor is a match on ways of asking alone ("去哪查") anything but weak."""
         words = [w for w in hit.words if not w.startswith("#")]
+        if words and all(_asks_only(w) for w in words):
+            return True  # "去哪查", "怎么查": a way of asking, whatever it asks about
         if (len(words) != 1 or words[0] in self._name_words
                 or self.tokenize.frequency(words[0]) < EVERYDAY_FREQUENCY):
             return False
         # Two characters shared beyond the word ("紧急情况" against "紧急处理"): more than a word.
         return all(pair[1:] in words[0] for pair in hit.words if pair.startswith("#"))
+
+
+def _asks_only(word: str) -> bool:
+    """A word that is a way of asking and little else ("去哪查", "什么时候评")."""
+    return bool(_INTERROGATIVE.search(word)) and len(_INTERROGATIVE.sub("", word)) <= 2
 
 
 _cache: List[Retriever] = []

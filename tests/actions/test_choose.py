@@ -714,3 +714,93 @@ def test_a_proportion_asked_is_no_thing_counted():
     # "几成" asks a proportion (tenths), which a percentage answers.
     assert asked_thing("入面几成系贸易商") is None
     assert asked_thing("给多少曝光量") == "曝光量"
+
+
+def test_a_name_that_is_a_way_of_asking_has_no_typos(kb):
+    # One character off, a phrasing is another question: "几时交" is not "几时评".
+    assert TypoNames(["什么时候考核"]).corrected("什么时候交表") == []
+    assert TypoNames(["怎么收到"]).corrected("运费怎么收的") == []
+    assert Retriever(kb).typos.corrected("营业执照什么时候换") == []
+    # A name proper still has its typos corrected.
+    assert TypoNames(["交易勋章"]).corrected("交易询章掉了吗") == ["交易勋章"]
+
+
+def test_whether_a_thing_exists_is_asked_about_that_thing():
+    from actions.focus import asked_things, named_in, unnamed_thing
+    assert asked_things("银牌有没有包邮券") == ["包邮券"]
+    assert asked_things("开播前有彩排名单吗") == ["彩排名单"]
+    # A chance, a qualification or a verb is no thing ("有冇得拎", "有资格吗", "有没有用").
+    assert asked_things("我有资格吗") == [] and asked_things("有冇得拎") == []
+    assert asked_things("有没有用") == [] and asked_things("还有吗") == []
+    # Named with its words apart, or with a general word beside it, it is named.
+    assert named_in("贷款优惠", "专属优惠利率9折贷款")
+    assert named_in("名额限制", "扶持名额10000家")
+    assert unnamed_thing("金牌有海外仓补贴吗", "每个月3个橱窗激励") == "海外仓补贴"
+    # Every thing asked is checked, not only the first.
+    assert unnamed_thing("有哪些主播 有排班表吗", "30天达人主播资格") == "排班表"
+
+
+async def test_a_benefit_the_tier_does_not_list_is_said_missing(action):
+    message = await reply(action, "银牌卖家有没有海外仓补贴", entity("tier", "silver"))
+    assert message["answer"].startswith("原文没有写明您问的海外仓补贴")
+
+
+async def test_metrics_met_and_whether_that_is_enough_is_the_conditions_as_a_whole(action):
+    for text in ("纠纷率好评率都ok了 为啥还是没银牌", "上网率跟好评率是都得过线 还是过一个就行 金牌"):
+        metrics = [entity("metric", "metric_positive_feedback"), entity("metric", "metric_online_72h")]
+        message = await reply(action, text, entity("tier", "silver"), *metrics)
+        assert "钉钉" in message["answer"] and "全部条件" in message["answer"]
+    # One threshold asked alone stays that threshold.
+    one = await reply(action, "金牌好评率要多少", entity("tier", "gold"),
+                      entity("metric", "metric_positive_feedback"), entity("aspect", "amount"))
+    assert "92%" in one["answer"] and "钉钉" not in one["answer"]
+
+
+async def test_what_a_tier_looks_at_is_its_conditions(action):
+    message = await reply(action, "银牌除开销售额还考啥", entity("tier", "silver"))
+    assert "准入条件" in message["answer"] and "橱窗" not in message["answer"]
+
+
+async def test_an_entry_named_by_a_name_of_its_own_gets_no_other_platform_beside_it(action):
+    message = await reply(action, "保理利率有优惠 那要审核啥", entity("measure", "measure_2"),
+                          entity("topic", "topic_assessment"))
+    assert "两份资料" not in message["answer"] and "速卖通" not in message["answer"]
+
+
+@pytest.mark.parametrize("text, entities, said", [
+    # A price to buy it: "免费" said of a part of it is no price.
+    ("基础服务包要是单独买得花多少钱",
+     [entity("resource", "resource_service_pack"), entity("aspect", "amount")], "原文没有写明"),
+    # A place in a ranking: no entry gives one.
+    ("橱窗激励的商品在搜索里排第几", [entity("tier", "gold"), entity("benefit", "showcase"),
+                               entity("aspect", "position")], "原文没有写明"),
+])
+async def test_a_price_or_a_place_the_document_never_gives_is_said_missing(
+        action, text, entities, said):
+    message = await reply(action, text, *entities)
+    assert message["answer"].startswith(said)
+
+
+def test_how_serious_counts_as_severe_is_asked_how_it_is_judged(kb):
+    assert "calculation" in aspects_in(kb, "侵权要到什么程度才算严重")
+    assert "position" in aspects_in(kb, "优品专区里能排第几名")
+    assert "documents" in aspects_in(kb, "怎么证明我们是民生行业")
+
+
+async def test_a_question_the_classifier_calls_not_ours_and_the_entry_does_not_answer_is_declined(action):
+    # 跨境 reaches the 跨境专供 section, which gives no shipping time.
+    named = [entity("section", "home_cross_border"), entity("aspect", "time")]
+    messages, _ = await run(action, tracker_for("跨境包裹寄到英国一般几天", named, intent="out_of_scope"))
+    assert messages[0]["response"] == "utter_out_of_scope"
+    # Naming our platform keeps it ours: the section's own words answer.
+    named = [entity("section", "home_cross_border")]
+    messages, _ = await run(action, tracker_for("1688的跨境专供是干嘛的", named, intent="out_of_scope"))
+    assert messages[0]["response"] == "utter_answer"
+
+
+def test_an_entry_named_in_pinyin_is_named(kb):
+    from actions.choose import names_its_entry
+    retriever = Retriever(kb)
+    hits = retriever.rank("jiaoyixunzhang 还算数吗")
+    assert hits[0].id == "measure_14" and names_its_entry(kb, hits)
+    assert not names_its_entry(kb, retriever.rank("疫情期间生意不好"))

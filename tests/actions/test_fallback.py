@@ -110,3 +110,27 @@ async def test_another_platform_is_declined_as_such():
                 [{"name": "nlu_fallback"}, {"name": "ask_programme"}])
     [message], _ = await run(action, t)
     assert message["response"] == "utter_other_platform"
+
+
+async def test_an_unsure_question_with_content_that_nothing_matches_is_declined():
+    # Between two conversational guesses, a question the knowledge base has nothing for is
+    # declined (saying what the assistant answers), not met with "hello" and "thanks" buttons.
+    action = ActionClarify(knowledge_store())
+    ranking = [{"name": "nlu_fallback"}, {"name": "thank"}, {"name": "goodbye"}]
+    t = tracker([user("nlu_fallback")], [], ranking)
+    t.latest_message.update(text="国际快递寄去德国哪家最便宜", asks=True)
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_out_of_scope"
+    # Asking nothing, the two guesses are offered.
+    t = tracker([user("nlu_fallback")], [], ranking)
+    t.latest_message.update(text="嗯嗯那行", asks=False)
+    [message], _ = await run(action, t)
+    assert [b["payload"] for b in message["buttons"]] == ["/thank", "/goodbye"]
+
+
+async def test_an_entry_named_in_pinyin_is_answered_when_nothing_else_comes_near():
+    action = ActionClarify(knowledge_store())
+    t = tracker([user("nlu_fallback")], [], [{"name": "nlu_fallback"}, {"name": "ask_tier_status"}])
+    t.latest_message["text"] = "jiaoyixunzhang会不会降"
+    messages, events = await run(action, t)
+    assert messages[0]["response"] == "utter_answer" and "第14条" in messages[0]["answer"]

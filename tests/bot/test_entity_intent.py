@@ -273,3 +273,21 @@ def test_a_request_after_a_first_clause_is_not_ours(adjuster, text, intent):
 def test_asking_for_help_with_ones_own_question_is_no_request(adjuster, text):
     [message] = adjuster.process([parsed(text, "ask_programme", "tier")])
     assert message.get("intent")["name"] == "ask_programme" and not message.get("not_ours")
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("幫我諗個賣童裝嘅店名", "affirm"), ("帮我改个好听点的店铺名字", "thank"),
+    ("麻烦你帮手改下文案", "affirm"),
+])
+def test_a_request_for_help_is_never_yes_no_or_thanks(adjuster, text, intent):
+    [message] = adjuster.process([parsed(text, intent)])
+    assert message.get("intent")["name"] == "out_of_scope"
+
+
+def test_whether_a_message_asks_something_is_marked():
+    [question] = KnowledgeIntentAdjuster(KnowledgeIntentAdjuster.get_default_config()).process(
+        [parsed("国际快递寄去德国哪家最便宜", "nlu_fallback")])
+    assert question.get("asks") is True
+    [chat] = KnowledgeIntentAdjuster(KnowledgeIntentAdjuster.get_default_config()).process(
+        [parsed("嗯嗯那行", "nlu_fallback")])
+    assert chat.get("asks") is False
