@@ -24,7 +24,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
 from actions.focus import undefined_term, unnamed_thing
-from actions.questions import Question, facet_keys
+from actions.questions import SPECIFIC_KINDS, Question, facet_keys
 from core.knowledge.model import ALL_TIERS, KnowledgeBase
 from core.knowledge.retrieval import Hit, Retriever
 
@@ -68,6 +68,10 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 # "除了X(以外),还有…": X is what the merchant already knows.
 _BESIDES = re.compile("(?:除了|除咗|除开|除開|除去)([^,\uff0c\u3002!\uff01?\uff1f;\uff1b]{1,24}?)"
                       "(?:以外|之外|外|,|\uff0c|还|還|仲|另外)")
+# What the merchant says they are ("我是…", "我们是做…的"), to the end of its clause.
+_SELF = re.compile(r"^\W*(?:我|我们|我們|我哋|本人|我家|我司|我们家|我們家)"
+                   r"(?:是|系|係|属于|屬於|做|开|開|有)")
+_SELF_END = re.compile(r"[\s,\uff0c\u3002!\uff01?\uff1f;\uff1b]")
 _CLAUSE_END = re.compile(r"[,\uff0c\u3002\u3001!\uff01?\uff1f;\uff1b\n]")
 # A facet that only points elsewhere ("优惠获取方式详见产品页面") does not give what was asked.
 _DEFERS = re.compile(r"详见|具体见|请见|具体以[^。;]{0,16}为准")
@@ -327,9 +331,11 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
                           and site_of(kb, programme) not in hinted)
     tier_overview = top is not None and top.kind == "benefit" and topic in {t.id for t in kb.tiers}
     member = top is not None and _member_of_named_group(kb, question, top)
-    # "厂货同 入驻条件": a name misspelt is still a name, more telling than a general word.
-    misspelt = top is not None and top.id not in question.ids.get(top.kind, []) and any(
-        kb.names.get(top.kind, {}).get(name) == top.id for name in retriever.misspelt(text))
+    # "厂货同 入驻条件": a name misspelt is still a name, more telling than a topic's general
+    # word; not more than an entry named outright ("SuperDeals", "好评率").
+    misspelt = (top is not None and top.id not in question.ids.get(top.kind, [])
+                and not any(question.of(k) for k in SPECIFIC if k != "topic")
+                and any(kb.names.get(top.kind, {}).get(name) == top.id for name in retriever.misspelt(text)))
     if ((not specific or other_platform or member or misspelt) and top is not None and not tier_overview):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
@@ -379,9 +385,10 @@ def without_background(entities: List[dict], text: str) -> List[dict]:
     when that names another platform: a clause ends after the platform's last mention and a
     name only our programmes have (OWN_NAMES) comes after it ("老闆兼做客服…之前一直喺淘寶做
     零售,…仲有詢價單3.0係咪可以訂10個類目?" asks about 询价单订阅 3.0, not about 淘宝 or 客服).
-    A short message naming another platform ("淘宝店的好评率怎么提高") is about that platform."""
+    A short message naming another platform ("淘宝店的好评率怎么提高") is about that platform;
+    in one, what the merchant says they are may still be set apart (_without_self_description)."""
     if len(_HAN.findall(text)) < BACKGROUND_MIN_CHARS:
-        return entities
+        return _without_self_description(entities, text)
     ends = [e["end"] for e in entities
             if e.get("entity") == "platform" and isinstance(e.get("end"), int)]
     boundary = _CLAUSE_END.search(text, max(ends)) if ends else None
@@ -392,6 +399,26 @@ def without_background(entities: List[dict], text: str) -> List[dict]:
     if not any(e.get("entity") in OWN_NAMES for e in asked):
         return entities
     return [e for e in entities if e in asked or e.get("entity") == "aspect"]
+
+
+def _without_self_description(entities: List[dict], text: str) -> List[dict]:
+    """Without the entries a merchant names in saying what they are, when the question after it
+    names another: "我是续费好几年的老诚信通 能拿直播大礼包吗" asks about the live-stream pack,
+    not the renewal subsidy."""
+    found = _SELF.search(text)
+    boundary = _SELF_END.search(text, found.end()) if found else None
+    if boundary is None:
+        return entities
+
+    def named(e: dict, inside: bool) -> bool:
+        start, end = e.get("start"), e.get("end")
+        return (e.get("entity") in SPECIFIC_KINDS and isinstance(start, int) and isinstance(end, int)
+                and (end <= boundary.start() if inside else start >= boundary.end()))
+
+    told = [e for e in entities if named(e, True)]
+    if not told or not any(named(e, False) for e in entities):
+        return entities
+    return [e for e in entities if e not in told]
 
 
 def set_aside(entities: List[dict], text: str) -> List[dict]:

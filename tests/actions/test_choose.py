@@ -804,3 +804,25 @@ def test_an_entry_named_in_pinyin_is_named(kb):
     hits = retriever.rank("jiaoyixunzhang 还算数吗")
     assert hits[0].id == "measure_14" and names_its_entry(kb, hits)
     assert not names_its_entry(kb, retriever.rank("疫情期间生意不好"))
+
+
+async def test_what_the_merchant_says_they_are_is_not_what_they_ask(action):
+    text = "我们是开通了自助续费的老会员 可以领基础服务包吗"
+    told = [{"entity": "measure", "value": "measure_8", "start": 7, "end": 11},
+            {"entity": "resource", "value": "resource_service_pack", "start": 22, "end": 27}]
+    assert without_background(told, text) == told[1:]
+    message = await reply(action, text, *told, entity("aspect", "eligibility"))
+    assert "新签约" in message["answer"] and "100元" not in message["answer"]
+    # Asked about alone, what they are stays the question.
+    alone = [{"entity": "measure", "value": "measure_8", "start": 7, "end": 11}]
+    assert without_background(alone, "我们是开通了自助续费的老会员 补贴到账了吗") == alone
+
+
+async def test_a_misspelt_name_outweighs_a_general_word_but_not_an_entry_named_outright(action):
+    # 厂货同 is 厂货通 typed by sound; 条件 alone names the tiers' conditions.
+    message = await reply(action, "厂货同 入驻要什么条件", entity("topic", "condition_overview"))
+    assert message["answer"].startswith("厂货通")
+    # "上个季度" is one character from "每个季度" (the assessment); 好评率 is named outright.
+    named = await reply(action, "上个季度好评率只有90% 下季度金牌会掉吗", entity("tier", "gold"),
+                        entity("metric", "metric_positive_feedback"))
+    assert "92%" in named["answer"]
