@@ -100,7 +100,9 @@ _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值|花钱买|�
 # A tier as what the store may become, keep or lose ("能上金牌不", "会影响评金银牌吗",
 # "还能当金牌吗"): who gets a tier is what its entry conditions say, not what it brings.
 _BECOMING = re.compile(r"(评|当|升|拿|上|保|掉|降|晋|成为|影响)(得|不|唔)?(上|到|成)?(金银牌|金牌|银牌)|"
-                       r"(金银牌|金牌|银牌)(还|仲)?(有戏|有机会|有希望|有冇机会|有没有机会|有冇得|有没有得|冇戏|没戏)")
+                       r"(金银牌|金牌|银牌)(还|仲)?(有戏|有机会|有希望|有冇机会|有没有机会|有冇得|有没有得|冇戏|没戏)|"
+                       # "金牌资格会唔会因为违法就冇咗": a tier lost
+                       r"(金银牌|金牌|银牌)(资格|身份)?[^,,。??!!]{0,12}(冇咗|没了|没有了|取消|丢了|被拿走|被收回)")
 # A tier's criteria asked as what the platform looks at ("金牌除咗数据指标仲睇咩"): its entry
 # conditions too.
 _CRITERIA = re.compile(r"(金银牌|金牌|银牌)[^,,。??!!]{0,12}(看什么|看啥|看哪些|看些什么|睇咩|睇乜|睇啲咩|"
@@ -510,7 +512,7 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if rival is None or rival.kind == "programme":
         return
     lowered = text.lower()
-    if not both and any(len(alias) >= 2 and alias in lowered and _only_on(kb, alias, mine)
+    if not both and any(len(_HAN.findall(alias)) >= 2 and alias in lowered and _only_on(kb, alias, mine)
                         for alias in _names_of(kb, topic)):
         return  # "保理优惠要审核什么": 保理 is 1688's alone, whatever else the words share
     shared = both or any(term in lowered for term in kb.shared_terms)

@@ -278,11 +278,13 @@ class ActionAnswerProgramme(Action):
         named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
         # A programme named by its own name ("1688那句口号", "春雷计划总价值") is ours too.
         sure = question.specific or len(named_kinds) >= 2 or bool(question.of("programme"))
-        # "跨境小包寄去美国要几多日到": nothing of ours named by a name proper or a platform, and
-        # the entry its words reach does not give what is asked: the classifier is right.
-        unanswered = isinstance(choice.answer, Answer) and bool(choice.answer.missing) and not (
-            hinted or question.of("programme") or question.of("tier")
-            or any(_named_properly(kb, e, text) for e in entities))
+        # "跨境小包寄去美国要几多日到": an entry named only by a short word it shares with everyday
+        # talk, no platform of ours named, and the entry does not give what is asked: the
+        # classifier is right. (A ranking sure without any name is trusted as above.)
+        short_names = [e for e in entities if e.get("entity") not in ("aspect", "platform")]
+        unanswered = isinstance(choice.answer, Answer) and bool(choice.answer.missing) and bool(
+            short_names) and not (hinted or question.of("programme") or question.of("tier")
+                                  or any(_named_properly(kb, e, text) for e in short_names))
         if not isinstance(choice.answer, Answer) or (best < floor and not sure) or unanswered:
             dispatcher.utter_message(response="utter_out_of_scope")
             return [SlotSet(contract.SLOT_PENDING_OFFER, None)]

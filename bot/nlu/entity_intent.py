@@ -67,7 +67,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             "request_intent": "out_of_scope",
             # At the start of the message or of a later clause ("客服催付款的话术 帮我写一个").
             "request_pattern": r"(^|[\s,,。;;!!??])\W*(请|請)?(帮我|幫我|给我|給我|替我|帮忙|幫忙|help me)\s*"
-                               r"((写|寫|翻译|翻譯|设计|設計|想个|想個|想几|想幾|諗个|諗個|谂个|谂個|諗幾|谂几|起个|起個|改个|改個|"
+                               r"((写|寫|翻译|翻譯|翻成|翻做|译成|譯成|设计|設計|想个|想個|想几|想幾|諗个|諗個|谂个|谂個|諗幾|谂几|起个|起個|改个|改個|"
                                r"取个|取個|改名|起名|编|編|生成|"
                                r"write|translate)|"
                                # "帮我把这句翻成英文:…", "帮我将标题改写一下"
@@ -91,7 +91,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
                              r"[^,,。??!!]{0,8}(建群|建个群|建個群|拉群|拉人|拉员工|拉員工|开户|開戶|提现|提現|"
                              r"下载|下載|注册|註冊|登录|登錄|登陆|改密码|改密碼|绑定|綁定|解绑|解綁|转账|轉賬|"
                              r"充值|安装|安裝|加好友|打卡|考勤|审批流|審批流|视频会议|視頻會議|余额|餘額|"
-                             r"修改手机|换手机|改名|收款|手续费)",
+                             r"修改手机|换手机|改名|收款|手续费|设置|設置|自动回复|自動回覆|快捷短语|快捷短語|聊天记录|聊天記錄|"
+                             r"导出|導出|备份|備份)",
             # A message that asks for help ("幫我諗個店名") is no yes, no, hello or thanks: a
             # conversational guess on it is "not ours" unless the knowledge ranking finds it.
             "helping_pattern": r"^\W*(请|請)?(帮我|幫我|帮忙|幫忙|麻烦你|麻煩你|唔该帮|唔該幫|help me)",

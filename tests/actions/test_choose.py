@@ -796,6 +796,11 @@ async def test_a_question_the_classifier_calls_not_ours_and_the_entry_does_not_a
     named = [entity("section", "home_cross_border")]
     messages, _ = await run(action, tracker_for("1688的跨境专供是干嘛的", named, intent="out_of_scope"))
     assert messages[0]["response"] == "utter_answer"
+    # A ranking sure of its entry without any name is trusted, a figure left out or not.
+    asked = [entity("aspect", "amount")]
+    tracker = tracker_for("数字化提效工具有几款 补贴多少钱", asked, intent="out_of_scope")
+    messages, _ = await run(action, tracker)
+    assert messages[0]["response"] == "utter_answer" and "第5条" in messages[0]["answer"]
 
 
 def test_an_entry_named_in_pinyin_is_named(kb):
@@ -826,3 +831,12 @@ async def test_a_misspelt_name_outweighs_a_general_word_but_not_an_entry_named_o
     named = await reply(action, "上个季度好评率只有90% 下季度金牌会掉吗", entity("tier", "gold"),
                         entity("metric", "metric_positive_feedback"))
     assert "92%" in named["answer"]
+
+
+async def test_a_tier_lost_is_its_entry_conditions(action):
+    message = await reply(action, "银牌身份会不会因为犯了事就没了", entity("tier", "silver"))
+    assert "准入条件" in message["answer"] and "严重违规" in message["answer"]
+
+
+def test_a_sellers_word_for_marking_reaches_its_measure(kb):
+    assert Retriever(kb).rank("湖北的货会单独做标记吗")[0].id == "measure_11"

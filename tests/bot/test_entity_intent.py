@@ -291,3 +291,9 @@ def test_whether_a_message_asks_something_is_marked():
     [chat] = KnowledgeIntentAdjuster(KnowledgeIntentAdjuster.get_default_config()).process(
         [parsed("嗯嗯那行", "nlu_fallback")])
     assert chat.get("asks") is False
+
+
+@pytest.mark.parametrize("text", ["帮我翻成日文:欢迎批发", "千牛的快捷短语怎么设置", "旺旺聊天记录能导出吗"])
+def test_a_translation_or_another_products_settings_are_not_ours(adjuster, text):
+    [message] = adjuster.process([parsed(text, "ask_programme", "feature")])
+    assert message.get("intent")["name"] == "out_of_scope" and message.get("not_ours")
