@@ -31,6 +31,8 @@ _EXISTS = re.compile(r"(?:有没有|有冇|有无|是否有|会不会有|能不�
 _SUFFIX = "量数率额值"
 # Parts of speech (jieba's tags) of a thing: nouns only ("先得", "才行" are not things).
 _NOUNS = ("n", "vn", "eng")
+# What a benefit may bring, counted ("多多少曝光"), though jieba tags these words as verbs.
+_EFFECTS = frozenset({"曝光", "点击", "转化", "成交", "浏览", "访问", "展示", "展现"})
 # Function words (pronouns, adverbs, particles, numbers...): not part of a thing's name.
 _FUNCTION = ("r", "d", "u", "p", "c", "m", "q", "y", "e", "f", "t")
 # Words too general to say what is counted (who may apply is the eligibility aspect's).
@@ -57,7 +59,7 @@ def asked_things(text: str) -> List[str]:
             thing = re.split("[的嘅之]", match.group(1))[-1]
             if len(thing) < 2 or thing in _GENERAL or thing in things:
                 continue
-            flags = [p.flag for p in pseg.cut(thing)]
+            flags = ["n" if p.word in _EFFECTS else p.flag for p in pseg.cut(thing)]
             # A count's object is nouns only ("先得", "才行" are not things); a thing that may
             # exist is a phrase without function words, a noun in it or longer than a verb
             # ("运费折扣", "排班表"; not "开通").

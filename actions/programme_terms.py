@@ -278,6 +278,8 @@ class ActionAnswerProgramme(Action):
         named_kinds = {k for k, ids in question.ids.items() if ids and k not in ("aspect", "platform")}
         # A programme named by its own name ("1688那句口号", "春雷计划总价值") is ours too.
         sure = question.specific or len(named_kinds) >= 2 or bool(question.of("programme"))
+        # A tier named as what the store may become ("我一单都没出 能评银牌吗") is ours too.
+        sure = sure or bool(question.of("tier") and "eligibility" in choice.question.of("aspect"))
         # "跨境小包寄去美国要几多日到": an entry named only by a short word it shares with everyday
         # talk, no platform of ours named, and the entry does not give what is asked: the
         # classifier is right. (A ranking sure without any name is trusted as above.)

@@ -243,6 +243,10 @@ class KnowledgeIntentAdjuster(GraphComponent):
             elif name in self._conversational and kinds & self._status_entities:
                 self._relabel(message, intent, self._status_intent)
                 continue
+            elif name in self._conversational and kinds & self._entry_entities:
+                # "1688商+直播的网址发我一下" names an entry: no goodbye, thanks, yes or no.
+                self._relabel(message, intent, self._intent)
+                continue
             elif name in self._conversational and self._helping.search(text) \
                     and not self._asks_something(message, kinds):
                 self._relabel(message, intent, self._request_intent)

@@ -736,6 +736,8 @@ def test_whether_a_thing_exists_is_asked_about_that_thing():
     assert named_in("贷款优惠", "专属优惠利率9折贷款")
     assert named_in("名额限制", "扶持名额10000家")
     assert unnamed_thing("金牌有海外仓补贴吗", "每个月3个橱窗激励") == "海外仓补贴"
+    # What a benefit brings, counted, though jieba reads it as a verb ("多多少曝光").
+    assert unnamed_thing("银牌橱窗能多带几多曝光", "银牌店铺每个月可以享受2个橱窗激励") == "曝光"
     # Every thing asked is checked, not only the first.
     assert unnamed_thing("有哪些主播 有排班表吗", "30天达人主播资格") == "排班表"
 
@@ -840,3 +842,10 @@ async def test_a_tier_lost_is_its_entry_conditions(action):
 
 def test_a_sellers_word_for_marking_reaches_its_measure(kb):
     assert Retriever(kb).rank("湖北的货会单独做标记吗")[0].id == "measure_11"
+
+
+async def test_a_tier_the_store_may_become_is_ours_whatever_the_classifier_says(action):
+    messages, _ = await run(action, tracker_for("我店三个月零成交 还能评上银牌吗",
+                                                [entity("tier", "silver"), entity("aspect", "eligibility")],
+                                                intent="out_of_scope"))
+    assert messages[0]["response"] == "utter_answer" and "交易记录" in messages[0]["answer"]

@@ -297,3 +297,10 @@ def test_whether_a_message_asks_something_is_marked():
 def test_a_translation_or_another_products_settings_are_not_ours(adjuster, text):
     [message] = adjuster.process([parsed(text, "ask_programme", "feature")])
     assert message.get("intent")["name"] == "out_of_scope" and message.get("not_ours")
+
+
+def test_a_conversational_guess_on_a_message_naming_an_entry_is_a_programme_question(adjuster):
+    [message] = adjuster.process([parsed("询价单订阅的入口发我下", "goodbye", "feature", "aspect")])
+    assert message.get("intent")["name"] == "ask_programme"
+    [thanks] = adjuster.process([parsed("好的谢谢", "thank", "aspect")])
+    assert thanks.get("intent")["name"] == "thank"
