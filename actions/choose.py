@@ -534,12 +534,16 @@ def _only_on(kb: KnowledgeBase, word: str, platform_id: str) -> bool:
     nor a term both documents share."""
     if any(term in word for term in kb.shared_terms):
         return False
+    texts = []
     for entry in kb.entries.values():
         programme = kb.programme_of(entry.id)
-        if programme and site_of(kb, programme) != platform_id and \
-                word in " ".join([entry.name, entry.answer, *entry.aliases, *entry.facets.values()]).lower():
-            return False
-    return True
+        if programme and site_of(kb, programme) != platform_id:
+            texts.append(" ".join([entry.name, entry.answer, *entry.aliases, *entry.facets.values()]))
+    if site_of(kb, kb.tier_programme) != platform_id:
+        # The tiers' benefits are no entries of their own.
+        texts += [" ".join([b.name, b.category, *b.aliases, *(t.answer for t in b.by_tier.values())])
+                  for b in kb.benefits]
+    return not any(word in text.lower() for text in texts)
 
 
 def _amount_kind(text: str) -> str:

@@ -849,3 +849,11 @@ async def test_a_tier_the_store_may_become_is_ours_whatever_the_classifier_says(
                                                 [entity("tier", "silver"), entity("aspect", "eligibility")],
                                                 intent="out_of_scope"))
     assert messages[0]["response"] == "utter_answer" and "交易记录" in messages[0]["answer"]
+
+
+def test_a_word_only_one_platforms_entries_use_settles_the_platform(kb):
+    from actions.choose import _only_on
+    assert _only_on(kb, "保理", "1688") and not _only_on(kb, "保理", "aliexpress")
+    # 72小时 is in both documents; 橱窗 only in the tiers' benefits, which are no entries.
+    assert not _only_on(kb, "72小时", "aliexpress") and not _only_on(kb, "72小时", "1688")
+    assert not _only_on(kb, "橱窗", "1688") and _only_on(kb, "橱窗", "aliexpress")
