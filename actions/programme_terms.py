@@ -253,13 +253,13 @@ class ActionAnswerProgramme(Action):
                       question: Question, text: str, entities: Sequence[dict] = ()) -> List[EventType]:
         """The classifier says 'not ours': answered only when the ranking is sure it is ours."""
         today = self._today()
-        choice = decide(kb, retriever_for(kb), question, text, lambda q: self.answer(kb, q, today))
+        retriever = retriever_for(kb)
+        choice = decide(kb, retriever, question, text, lambda q: self.answer(kb, q, today))
         # A programme's overview matches any message naming its platform ("速卖通Choice全托管"):
         # unless the message names the programme or one of its tiers, that match does not make
         # the ranking sure. A message asking about both of our platforms ("这俩活动还有效吗")
         # and no other platform is ours.
         named = set(question.of("programme")) | ({kb.tier_programme} if question.of("tier") else set())
-        retriever = retriever_for(kb)
         best = max((h.score for h in choice.hits
                     if not (h.kind == "programme" and h.facet is None and h.id not in named)
                     and not retriever.weak(h)), default=0.0)

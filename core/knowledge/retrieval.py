@@ -382,7 +382,7 @@ class Retriever:
         """A match on one everyday word of the message alone ("公司", "工厂", "外贸"): the
         passage shares a word with it, not a subject. A word that names something of the
         knowledge base, a rare word ("重灾区"), two words, or a match through synonyms is not
-        weak. Nor is a match on ways of asking alone ("去哪查") anything but weak."""
+        weak. A match on ways of asking alone ("去哪查", "怎么查") is weak too."""
         words = [w for w in hit.words if not w.startswith("#")]
         if words and all(_asks_only(w) for w in words):
             return True  # "去哪查", "怎么查": a way of asking, whatever it asks about

@@ -857,3 +857,11 @@ def test_a_word_only_one_platforms_entries_use_settles_the_platform(kb):
     # 72小时 is in both documents; 橱窗 only in the tiers' benefits, which are no entries.
     assert not _only_on(kb, "72小时", "aliexpress") and not _only_on(kb, "72小时", "1688")
     assert not _only_on(kb, "橱窗", "1688") and _only_on(kb, "橱窗", "aliexpress")
+
+
+def test_a_match_on_ways_of_asking_alone_is_weak(kb):
+    retriever = Retriever(kb)
+    [hit] = retriever.rank("报税表怎么填 税号去哪查", limit=1)
+    assert hit.id == "topic_portal" and retriever.weak(hit)
+    [named] = retriever.rank("金银牌门户去哪查", limit=1)
+    assert named.id == "topic_portal" and not retriever.weak(named)
