@@ -3,7 +3,7 @@
 "万店直播当天平台会给多少曝光量" asks for an exposure figure; the nearest entry (the live-stream
 gift pack) gives quotas and dates but never mentions exposure. Answering it without a word
 about that reads as if the figures shown were the ones asked for. So when a question asks
-"多少 X", "几个 X", "哪些 X", "有没有 X" or "几号", and the chosen answer never names X (or gives no day of a
+"多少 X", "几个 X", "哪些 X" or "几号", and the chosen answer never names X (or gives no day of a
 month), the reply first says the document does not give it, then the nearest facts it does give.
 """
 from __future__ import annotations
@@ -21,27 +21,17 @@ _ASKED = re.compile(r"(?<![那这])(?:多少|几多|哪几种|哪几个|哪几|�
                     r"(?![多少月年天日时点号周次分钱成])"
                     r"[个家场款件次位条项只张笔样]?"
                     r"([\u4e00-\u9fff]{2,5}?)[吗呢啊呀啦嘛哦喔㗎]*(?=[^\u4e00-\u9fff]|$)")
-# Whether a thing exists asked ("金牌有物流运费折扣吗", "有冇场次表", "是否有名额表"): the thing is
-# what the answer must name, as for a count.
-_EXISTS = re.compile(r"(?:有没有|有冇|有无|是否有|会不会有|能不能有|可不可以有|可唔可以有|"
-                     r"(?<![没冇还只所都也])有)"
-                     r"(?:什么|啲|些|个|专门的|专属的|额外的|单独的)?"
-                     r"([\u4e00-\u9fff]{2,8}?)(?:吗|呢|啊|呀|㗎|嘛|么|不|没有|冇)*(?=[^\u4e00-\u9fff]|$)")
 # Endings that belong to the word before them ("曝光量", "转化率", "粉丝数").
 _SUFFIX = "量数率额值"
 # Parts of speech (jieba's tags) of a thing: nouns only ("先得", "才行" are not things).
 _NOUNS = ("n", "vn", "eng")
 # What a benefit may bring, counted ("多多少曝光"), though jieba tags these words as verbs.
 _EFFECTS = frozenset({"曝光", "点击", "转化", "成交", "浏览", "访问", "展示", "展现"})
-# Function words (pronouns, adverbs, particles, numbers...): not part of a thing's name.
-_FUNCTION = ("r", "d", "u", "p", "c", "m", "q", "y", "e", "f", "t")
 # Words too general to say what is counted (who may apply is the eligibility aspect's).
 _GENERAL = frozenset({"时间", "时候", "东西", "问题", "方面", "地方", "内容", "情况", "平台",
                       "商家", "店家", "卖家", "商户", "企业", "公司", "人",
-                      # whether there is a chance, an effect, a limit: not a thing to name
-                      "机会", "希望", "资格", "影响", "限制", "要求", "条件", "规定", "区别", "分别",
-                      "变化", "必要", "意义", "作用", "用处", "好处", "坏处", "风险", "关系", "办法",
-                      "可能", "事", "事情", "后果", "门槛", "标准", "期限", "上限", "下限"})
+                      # a limit or a standard: not a thing to name ("名额限制": 名额 is)
+                      "限制", "要求", "条件", "规定", "门槛", "标准", "期限", "上限", "下限"})
 # A day asked for ("几号公布", "哪一天"; not a phone's "电话几号"), and a day of a month given.
 _DAY_ASKED = re.compile(r"(?<!话)(?<!线)(?<!码)几号|哪一天|哪天|哪日|几月几日|具体日期")
 _DAY_GIVEN = re.compile(r"\d+\s*(日|号)|[一二三四五六七八九十]+(日|号)")
@@ -51,22 +41,15 @@ _TODAY = re.compile(r"今天[是为]?\s*\d+年\d+月\d+日")
 
 
 def asked_things(text: str) -> List[str]:
-    """What the question counts, lists or asks the existence of ("曝光量", "指标", "场次表"),
-    or DAY."""
+    """What the question counts or lists ("曝光量", "指标"), each of them, or DAY."""
     things = [DAY] if _DAY_ASKED.search(text) else []
-    for pattern in (_ASKED, _EXISTS):
-        for match in pattern.finditer(text):
-            thing = re.split("[的嘅之]", match.group(1))[-1]
-            if len(thing) < 2 or thing in _GENERAL or thing in things:
-                continue
-            flags = ["n" if p.word in _EFFECTS else p.flag for p in pseg.cut(thing)]
-            # A count's object is nouns only ("先得", "才行" are not things); a thing that may
-            # exist is a phrase without function words, a noun in it or longer than a verb
-            # ("运费折扣", "排班表"; not "开通").
-            if all(f.startswith(_NOUNS) for f in flags) or (
-                    pattern is _EXISTS and not any(f.startswith(_FUNCTION) for f in flags)
-                    and (any(f.startswith(_NOUNS) for f in flags) or len(thing) > 2)):
-                things.append(thing)
+    for match in _ASKED.finditer(text):
+        thing = match.group(1)
+        if thing in _GENERAL or thing in things:
+            continue
+        # Nouns only ("先得", "才行" are not things); effects counted read as nouns ("多少曝光").
+        if all(p.word in _EFFECTS or p.flag.startswith(_NOUNS) for p in pseg.cut(thing)):
+            things.append(thing)
     return things
 
 
