@@ -163,12 +163,18 @@ def clear_lead(hits: Sequence[Hit], floor: float = 0.0) -> bool:
     return len(ranked) == 1 or ranked[0].score >= CLEAR_LEAD * ranked[1].score
 
 
+def _own_names(kb: KnowledgeBase, hit: Hit) -> List[str]:
+    """The words of the message (as the ranking read it, slips corrected) that name the hit's
+    entry."""
+    names = kb.names.get(hit.kind, {})
+    return [word for word in hit.words if names.get(word) == hit.id]
+
+
 def names_its_entry(kb: KnowledgeBase, hits: Sequence[Hit]) -> bool:
-    """Whether the message (as the ranking read it, slips corrected) holds a name of the best
-    entry's own (a programme's overview aside, as in clear_lead)."""
+    """Whether the message holds a name of the best entry's own (a programme's overview aside,
+    as in clear_lead)."""
     best = next((h for h in hits if not (h.kind == "programme" and h.facet is None)), None)
-    names = kb.names.get(best.kind, {}) if best else {}
-    return best is not None and any(names.get(word) == best.id for word in best.words)
+    return best is not None and bool(_own_names(kb, best))
 
 
 def asks_both(kb: KnowledgeBase, text: str) -> bool:
@@ -337,7 +343,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     # word; not more than an entry named outright ("SuperDeals", "好评率").
     misspelt = (top is not None and top.id not in question.ids.get(top.kind, [])
                 and not any(question.of(k) for k in SPECIFIC if k != "topic")
-                and any(kb.names.get(top.kind, {}).get(name) == top.id for name in retriever.misspelt(text)))
+                and any(name not in text.lower() for name in _own_names(kb, top)))
     if ((not specific or other_platform or member or misspelt) and top is not None and not tier_overview):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
@@ -512,7 +518,8 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
     if rival is None or rival.kind == "programme":
         return
     lowered = text.lower()
-    if not both and any(len(_HAN.findall(alias)) >= 2 and alias in lowered and _only_on(kb, alias, mine)
+    others = _words_elsewhere(kb, mine)
+    if not both and any(len(_HAN.findall(alias)) >= 2 and alias in lowered and _only_on(kb, alias, others)
                         for alias in _names_of(kb, topic)):
         return  # "保理优惠要审核什么": 保理 is 1688's alone, whatever else the words share
     shared = both or any(term in lowered for term in kb.shared_terms)
@@ -529,11 +536,8 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
         answer.cite(source)
 
 
-def _only_on(kb: KnowledgeBase, word: str, platform_id: str) -> bool:
-    """Whether only this platform's entries use the word (保理), not the other's (72小时, 排名)
-    nor a term both documents share."""
-    if any(term in word for term in kb.shared_terms):
-        return False
+def _words_elsewhere(kb: KnowledgeBase, platform_id: str) -> str:
+    """Everything the other platforms' entries say, lower-cased, as one text."""
     texts = []
     for entry in kb.entries.values():
         programme = kb.programme_of(entry.id)
@@ -543,7 +547,13 @@ def _only_on(kb: KnowledgeBase, word: str, platform_id: str) -> bool:
         # The tiers' benefits are no entries of their own.
         texts += [" ".join([b.name, b.category, *b.aliases, *(t.answer for t in b.by_tier.values())])
                   for b in kb.benefits]
-    return not any(word in text.lower() for text in texts)
+    return "\n".join(texts).lower()
+
+
+def _only_on(kb: KnowledgeBase, word: str, elsewhere: str) -> bool:
+    """Whether only one platform uses the word (保理), not the others (`elsewhere`, as
+    _words_elsewhere gives it: 72小时, 排名), nor is it a term both documents share."""
+    return not any(term in word for term in kb.shared_terms) and word not in elsewhere
 
 
 def _amount_kind(text: str) -> str:

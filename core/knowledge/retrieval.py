@@ -331,14 +331,10 @@ class Retriever:
         # tokenizer keeps it whole; not the everyday words inside them ("在哪看" holds 在哪).
         self._name_words = frozenset(name.strip().lower() for name in _all_names(kb))
 
-    def misspelt(self, text: str) -> List[str]:
-        """The knowledge base's names the text spells wrong (one character off, or by sound)."""
-        return self.typos.corrected(text) + self.homophones.corrected(text)
-
     def _own(self, text: str) -> List[str]:
         """The text's tokens and those of the names it misspells: what the merchant wrote."""
         tokens = self.tokenize(text)
-        for name in self.misspelt(text):
+        for name in self.typos.corrected(text) + self.homophones.corrected(text):
             tokens.extend(self.tokenize(name))
         return tokens
 
