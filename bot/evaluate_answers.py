@@ -14,6 +14,9 @@ each) against the served model and the action server, and scores what came back:
   cited answer that does not say the documents leave it open;
 - doc-silent handled honestly: no cited fact, or a cited reply that says the document does
   not give it;
+- right but saying a detail is not given (counted, not failed): the reply has the facts and
+  also says the documents leave something open, which is true when the question asked for a
+  detail the documents do not give and misleading when they give all of it;
 - out of scope declined: the reply is a decline, not a programme fact or a clarification; the
   assistant saying what it is and what it can do ("are you a person?", "what is your name?")
   declines too: it answers nothing from the documents.
@@ -114,6 +117,7 @@ class Verdict:
     cited: bool
     declined: bool
     script_ok: bool
+    says_not_given: bool = False
 
 
 def judge(q: Question, reply: str, declines: Sequence[str]) -> Verdict:
@@ -134,7 +138,7 @@ def judge(q: Question, reply: str, declines: Sequence[str]) -> Verdict:
     else:
         right = declined
         wrong = cited and not says_not_given
-    return Verdict(q, reply, right, wrong, cited, declined, script_ok)
+    return Verdict(q, reply, right, wrong, cited, declined, script_ok, says_not_given)
 
 
 def summarise(verdicts: List[Verdict]) -> Dict[str, Any]:
@@ -152,6 +156,9 @@ def summarise(verdicts: List[Verdict]) -> Dict[str, Any]:
         "answers_by_script": dict(Counter(v.question.script for v in answers)),
         "answers_right": sum(v.right for v in answers),
         "answers_in_wrong_script": sum(not v.script_ok for v in answers),
+        # Right facts, but the reply also says the documents leave something open: true when a
+        # detail asked about is missing, misleading when the whole question was answered.
+        "right_but_not_given": sum(v.right and v.says_not_given for v in answers),
         "confidently_wrong_rate": sum(v.confidently_wrong for v in verdicts) / len(verdicts),
         "confidently_wrong": sum(v.confidently_wrong for v in verdicts),
         "doc_silent": len(by_kind["doc_silent"]),
@@ -205,6 +212,8 @@ def table(results: Dict[str, Dict[str, Any]]) -> str:
                                 f"of {results[n]['answers_by_script'].get(s, 0)}" for n in names]))
     rows += [
         ("  answered in the wrong script", [str(results[n]["answers_in_wrong_script"]) for n in names]),
+        ("  right, also saying a detail is not given", [
+            str(results[n]["right_but_not_given"]) for n in names]),
         ("confidently wrong (all questions)", [
             f"{_pct(results[n]['confidently_wrong_rate'])} ({results[n]['confidently_wrong']})"
             for n in names]),

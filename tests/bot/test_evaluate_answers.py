@@ -95,3 +95,13 @@ def test_saying_what_the_assistant_is_declines_an_out_of_scope_question():
     menu = "我是自动回复的商家助手(不是真人),可以帮您:\n1. 解答速卖通金银牌的权益"
     assert judge(q(kind="out_of_scope", facts=()), menu, DECLINES).right
     assert not judge(q(kind="out_of_scope", facts=()), "抱歉,我不太确定您的意思。您是想:", DECLINES).right
+
+
+def test_a_right_answer_that_also_says_a_detail_is_not_given_is_counted_not_failed():
+    hedged = "原文没有写明具体金额。金牌店铺每个月可以享受3个橱窗激励。\n来源:速卖通"
+    verdicts = [judge(q(), hedged, DECLINES), judge(q(), CITED, DECLINES),
+                judge(q(facts=(("92%",),)), hedged, DECLINES)]
+    assert verdicts[0].right and verdicts[0].says_not_given
+    figures = summarise(verdicts)
+    assert figures["answers_right"] == 2
+    assert figures["right_but_not_given"] == 1
