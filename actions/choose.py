@@ -112,7 +112,9 @@ _CRITERIA = re.compile(r"(金银牌|金牌|银牌)[^,,。??!!]{0,12}(看什么|�
 # of the metrics named.
 _WHOLE = re.compile(r"都要|都需要|都得|全部|满足一个|满足其中|一个就行|一项就|一个就够|其中一|其中一个|"
                     r"稳了|稳吗|稳不稳|稳唔稳|稳阵|还是没|还是冇|仲系冇|仲係冇|为啥没|为什么没|为什么还没|"
-                    r"点解冇|點解冇|怎么还没|咋还没|还差什么|还差啥|仲差咩|还缺什么|还缺啥|仲缺咩|就一定|就能|就可以")
+                    r"点解冇|點解冇|怎么还没|咋还没|还差什么|还差啥|仲差咩|还缺什么|还缺啥|仲缺咩|就一定|就能|就可以|"
+                    # "…钉钉天天用 够金牌了吧": enough for the tier
+                    r"够(得上|格|资格)?(做|评|拿|上)?(金银牌|金牌|银牌)")
 # ... unless what it brings is asked ("评上金牌有什么好处").
 _BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥|"
                             r"多咗|多了|多出|多啲|多些")
@@ -323,7 +325,8 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         own = [h for h in allowed if h.programme in question.of("programme")]
         if own and own[0].score >= MIN_SCORE:
             allowed = own
-        if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score:
+        if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score \
+                and not _two_close_entries(question, allowed):
             allowed = []
         if question.compare and _both_tiers(question):
             allowed = []  # "金牌跟银牌差在哪": the tiers compared are the question
@@ -479,6 +482,17 @@ def _member_of_named_group(kb: KnowledgeBase, question: Question, top: Hit) -> b
         return False
     entry = kb.entries.get(top.id)
     return entry is not None and entry.group in groups
+
+
+def _two_close_entries(question: Question, ranked: Sequence[Hit]) -> bool:
+    """A programme named (no tier) and the rest of the message matched well by two of its
+    entries, close to each other ("金银牌考核看的是近30天还是90天的数据": the data window and the
+    assessment): both answer it better than the programme's overview would."""
+    if not question.of("programme") or question.of("tier") or len(ranked) < 2:
+        return False
+    first, second = ranked[0], ranked[1]
+    return (first.kind != "programme" and second.kind != "programme"
+            and second.score >= CLEAR_MIN_SCORE and second.score >= CLOSE_RATIO * first.score)
 
 
 def _add_close_second(kb: KnowledgeBase, answer: Answer, top: Hit, ranked: List[Hit],

@@ -739,7 +739,8 @@ def test_every_thing_counted_is_checked_and_effects_are_things():
 
 
 async def test_metrics_met_and_whether_that_is_enough_is_the_conditions_as_a_whole(action):
-    for text in ("纠纷率好评率都ok了 为啥还是没银牌", "上网率跟好评率是都得过线 还是过一个就行 金牌"):
+    for text in ("纠纷率好评率都ok了 为啥还是没银牌", "上网率跟好评率是都得过线 还是过一个就行 金牌",
+                 "我好评率93% 上网率90% 够银牌了吧"):
         metrics = [entity("metric", "metric_positive_feedback"), entity("metric", "metric_online_72h")]
         message = await reply(action, text, entity("tier", "silver"), *metrics)
         assert "钉钉" in message["answer"] and "全部条件" in message["answer"]
@@ -857,3 +858,24 @@ def test_a_match_on_ways_of_asking_alone_is_weak(kb):
     assert hit.id == "topic_portal" and retriever.weak(hit)
     [named] = retriever.rank("金银牌门户去哪查", limit=1)
     assert named.id == "topic_portal" and not retriever.weak(named)
+
+
+async def test_two_entries_close_on_what_is_asked_beside_a_programme_name_both_answer(action):
+    # The data window and the assessment both fit; the programme's overview fits neither.
+    message = await reply(action, "金银牌考核看的是近30天还是90天的数据",
+                          entity("programme", "aliexpress_tiers_2023"))
+    assert "90天" in message["answer"] and "升级金银牌体系" not in message["answer"]
+    # One entry clearly ahead stays alone.
+    alone = await reply(action, "速卖通金银牌的橱窗激励有几个", entity("programme", "aliexpress_tiers_2023"))
+    assert "橱窗" in alone["answer"] and "可能是下面" not in alone["answer"]
+
+
+@pytest.mark.parametrize("text", ["我想買樓,而家房貸利率大概幾多?", "网商银行的余利宝理财收益现在多少",
+                                  "无纺布现在多少钱一吨", "跨境电商卖到欧盟要注册VAT吗"])
+async def test_money_tax_and_market_prices_beyond_the_documents_are_another_products(kb, action, text):
+    from core import script
+    simplified = script.normalize(text)[0].lower()
+    named = [alias for alias in kb.names["platform"] if alias in simplified]
+    assert named, text
+    message = await reply(action, text, entity("platform", kb.names["platform"][named[0]]))
+    assert message.get("response") == "utter_other_platform", message
