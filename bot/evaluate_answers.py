@@ -12,8 +12,9 @@ each) against the served model and the action server, and scores what came back:
 - confidently wrong: a cited answer (it carries a source line) that states none of the
   required facts, or, for a question the documents do not answer or that is out of scope, a
   cited answer that does not say the documents leave it open;
-- doc-silent handled honestly: no cited fact, or a cited reply that says the document does
-  not give it;
+- doc-silent handled honestly: no cited fact, or a cited reply that says, before its source
+  line, that the document does not give it (the validity line after the source, "原文没有写整体
+  有效期", answers only a question about whether or until when the programme runs);
 - right but saying a detail is not given (counted, not failed): the reply has the facts and
   also says the documents leave something open, which is true when the question asked for a
   detail the documents do not give and misleading when they give all of it;
@@ -54,6 +55,9 @@ NOT_GIVEN = ("没有写", "没有给出", "没有提到", "没有说明", "未�
              "没有具体", "不在我能回答", "没有这方面", "没有单独说明")
 # Domain responses that decline a question (their opening words identify them).
 DECLINE_RESPONSES = ("utter_out_of_scope", "utter_other_platform", "utter_capabilities")
+# A question about whether a programme still runs, when it ends ("2021年还搞不搞").
+VALIDITY_ASKED = re.compile(r"有效期|截止|结束|到期|到什么时候|到啥时候|还搞|还有没有|还有吗|还在吗|还能申请|"
+                            r"还可以申请|仲有|仲可以|现在还|\d{4}年")
 _SEPARATOR = re.compile(r"(?<=\d)[,,](?=\d{3})")
 
 
@@ -120,11 +124,22 @@ class Verdict:
     says_not_given: bool = False
 
 
+def body_of(reply: str) -> str:
+    """What a reply says before its source line: a cited answer ends with the source and the
+    programme's validity ("原文没有写整体有效期…"), which is about the programme, not about what
+    was asked."""
+    lines = reply.split("\n")
+    end = next((i for i, line in enumerate(lines) if CITATION in script.normalize(line)[0]), len(lines))
+    return "\n".join(lines[:end])
+
+
 def judge(q: Question, reply: str, declines: Sequence[str]) -> Verdict:
     """Score one reply against its question."""
     flat = squash(reply)
     cited = CITATION in script.normalize(reply)[0]
-    says_not_given = any(m in flat for m in NOT_GIVEN)
+    # The validity line is an answer when the question asks whether the programme still runs.
+    said = flat if VALIDITY_ASKED.search(squash(q.text)) else squash(body_of(reply))
+    says_not_given = any(m in said for m in NOT_GIVEN)
     declined = any(flat.startswith(d) or d in flat for d in declines) or (says_not_given and not cited)
     script_ok = q.script == "simplified" or script.detect_script(reply) in (script.TAIWAN, script.HONG_KONG)
     if q.kind == "answer":
@@ -256,6 +271,25 @@ def run_sets(paths: List[Path], model: Path, out: Path) -> Dict[str, Dict[str, A
     return results
 
 
+def rescore(paths: List[Path], stored: Path, out: Path) -> Dict[str, Dict[str, Any]]:
+    """Score the replies an earlier run kept (its answers.json) again, without asking: how a
+    change to the scoring reads on replies already given, first contacts included."""
+    kept = json.loads(stored.read_text(encoding="utf-8"))
+    declines = decline_openings()
+    results: Dict[str, Dict[str, Any]] = {}
+    for path in paths:
+        replies = {r["id"]: r["reply"] for r in (kept.get(path.stem) or {}).get("replies") or []}
+        questions = load_set(path)
+        missing = [q.id for q in questions if q.id not in replies]
+        if missing:
+            raise ValueError(f"{stored}: no reply kept for {path.stem} {missing[0]} "
+                             f"(and {len(missing) - 1} more)")
+        results[path.stem] = summarise([judge(q, replies[q.id], declines) for q in questions])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "answers.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    return results
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point."""
     from bot import train
@@ -266,15 +300,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT / "build" / "eval")
     parser.add_argument("--model", type=Path, default=None,
                         help="serve this model as it is (default: models/, retrained if stale)")
+    parser.add_argument("--replies", type=Path, default=None,
+                        help="score the replies kept in this answers.json again instead of asking")
     args = parser.parse_args(argv)
     paths = args.sets or sorted(BLIND_DIR.glob("*.yml"))
     if not paths:
         print("error: no question sets", file=sys.stderr)
         return 1
     try:
-        model = args.model or train.train(PROJECT / "models")
-        results = run_sets(paths, model, args.out)
-    except ValueError as e:
+        if args.replies is not None:
+            results = rescore(paths, args.replies, args.out)
+        else:
+            model = args.model or train.train(PROJECT / "models")
+            results = run_sets(paths, model, args.out)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(table(results))

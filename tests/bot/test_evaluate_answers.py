@@ -1,6 +1,7 @@
 """The blind-set scorer: what counts as right, confidently wrong, honest and declined."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,41 @@ def test_a_right_answer_that_also_says_a_detail_is_not_given_is_counted_not_fail
     figures = summarise(verdicts)
     assert figures["answers_right"] == 2
     assert figures["right_but_not_given"] == 1
+
+
+def test_the_validity_line_after_the_source_is_no_answer_to_a_doc_silent_question():
+    silent = q(kind="doc_silent", facts=())
+    nearby = ("第12条 2000万流量红包:总价值约2000万的流量红包。\n来源:1688《春雷计划》 第12条\n"
+              "这是2020年的临时扶持计划,原文没有写整体有效期。")
+    verdict = judge(silent, nearby, DECLINES)
+    assert not verdict.right and verdict.confidently_wrong and not verdict.says_not_given
+    honest = "原文没有写明每家商家能分到多少。原文写的是:\n" + nearby
+    assert judge(silent, honest, DECLINES).right
+
+
+def test_kept_replies_are_scored_again_without_asking(tmp_path):
+    from bot.evaluate_answers import main
+    questions = tmp_path / "mini.yml"
+    questions.write_text(
+        "questions:\n"
+        "  - {id: m-1, text: 金牌几个橱窗, script: simplified, kind: answer, facts: [[3个]]}\n"
+        "  - {id: m-2, text: 红包每家多少, script: simplified, kind: doc_silent}\n", encoding="utf-8")
+    kept = tmp_path / "kept.json"
+    kept.write_text(json.dumps({"mini": {"replies": [
+        {"id": "m-1", "reply": CITED},
+        {"id": "m-2", "reply": "总价值约2000万。\n来源:1688\n原文没有写整体有效期"}]}},
+        ensure_ascii=False), encoding="utf-8")
+    assert main([str(questions), "--replies", str(kept), "--out", str(tmp_path / "out")]) == 0
+    figures = json.loads((tmp_path / "out" / "answers.json").read_text(encoding="utf-8"))["mini"]
+    assert figures["answers_right"] == 1 and figures["doc_silent_honest"] == 0.0
+    assert figures["confidently_wrong"] == 1
+    # A file without the set's replies is refused with a message, not a traceback.
+    kept.write_text("{}", encoding="utf-8")
+    assert main([str(questions), "--replies", str(kept), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_the_validity_line_answers_a_question_about_whether_the_programme_still_runs():
+    still = q(kind="doc_silent", facts=(), text="春雷计划2021年还搞不搞")
+    overview = "2020年疫情期间,1688推出五大保障。\n来源:1688\n这是临时扶持计划,原文没有写整体有效期。"
+    assert judge(still, overview, DECLINES).right
+    assert not judge(q(kind="doc_silent", facts=(), text="流量红包每家能分到多少"), overview, DECLINES).right
