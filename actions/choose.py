@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
-from actions.focus import undefined_term, unnamed_thing
+from actions.focus import names_unlisted, share_unanswered, undefined_term, unnamed_thing
 from actions.questions import SPECIFIC_KINDS, Question, facet_keys
 from core.knowledge.model import ALL_TIERS, KnowledgeBase
 from core.knowledge.retrieval import Hit, Retriever
@@ -90,8 +90,12 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
             "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
             "deadline": re.compile(r"\d+(年|月|日)"),
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
+            # A fee charged ("收费20元", "手续费0.1元"), not any sum nearby ("最高额度100万").
+            "fee": re.compile(r"(收|费)[^,;。,;]{0,8}?(" + _SUM + ")"),
             # How to apply: a way or a place, not the word 申请 ("申请成功后…").
             "apply": re.compile(r"入口|操作|提交|登录|无需|详见|开通|审批|在线|渠道|页面")}
+# A fee asked beyond what is free ("平时收费多少", "两个月以后呢"): only a sum answers it.
+_BEYOND_FREE = re.compile(r"平时|平常|正常|之后|以后|过后|到期后|用完|本身|原价|不免费")
 # Words that make an amount asked for an amount of money, or for what something is worth.
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
 # What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
@@ -282,13 +286,18 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+def _asks_whole(question: Question, lowered: str) -> bool:
+    """Metrics named with a tier, and whether they are enough ("好评率93% 够银牌吗")."""
+    return bool(question.of("tier") and question.of("metric") and not question.of("benefit")
+                and _WHOLE.search(lowered))
+
+
 def _with_becoming(question: Question, text: str) -> Question:
     """A tier the store may become, keep or lose, and nothing else asked about it: who gets
     the tier (the eligibility aspect, answered by the entry conditions). Metrics named with
     a tier and a question of whether they are enough: the conditions as a whole."""
     lowered = (text or "").lower()
-    if question.of("tier") and question.of("metric") and not question.of("benefit") \
-            and _WHOLE.search(lowered):
+    if _asks_whole(question, lowered):
         ids = {k: list(v) for k, v in question.ids.items() if k != "metric"}
         return _with_aspects(Question(ids=ids, measure_numbers=list(question.measure_numbers)),
                              ["eligibility"])
@@ -304,6 +313,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     """Choose the entry (or entries) that answer the message, and compose the answer."""
     question = _within_named_programmes(
         kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text))
+    whole = _asks_whole(question, text.lower())
     question = _with_becoming(question, text)
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
@@ -347,7 +357,10 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     misspelt = (top is not None and top.id not in question.ids.get(top.kind, [])
                 and not any(question.of(k) for k in SPECIFIC if k != "topic")
                 and any(name not in text.lower() for name in _own_names(kb, top)))
-    if ((not specific or other_platform or member or misspelt) and top is not None and not tier_overview):
+    # "好评率93% 上网率88% 够格评银牌吗": the conditions as a whole, not the one condition the
+    # rest of the message ranks first.
+    if ((not specific or other_platform or member or misspelt) and top is not None and not tier_overview
+            and not whole):
         # Nothing specific named (or the other platform's name): the ranking knows better.
         candidate, candidate_topic = compose(question_for(top, question))
         if candidate is not None:
@@ -607,6 +620,12 @@ def leaves_out(kb: KnowledgeBase, answer: Answer, question: Question, topic: Opt
     return len(trial.lines) != len(answer.lines)
 
 
+def _describes_entry(kb: KnowledgeBase, aspect: str, text: str, names: Sequence[str]) -> bool:
+    """Whether every word of the aspect the text contains is part of the entry's own name."""
+    found = [w for w in kb.aspects.get(aspect, ()) if w in text]
+    return bool(found) and all(any(w in name for name in names) for w in found)
+
+
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     topic: Optional[str], text: str = "") -> None:
     """Say first that the document does not give the detail or aspect asked about, when it
@@ -619,6 +638,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         answer.missing = silence.detail
         return
     body = "".join(answer.lines)
+    # "流量红包每家能分到多少": a share of a total; "那10家服务商是哪几家": names of what is counted.
+    detail = (kb.replies["detail_share"] if share_unanswered(lowered, body)
+              else kb.replies["detail_names"] if names_unlisted(lowered, body) else None)
+    if detail is not None:
+        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=detail))
+        answer.missing = detail
+        return
     # "万店直播给多少曝光量": what is counted or listed, when the answer never names it.
     thing = unnamed_thing(lowered, body, _KnownWords(kb, topic), kb.synonyms)
     if thing is not None:
@@ -631,7 +657,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         answer.lines.insert(0, kb.replies["not_given_definition"].format(term=term))
         answer.missing = term
         return
-    aspects = question.of("aspect")
+    names = _names_of(kb, topic)
+    # "湖北打标活动几时开始": 湖北 is in the entry's own name; the time is what is asked.
+    aspects = [a for a in question.of("aspect") if not _describes_entry(kb, a, lowered, names)]
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
@@ -645,6 +673,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         elif keys and aspect == "amount" and amount_kind != "amount" \
                 and not _FIGURES[amount_kind].search(facets[keys[0]]):
             continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money
+        elif keys and aspect == "cost" and _BEYOND_FREE.search(lowered) \
+                and not _FIGURES["fee"].search(facets[keys[0]]):
+            continue  # "极速到账平时收费多少": free for two months says no fee
         elif keys:
             covered.add(aspect)
     if missing is None and deferred and not covered:
@@ -656,6 +687,8 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         for aspect in ("cost", "amount", "rate") if covered else (
                 "cost", "apply", "amount", "rate", "time", "deadline"):
             kind = amount_kind if aspect == "amount" else aspect
+            if aspect == "cost" and _BEYOND_FREE.search(lowered):
+                kind = "fee"  # "极速到账平时收费多少": 免费 for two months is not the fee asked
             # A percentage answers "how much" of a threshold, never "how much money".
             if aspect in aspects and aspect not in covered and not _FIGURES[kind].search(body) and not (
                     kind == "amount" and entry is not None and _FIGURES["threshold"].search(body)):

@@ -127,3 +127,30 @@ def undefined_term(text: str, body: str, names: Collection[str]) -> Optional[str
     if re.search(re.escape(term) + _DEFINES, body.lower()):
         return None
     return term
+
+
+# A share asked for ("每家能分到多少", "我一家店能领几多"): what one merchant gets ...
+_SHARE_ASKED = re.compile(r"(?:每|单|我一|一)(?:一)?(?:家|间|户|位商家|个商家|个店|个卖家|家店|间店|间铺)"
+                          r"[^,，。;；!！?？]{0,8}?(?:多少|几多|几个|几钱)")
+# ... where the answer gives a total ("总价值约2000万", "近亿元") and no share of it.
+_TOTAL_GIVEN = re.compile(r"总价值|总额|总计|合计|总共|共计|近亿|近\d|约\d")
+_SHARE_GIVEN = re.compile(r"每(?:家|个|间|位|户|店|月|个月)|单个商家|单店|最高额度|上限")
+
+
+def share_unanswered(text: str, body: str) -> bool:
+    """Whether the question asks what one merchant gets and the answer gives only a total."""
+    return bool(_SHARE_ASKED.search(text) and _TOTAL_GIVEN.search(body) and not _SHARE_GIVEN.search(body))
+
+
+# Names asked for ("有名单吗", "是哪几家", "都叫什么", "分别是谁") ...
+_NAMES_ASKED = re.compile(r"名单|叫什么|叫咩|叫啥|叫乜|什么名|咩名|是谁|有谁|"
+                          r"边几间|边几家|哪几家|哪几间|哪几款|具体是哪些|"
+                          r"哪些(?:软件|公司|服务商|厂商|机构|工具|企业|品牌|合作)|边啲(?:软件|公司|服务商|工具)")
+# ... where the answer counts them ("10家认证的服务商", "二十余款工具") and lists none.
+_COUNTED = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)余?(?:家|款|间)")
+_LISTED = re.compile(r"[①②③④⑤]")
+
+
+def names_unlisted(text: str, body: str) -> bool:
+    """Whether the question asks for the names of things the answer only counts."""
+    return bool(_NAMES_ASKED.search(text) and _COUNTED.search(body) and not _LISTED.search(body))

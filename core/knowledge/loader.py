@@ -392,7 +392,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "aspect_label_documents", "aspect_label_position", "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries", "not_given_detail",
-                    "not_given_focus", "not_given_definition")
+                    "not_given_focus", "not_given_definition", "detail_share", "detail_names")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

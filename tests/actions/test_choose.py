@@ -740,7 +740,8 @@ def test_every_thing_counted_is_checked_and_effects_are_things():
 
 async def test_metrics_met_and_whether_that_is_enough_is_the_conditions_as_a_whole(action):
     for text in ("纠纷率好评率都ok了 为啥还是没银牌", "上网率跟好评率是都得过线 还是过一个就行 金牌",
-                 "我好评率93% 上网率90% 够银牌了吧"):
+                 "我好评率93% 上网率90% 够银牌了吧",
+                 "我们店近90天好评率93%、72小时上网率88%,这样够格评银牌吗"):
         metrics = [entity("metric", "metric_positive_feedback"), entity("metric", "metric_online_72h")]
         message = await reply(action, text, entity("tier", "silver"), *metrics)
         assert "钉钉" in message["answer"] and "全部条件" in message["answer"]
@@ -879,3 +880,36 @@ async def test_money_tax_and_market_prices_beyond_the_documents_are_another_prod
     assert named, text
     message = await reply(action, text, entity("platform", kb.names["platform"][named[0]]))
     assert message.get("response") == "utter_other_platform", message
+
+
+async def test_a_share_of_a_total_is_not_given(action):
+    share = await reply(action, "2000万流量红包 每家能分到多少", entity("measure", "measure_12"),
+                        entity("aspect", "amount"))
+    assert share["answer"].startswith("原文没有写明每家") and "2000万" in share["answer"]
+    # A cap per merchant is a share ("备货贷最高额度100万").
+    cap = await reply(action, "备货贷每家最多能贷多少", entity("measure", "measure_1"),
+                      entity("aspect", "amount"))
+    assert "100万" in cap["answer"] and not cap["answer"].startswith("原文没有")
+    # The total asked is given.
+    total = await reply(action, "流量红包一共多少钱", entity("measure", "measure_12"),
+                        entity("aspect", "amount"))
+    assert not total["answer"].startswith("原文没有")
+
+
+async def test_names_of_what_an_answer_only_counts_are_not_given(action):
+    names = await reply(action, "那10家工业品牌服务商是哪几家", entity("measure", "measure_9"))
+    assert names["answer"].startswith("原文没有写明具体名单") and "10家" in names["answer"]
+    listed = await reply(action, "基础服务包包括哪些服务", entity("resource", "resource_service_pack"))
+    assert not listed["answer"].startswith("原文没有")
+
+
+async def test_a_region_in_the_entrys_own_name_is_not_what_is_asked(action):
+    when = await reply(action, "湖北打标活动啥时候开始", entity("measure", "measure_11"),
+                       entity("aspect", "region"), entity("aspect", "time"))
+    assert when["answer"].startswith("原文没有写明") and "疫情结束后" in when["answer"]
+
+
+async def test_a_fee_beyond_what_is_free_is_not_given(action):
+    fee = await reply(action, "极速到账平时收费多少", entity("measure", "measure_1"),
+                      entity("aspect", "cost"))
+    assert fee["answer"].startswith("原文没有写明") and "两个月" in fee["answer"]
