@@ -579,8 +579,11 @@ def _words_elsewhere(kb: KnowledgeBase, platform_id: str) -> str:
 
 def _only_on(kb: KnowledgeBase, word: str, elsewhere: str) -> bool:
     """Whether only one platform uses the word (保理), not the others (`elsewhere`, as
-    _words_elsewhere gives it: 72小时, 排名), nor is it a term both documents share."""
-    return not any(term in word for term in kb.shared_terms) and word not in elsewhere
+    _words_elsewhere gives it: 72小时, 排名), nor is it a term both documents share. A
+    character both share inside a longer name does not make it shared: 备货贷 and 网商贷 are
+    1688's own loans, though AliExpress's tiers have a 贷款 too."""
+    return not any(term in word for term in kb.shared_terms if len(term) > 1 or term == word) \
+        and word not in elsewhere
 
 
 def _amount_kind(text: str) -> str:
@@ -621,7 +624,11 @@ def leaves_out(kb: KnowledgeBase, answer: Answer, question: Question, topic: Opt
 
 
 def _describes_entry(kb: KnowledgeBase, aspect: str, text: str, names: Sequence[str]) -> bool:
-    """Whether every word of the aspect the text contains is part of the entry's own name."""
+    """Whether the region the text names is part of the entry's own name (湖北商家专项活动):
+    it says whom the entry is for, not what is asked. Other aspects in a name are asked all
+    the same ("客服电话多少": the phone number)."""
+    if aspect != "region":
+        return False
     found = [w for w in kb.aspects.get(aspect, ()) if w in text]
     return bool(found) and all(any(w in name for name in names) for w in found)
 

@@ -907,9 +907,20 @@ async def test_a_region_in_the_entrys_own_name_is_not_what_is_asked(action):
     when = await reply(action, "湖北打标活动啥时候开始", entity("measure", "measure_11"),
                        entity("aspect", "region"), entity("aspect", "time"))
     assert when["answer"].startswith("原文没有写明") and "疫情结束后" in when["answer"]
+    # Another aspect in a name is asked all the same: 客服电话 is a name of measure 17.
+    phone = await reply(action, "1688客服电话多少", entity("measure", "measure_17"),
+                        entity("aspect", "amount"))
+    assert phone["answer"].startswith("原文没有写明")
 
 
 async def test_a_fee_beyond_what_is_free_is_not_given(action):
     fee = await reply(action, "极速到账平时收费多少", entity("measure", "measure_1"),
                       entity("aspect", "cost"))
     assert fee["answer"].startswith("原文没有写明") and "两个月" in fee["answer"]
+
+
+async def test_a_loan_named_by_its_own_name_gets_no_other_platform_beside_it(action):
+    message = await reply(action, "备货贷利息几多", entity("measure", "measure_1"),
+                          entity("aspect", "amount"))
+    assert "两份资料" not in message["answer"] and "网商银行" not in message["answer"]
+    assert message["answer"].startswith("原文没有写明")
