@@ -292,12 +292,13 @@ def _asks_whole(question: Question, lowered: str) -> bool:
                 and _WHOLE.search(lowered))
 
 
-def _with_becoming(question: Question, text: str) -> Question:
+def _with_becoming(question: Question, text: str, whole: bool) -> Question:
     """A tier the store may become, keep or lose, and nothing else asked about it: who gets
     the tier (the eligibility aspect, answered by the entry conditions). Metrics named with
-    a tier and a question of whether they are enough: the conditions as a whole."""
+    a tier and a question of whether they are enough (`whole`, as _asks_whole tells): the
+    conditions as a whole."""
     lowered = (text or "").lower()
-    if _asks_whole(question, lowered):
+    if whole:
         ids = {k: list(v) for k, v in question.ids.items() if k != "metric"}
         return _with_aspects(Question(ids=ids, measure_numbers=list(question.measure_numbers)),
                              ["eligibility"])
@@ -314,7 +315,7 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
     question = _within_named_programmes(
         kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text))
     whole = _asks_whole(question, text.lower())
-    question = _with_becoming(question, text)
+    question = _with_becoming(question, text, whole)
     hits = retriever.rank(text, limit=8)
     hinted = platforms_hinted(kb, text, question)
     if hinted:
@@ -623,13 +624,12 @@ def leaves_out(kb: KnowledgeBase, answer: Answer, question: Question, topic: Opt
     return len(trial.lines) != len(answer.lines)
 
 
-def _describes_entry(kb: KnowledgeBase, aspect: str, text: str, names: Sequence[str]) -> bool:
+def _region_in_name(kb: KnowledgeBase, topic: Optional[str], text: str) -> bool:
     """Whether the region the text names is part of the entry's own name (湖北商家专项活动):
     it says whom the entry is for, not what is asked. Other aspects in a name are asked all
     the same ("客服电话多少": the phone number)."""
-    if aspect != "region":
-        return False
-    found = [w for w in kb.aspects.get(aspect, ()) if w in text]
+    found = [w for w in kb.aspects.get("region", ()) if w in text]
+    names = _names_of(kb, topic) if found else []
     return bool(found) and all(any(w in name for name in names) for w in found)
 
 
@@ -664,14 +664,16 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         answer.lines.insert(0, kb.replies["not_given_definition"].format(term=term))
         answer.missing = term
         return
-    names = _names_of(kb, topic)
     # "湖北打标活动几时开始": 湖北 is in the entry's own name; the time is what is asked.
-    aspects = [a for a in question.of("aspect") if not _describes_entry(kb, a, lowered, names)]
+    aspects = [a for a in question.of("aspect")
+               if not (a == "region" and _region_in_name(kb, topic, lowered))]
     entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
     amount_kind = _amount_kind(text)
+    # "极速到账平时收费多少": 免费 for two months is not the fee asked; only a fee charged is.
+    cost_kind = "fee" if _BEYOND_FREE.search(lowered) else "cost"
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
@@ -680,8 +682,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         elif keys and aspect == "amount" and amount_kind != "amount" \
                 and not _FIGURES[amount_kind].search(facets[keys[0]]):
             continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money
-        elif keys and aspect == "cost" and _BEYOND_FREE.search(lowered) \
-                and not _FIGURES["fee"].search(facets[keys[0]]):
+        elif keys and aspect == "cost" and cost_kind == "fee" and not _FIGURES["fee"].search(facets[keys[0]]):
             continue  # "极速到账平时收费多少": free for two months says no fee
         elif keys:
             covered.add(aspect)
@@ -693,9 +694,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         # often incidental ("签咗第二年仲有冇份").
         for aspect in ("cost", "amount", "rate") if covered else (
                 "cost", "apply", "amount", "rate", "time", "deadline"):
-            kind = amount_kind if aspect == "amount" else aspect
-            if aspect == "cost" and _BEYOND_FREE.search(lowered):
-                kind = "fee"  # "极速到账平时收费多少": 免费 for two months is not the fee asked
+            kind = {"amount": amount_kind, "cost": cost_kind}.get(aspect, aspect)
             # A percentage answers "how much" of a threshold, never "how much money".
             if aspect in aspects and aspect not in covered and not _FIGURES[kind].search(body) and not (
                     kind == "amount" and entry is not None and _FIGURES["threshold"].search(body)):
