@@ -44,11 +44,16 @@ class AtomicRedisLockStore(RedisLockStore):
             raw = pipe.get(key)
             lock = TicketLock.from_dict(json.loads(raw)) if raw else None
             new, result = change(lock)
+            kept = new.dumps() if new is not None and new.tickets else None
+            if kept == (raw.decode() if isinstance(raw, bytes) else raw):
+                # Nothing changed: write nothing, so no other server's transaction on this
+                # key has to start again (a waiting message polls the lock every few ms).
+                return result
             pipe.multi()
-            if new is None or not new.tickets:
+            if kept is None:
                 pipe.delete(key)
             else:
-                pipe.set(key, new.dumps())
+                pipe.set(key, kept)
             return result
 
         return self.red.transaction(apply, key, value_from_callable=True)

@@ -63,6 +63,30 @@ def test_an_expired_ticket_gives_way(redis_db):
     assert [t.number for t in s.get_lock(cid).tickets] == [waiting]
 
 
+def test_a_poll_that_changes_nothing_writes_nothing(redis_db):
+    """Waiting messages poll the lock every few ms; a poll that finds nothing to drop must not
+    write, or every other server's transaction on the key starts again (a retry storm)."""
+    s, cid = store(), f"test-{uuid.uuid4().hex}"
+    s.issue_ticket(cid, 60)
+    s.issue_ticket(cid, 60)
+    key = s.key_prefix + cid
+    with redis_db.pipeline() as other:  # another server, in the middle of its own change
+        other.watch(key)
+        s.update_lock(cid)
+        s.update_lock("test-no-such-conversation")
+        current = other.get(key)
+        other.multi()
+        other.set(key, current)
+        assert other.execute() == [True], "the idle poll wrote the key"
+    with redis_db.pipeline() as other:  # a real change still lands, and is seen by watchers
+        other.watch(key)
+        s.cleanup(cid, 0)
+        other.multi()
+        other.get(key)
+        with pytest.raises(Exception, match="Watched variable changed"):
+            other.execute()
+
+
 def test_a_burst_over_several_servers_runs_one_message_at_a_time_and_loses_none(redis_db):
     """SERVERS lock stores (one per Rasa server) take MESSAGES messages of one conversation at
     once. Each message checks that nobody else is inside, and records itself."""
