@@ -35,7 +35,7 @@ TIER_RULES_FILE = "tier_rules.yml"
 ENTRY_KINDS = ("measure", "guarantee", "resource", "version", "metric", "violation", "topic",
                "section")
 ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time", "what",
-           "compare", "cost", "calculation", "contact", "stacking", "documents", "position")
+           "compare", "cost", "calculation", "contact", "stacking", "documents", "position", "repayment")
 
 
 def _facets(r: "_Reader") -> Dict[str, str]:
@@ -389,10 +389,12 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "not_given", "aspect_label_amount", "aspect_label_rate", "aspect_label_time",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "aspect_label_stacking",
-                    "aspect_label_documents", "aspect_label_position", "both_platforms", "both_asked",
+                    "aspect_label_documents", "aspect_label_position", "aspect_label_repayment",
+                    "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries", "not_given_detail",
-                    "not_given_focus", "not_given_definition", "detail_share", "detail_names")
+                    "not_given_focus", "not_given_definition", "not_mentioned", "detail_share",
+                    "detail_names")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

@@ -924,3 +924,59 @@ async def test_a_loan_named_by_its_own_name_gets_no_other_platform_beside_it(act
                           entity("aspect", "amount"))
     assert "两份资料" not in message["answer"] and "网商银行" not in message["answer"]
     assert message["answer"].startswith("原文没有写明")
+
+
+async def test_a_thing_no_document_mentions_asked_whether_it_exists_is_said_to_be_missing(action):
+    """"考完有冇证书", "会唔会有罚则": the nearest entry's facts come after a plain "原文没有提到"."""
+    cases = [("能力认证考完有冇证书?", entity("measure", "measure_6"), "证书", "能力认证"),
+             ("直播绿通报咗名最后冇开播,会唔会有罚则?", entity("resource", "resource_live"), "罚则", "绿通")]
+    for text, named, thing, fact in cases:
+        message = await reply(action, text, named)
+        first, rest = message["answer"].split("\n", 1)
+        assert first.startswith(f"原文没有提到{thing}"), message["answer"]
+        assert fact in rest
+    # Something the answer names in other words, or a relation, is no missing thing.
+    for text, named in (("金牌有冇专人服务", entity("tier", "gold")),
+                        ("评金牌跟用钉钉有关系吗", entity("tier", "gold"))):
+        message = await reply(action, text, named)
+        assert "原文没有提到" not in message["answer"], message["answer"]
+
+
+def test_an_unheard_thing_is_a_noun_the_knowledge_base_never_uses(kb):
+    from actions.choose import vocabulary_of
+    from actions.focus import unheard_thing
+    vocabulary = vocabulary_of(kb)
+    assert "备货贷" in vocabulary and "钉钉" in vocabulary and "证书" not in vocabulary
+    assert unheard_thing("评上金牌会不会有证书", "", vocabulary) == "证书"
+    # Known to the knowledge base, named by the answer, or a verb: not an unheard thing.
+    assert unheard_thing("有没有备货贷", "", vocabulary) is None
+    assert unheard_thing("有多少家软件商", "二十余家软件服务商", vocabulary) is None
+    assert unheard_thing("1688有冇帮手招聘", "", vocabulary) is None
+    # What there is, asked openly, and what a merchant says they have, are no such question.
+    assert unheard_thing("金牌店铺工具有啥特权", "", vocabulary) is None
+    assert unheard_thing("我们也有企业买家下单,保理利率能降吗", "", vocabulary) is None
+    assert unheard_thing("直播课有回放吗", "", vocabulary) is None  # a verb: 回放 is done, not had
+    # The same knowledge base object is read once; a reloaded one is read again.
+    assert vocabulary_of(kb) is vocabulary
+
+
+async def test_how_long_a_loan_runs_or_how_it_is_paid_back_is_said_to_be_missing(action):
+    for text in ("备货贷可以借几耐?可唔可以分期?", "备货贷借的钱能拿来付房租吗"):
+        message = await reply(action, text, entity("measure", "measure_1"),
+                              entity("aspect", "repayment"))
+        expected = "原文没有写明湖北商家极速到账与备货贷的借款期限"
+        assert message["answer"].startswith(expected), message["answer"]
+        assert "100万" in message["answer"]
+
+
+async def test_a_region_outside_hubei_is_not_told_it_is_excluded(action):
+    """The documents open 备货贷 and the 网商贷 discount to Hubei; they do not say others may not."""
+    for measure in ("measure_1", "measure_4"):
+        message = await reply(action, "我在广东 能不能用", entity("measure", measure),
+                              entity("aspect", "region"))
+        assert message["answer"].startswith("原文没有写明湖北以外的商家能否使用"), message["answer"]
+        assert "仅限" not in message["answer"]
+        # A merchant in Hubei is told what applies, without a caveat about everyone else.
+        message = await reply(action, "我在湖北 能不能用", entity("measure", measure),
+                              entity("aspect", "region"))
+        assert "湖北" in message["answer"] and "原文没有写明" not in message["answer"], message["answer"]
