@@ -98,7 +98,8 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
 # A fee asked beyond what is free ("平时收费多少", "两个月以后呢"): only a sum answers it.
 _BEYOND_FREE = re.compile(r"平时|平常|正常|之后|以后|过后|到期后|用完|本身|原价|不免费")
 # Words that make an amount asked for an amount of money, or for what something is worth.
-_MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱")
+# How much may be borrowed ("网商贷最高能贷多少", "额度会提高吗") is a sum too: a rate cut is none.
+_MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱|额度|(?:贷|借)(?:款)?得?(?:多少|几多)")
 # What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值|花钱买|花錢買|自己买|单独买|另外买|买的话")
 
@@ -710,8 +711,11 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
-        if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
-            deferred.append(aspect)  # "保理融资要怎么申请": the facet says only where to look
+        if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered) and not (
+                aspect in ("rate", "amount") and _FIGURES[aspect].search(facets[keys[0]])):
+            # "保理融资要怎么申请": the facet says only where to look ("利息下调10%,具体以页面
+            # 为准" gives the figure asked, and where to see it).
+            deferred.append(aspect)
         elif keys and aspect == "amount" and amount_kind != "amount" \
                 and not _FIGURES[amount_kind].search(facets[keys[0]]):
             continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money

@@ -89,7 +89,8 @@ def unnamed_thing(text: str, body: str, skip: Container[str] = (),
 # Whether something exists ("直播课有回放吗", "会唔会有罚则", "考完有冇证书"): the thing asked is the
 # run of characters after the question words, up to a particle or a break; after a bare 有 only
 # when a question particle follows ("也有企业买家下单," says what the merchant has).
-_EXISTS = re.compile(r"(?:有没有|有冇|有无|有否|有木有|会不会有|会唔会有)(?:得)?"
+_EXISTS = re.compile(r"(?:有没有|有冇|有无|有否|有木有|会不会有|会唔会有|"
+                     r"(?:会不会|会唔会)(?:寄|送|发|给|畀|派)(?:个|些|啲)?)(?:得)?"
                      r"([\u4e00-\u9fff]{2,12}?)(?=吗|呢|不|没有|冇|啊|呀|[^\u4e00-\u9fff]|$)"
                      r"|有(?:得)?([\u4e00-\u9fff]{2,12}?)(?=吗|么|冇|没有|没|不[^\u4e00-\u9fff]|不$)")
 # "有什么特权", "有啥应急机制": what there is, asked openly, is for the nearest entry to answer.
@@ -181,7 +182,7 @@ def share_unanswered(text: str, body: str) -> bool:
 
 
 # Names asked for ("有名单吗", "是哪几家", "都叫什么", "分别是谁") ...
-_NAMES_ASKED = re.compile(r"名单|叫什么|叫咩|叫啥|叫乜|什么名|咩名|是谁|有谁|"
+_NAMES_ASKED = re.compile(r"名单|名字|名称|叫什么|叫咩|叫啥|叫乜|什么名|咩名|是谁|有谁|"
                           r"边几间|边几家|哪几家|哪几间|哪几款|具体是哪些|"
                           r"哪些(?:软件|公司|服务商|厂商|机构|工具|企业|品牌|合作)|边啲(?:软件|公司|服务商|工具)")
 # ... where the answer counts them ("10家认证的服务商", "二十余款工具") and lists none.

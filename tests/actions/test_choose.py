@@ -948,6 +948,7 @@ def test_an_unheard_thing_is_a_noun_the_knowledge_base_never_uses(kb):
     vocabulary = vocabulary_of(kb)
     assert "备货贷" in vocabulary and "钉钉" in vocabulary and "证书" not in vocabulary
     assert unheard_thing("评上金牌会不会有证书", "", vocabulary) == "证书"
+    assert unheard_thing("评上金牌后会不会寄证书或者奖牌过来", "", vocabulary) == "证书"
     # Known to the knowledge base, named by the answer, or a verb: not an unheard thing.
     assert unheard_thing("有没有备货贷", "", vocabulary) is None
     assert unheard_thing("有多少家软件商", "二十余家软件服务商", vocabulary) is None
@@ -980,3 +981,20 @@ async def test_a_region_outside_hubei_is_not_told_it_is_excluded(action):
         message = await reply(action, "我在湖北 能不能用", entity("measure", measure),
                               entity("aspect", "region"))
         assert "湖北" in message["answer"] and "原文没有写明" not in message["answer"], message["answer"]
+
+
+async def test_how_much_may_be_borrowed_is_no_rate_cut(action):
+    """"网商贷最高能贷多少": the 10% cut of the interest is no sum that may be borrowed."""
+    for text in ("湖北网商贷最高能贷多少", "湖北网商贷最高可以借几多"):
+        message = await reply(action, text, entity("measure", "measure_4"),
+                              entity("aspect", "amount"), entity("aspect", "region"))
+        assert message["answer"].startswith("原文没有写明网商贷利息下调的具体数额"), message["answer"]
+    message = await reply(action, "网商贷利息降多少", entity("measure", "measure_4"),
+                          entity("aspect", "rate"), entity("aspect", "amount"))
+    assert "10%" in message["answer"] and "原文没有写明" not in message["answer"], message["answer"]
+
+
+def test_names_asked_of_what_is_only_counted():
+    from actions.focus import names_unlisted
+    assert names_unlisted("那10家工业品牌服务商 能不能告诉我名字", "1688组织10家经过认证的工业品牌专业服务商")
+    assert not names_unlisted("那10家服务商有什么用", "1688组织10家经过认证的工业品牌专业服务商")
