@@ -711,10 +711,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
-        if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered) and not (
-                aspect in ("rate", "amount") and _FIGURES[aspect].search(facets[keys[0]])):
-            # "保理融资要怎么申请": the facet says only where to look ("利息下调10%,具体以页面
-            # 为准" gives the figure asked, and where to see it).
+        if keys and _DEFERS.search(facets[keys[0]]) and not _DEFERS.search(lowered):
+            # "保理融资要怎么申请": the facet says only where to look; "利息下调10%,具体以页面为准"
+            # gives a cut, and the rate itself (年化, 原本的利率) only on the loan's page.
             deferred.append(aspect)
         elif keys and aspect == "amount" and amount_kind != "amount" \
                 and not _FIGURES[amount_kind].search(facets[keys[0]]):

@@ -90,14 +90,16 @@ def unnamed_thing(text: str, body: str, skip: Container[str] = (),
 # run of characters after the question words, up to a particle or a break; after a bare 有 only
 # when a question particle follows ("也有企业买家下单," says what the merchant has).
 _EXISTS = re.compile(r"(?:有没有|有冇|有无|有否|有木有|会不会有|会唔会有|"
-                     r"(?:会不会|会唔会)(?:寄|送|发|给|畀|派)(?:个|些|啲)?)(?:得)?"
+                     r"(?:会不会|会唔会)(?:寄|送|发|给|畀|派)(?:个|些|啲)?)(得)?"
                      r"([\u4e00-\u9fff]{2,12}?)(?=吗|呢|不|没有|冇|啊|呀|[^\u4e00-\u9fff]|$)"
-                     r"|有(?:得)?([\u4e00-\u9fff]{2,12}?)(?=吗|么|冇|没有|没|不[^\u4e00-\u9fff]|不$)")
+                     r"|有(得)?([\u4e00-\u9fff]{2,12}?)(?=吗|么|冇|没有|没|不[^\u4e00-\u9fff]|不$)")
 # "有什么特权", "有啥应急机制": what there is, asked openly, is for the nearest entry to answer.
 _OPEN_QUESTION = re.compile(r"^(?:什么|啥|咩|乜|乜嘢|哪|边|何|几|多少|甚么|其他|别的|哪些|些|冇|没)")
 # Nouns only (jieba's tags): a verb there is what the merchant wants done ("有冇帮手"), which the
-# nearest entry answers or not on its own terms.
+# nearest entry answers or not on its own terms; after 有冇得 ("有冇得候补") a verb is what may
+# be had.
 _THING_TAGS = ("n", "nz", "vn")
+_CHANCE_TAGS = _THING_TAGS + ("v", "b")
 # Below this count in jieba's general dictionary a "word" is debris of colloquial or Cantonese
 # text cut apart ("系咪", "店能"), not a thing anyone asked about.
 _MIN_WORD_COUNT = 5
@@ -112,12 +114,13 @@ def unheard_thing(text: str, body: str, vocabulary: str,
     mentions (not in `vocabulary`, its whole text, lower-cased) and the answer does not name:
     "百人讲师团的直播课有回放吗" asks about 回放, which no document speaks of."""
     for match in _EXISTS.finditer(text):
-        asked = match.group(1) or match.group(2)
+        chance, asked = (match.group(1), match.group(2)) if match.group(2) else match.group(3, 4)
         if _OPEN_QUESTION.match(asked):
             continue
+        tags = _CHANCE_TAGS if chance else _THING_TAGS
         for part in pseg.cut(asked):
             word = part.word
-            if len(word) < 2 or not part.flag.startswith(_THING_TAGS) or word in _GENERAL \
+            if len(word) < 2 or not part.flag.startswith(tags) or word in _GENERAL \
                     or word in _RELATIONS or jieba.get_FREQ(word, 0) < _MIN_WORD_COUNT:
                 continue
             if word not in vocabulary and not named_in(word, body, synonyms):

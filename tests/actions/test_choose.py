@@ -949,6 +949,7 @@ def test_an_unheard_thing_is_a_noun_the_knowledge_base_never_uses(kb):
     assert "备货贷" in vocabulary and "钉钉" in vocabulary and "证书" not in vocabulary
     assert unheard_thing("评上金牌会不会有证书", "", vocabulary) == "证书"
     assert unheard_thing("评上金牌后会不会寄证书或者奖牌过来", "", vocabulary) == "证书"
+    assert unheard_thing("名额如果爆咗,仲有冇得候补?", "", vocabulary) == "候补"  # 有冇得: a chance
     # Known to the knowledge base, named by the answer, or a verb: not an unheard thing.
     assert unheard_thing("有没有备货贷", "", vocabulary) is None
     assert unheard_thing("有多少家软件商", "二十余家软件服务商", vocabulary) is None
@@ -989,9 +990,11 @@ async def test_how_much_may_be_borrowed_is_no_rate_cut(action):
         message = await reply(action, text, entity("measure", "measure_4"),
                               entity("aspect", "amount"), entity("aspect", "region"))
         assert message["answer"].startswith("原文没有写明网商贷利息下调的具体数额"), message["answer"]
-    message = await reply(action, "网商贷利息降多少", entity("measure", "measure_4"),
+    # The rate asked: the cut is given, the rate itself only on the loan's page.
+    message = await reply(action, "网商贷利息降多少 年化多少", entity("measure", "measure_4"),
                           entity("aspect", "rate"), entity("aspect", "amount"))
-    assert "10%" in message["answer"] and "原文没有写明" not in message["answer"], message["answer"]
+    assert message["answer"].startswith("原文没有写明网商贷利息下调的具体利率或费率"), message["answer"]
+    assert "10%" in message["answer"]
 
 
 def test_names_asked_of_what_is_only_counted():
