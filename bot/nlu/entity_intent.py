@@ -106,7 +106,7 @@ class KnowledgeIntentAdjuster(GraphComponent):
             "status_entities": ["merchant_id"],
             "status_intent": "ask_tier_status",
             # What makes a message a question: a question mark or a question word.
-            "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|谁|能不能|可不可以|是不是|"
+            "question_pattern": r"[??]|吗|么|呢|什么|啥|咋|多少|几|怎|如何|哪|谁|能不能|可不可以|是不是|还是|還是|"
                                 r"会不会|能否|可否|是否|有没有|有冇|係咪|系咪|唔|咩|乜|边|邊|点样|點樣|"
                                 r"点解|點解|幾|嗎|麼|甚麼|干嘛|幹嘛|怎么办|怎麼辦|咋办|what|how|when|"
                                 # A-not-A: 要不要, 用不用, 行不行, 有没有; or a final 不/没
@@ -144,6 +144,17 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                         r"staff|robot|bot",
             # What such a guess becomes: "unsure" (the knowledge names, if any, then decide).
             "unsure_intent": "nlu_fallback",
+            # Other acts that need a word of their own, or the guess is the classifier unsure:
+            # starting over clears the conversation, so "新的金银牌体系是哪一年开始升级的" must not;
+            # a greeting says hello ("金牌晋级是系统自动算 还是有人审的" does not). A message this
+            # short ("好的") keeps its guess: it holds too little to be a question.
+            "evidence_patterns": {
+                "start_over": r"重新|從新|从新|从头|從頭|由头|由頭|重来|重來|重置|清空|清除|忘掉|忘记|忘記|"
+                              r"嚟过|嚟過|再来|再來|restart|reset|start\s*over|clear",
+                "greet": r"你好|您好|妳好|在吗|在嗎|在么|在麼|在不在|在唔在|哈喽|哈囉|哈啰|嗨|喂|早|午安|晚安|"
+                         r"好呀|好啊|有人|打扰|打擾|请教|請教|咨询|諮詢|请问|請問|想问|想問|问下|問下|问点|問點|"
+                         r"问个|問個|问题|問題|hello|hi\b|hey|hallo|morning",
+            },
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
@@ -172,6 +183,8 @@ class KnowledgeIntentAdjuster(GraphComponent):
         self._handoff_intents = set(config["handoff_intents"])
         self._handoff_evidence = re.compile(config["handoff_evidence_pattern"], re.IGNORECASE)
         self._unsure_intent = config["unsure_intent"]
+        self._evidence = {name: re.compile(pattern, re.IGNORECASE)
+                          for name, pattern in (config.get("evidence_patterns") or {}).items()}
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -221,7 +234,9 @@ class KnowledgeIntentAdjuster(GraphComponent):
                                                         or self._calculation.search(text))):
                 self._as_request(message, intent)
                 continue
-            if name in self._handoff_intents and not self._handoff_evidence.search(text):
+            if (name in self._handoff_intents and not self._handoff_evidence.search(text)) or (
+                    name in self._evidence and not self._evidence[name].search(text)
+                    and not kinds & self._status_entities and len(_HAN.findall(text)) >= self._min_chars):
                 self._relabel(message, intent, self._unsure_intent)
                 intent = message.get(INTENT) or {}
                 name = intent.get(INTENT_NAME_KEY)

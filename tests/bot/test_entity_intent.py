@@ -304,3 +304,23 @@ def test_a_conversational_guess_on_a_message_naming_an_entry_is_a_programme_ques
     assert message.get("intent")["name"] == "ask_programme"
     [thanks] = adjuster.process([parsed("好的谢谢", "thank", "aspect")])
     assert thanks.get("intent")["name"] == "thank"
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("新的金銀牌體系是哪一年開始升級的?", "start_over"),
+    ("平台建議而家開始做咩準備", "start_over"),
+    ("金牌晋级是系统自动算 还是有人审的", "greet"),
+])
+def test_starting_over_or_a_greeting_needs_a_word_of_its_own(adjuster, text, intent):
+    """Starting over clears the conversation: a question the classifier reads as one is not."""
+    [message] = adjuster.process([parsed(text, intent)])
+    assert message.get("intent")["name"] != intent
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("重新开始", "start_over"), ("由头嚟过", "start_over"), ("restart", "start_over"),
+    ("你好", "greet"), ("早晨", "greet"), ("您好", "greet"), ("hi", "greet"),
+])
+def test_starting_over_and_greetings_in_their_own_words_stay(adjuster, text, intent):
+    [message] = adjuster.process([parsed(text, intent)])
+    assert message.get("intent")["name"] == intent
