@@ -100,6 +100,8 @@ _BEYOND_FREE = re.compile(r"平时|平常|正常|之后|以后|过后|到期后|
 # Words that make an amount asked for an amount of money, or for what something is worth.
 # How much may be borrowed ("网商贷最高能贷多少", "额度会提高吗") is a sum too: a rate cut is none.
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱|额度|(?:贷|借)(?:款)?得?(?:多少|几多)")
+# A length of time asked as an amount ("多少天", "几个月").
+_DURATION_ASKED = re.compile(r"(?:多少|几多|几)(?:个)?(?:天|日|月|年|周|星期|礼拜)")
 # What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值|花钱买|花錢買|自己买|单独买|另外买|买的话")
 
@@ -589,11 +591,16 @@ def _only_on(kb: KnowledgeBase, word: str, elsewhere: str) -> bool:
         and word not in elsewhere
 
 
-def _amount_kind(text: str) -> str:
-    """Which figure an amount asked for needs: a worth, a sum of money, or any amount."""
+def _amount_kind(text: str, aspects: Sequence[str] = ()) -> str:
+    """Which figure an amount asked for needs: a worth, a sum of money, a length of time
+    ("数据周期是多少天"), a rate when a rate is asked too ("利率优惠分别是多少"), or any amount."""
     if _WORTH_ASKED.search(text):
         return "worth"
-    return "money" if _MONEY_ASKED.search(text) else "amount"
+    if _MONEY_ASKED.search(text):
+        return "money"
+    if _DURATION_ASKED.search(text):
+        return "time"
+    return "rate" if "rate" in aspects else "amount"
 
 
 def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:
@@ -705,7 +712,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
-    amount_kind = _amount_kind(text)
+    amount_kind = _amount_kind(text, aspects)
     # "极速到账平时收费多少": 免费 for two months is not the fee asked; only a fee charged is.
     cost_kind = "fee" if _BEYOND_FREE.search(lowered) else "cost"
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
