@@ -591,16 +591,15 @@ def _only_on(kb: KnowledgeBase, word: str, elsewhere: str) -> bool:
         and word not in elsewhere
 
 
-def _amount_kind(text: str, aspects: Sequence[str] = ()) -> str:
+def _amount_kind(text: str) -> str:
     """Which figure an amount asked for needs: a worth, a sum of money, a length of time
-    ("数据周期是多少天"), a rate when a rate is asked too ("利率优惠分别是多少"), or any amount."""
+    ("数据周期是多少天"), or any amount. (A rate asked is the rate aspect's: "9折" is no rate
+    when the rate itself, 年化 or 原本的利率, is what the merchant wants.)"""
     if _WORTH_ASKED.search(text):
         return "worth"
     if _MONEY_ASKED.search(text):
         return "money"
-    if _DURATION_ASKED.search(text):
-        return "time"
-    return "rate" if "rate" in aspects else "amount"
+    return "time" if _DURATION_ASKED.search(text) else "amount"
 
 
 def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:
@@ -712,7 +711,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
-    amount_kind = _amount_kind(text, aspects)
+    amount_kind = _amount_kind(text)
     # "极速到账平时收费多少": 免费 for two months is not the fee asked; only a fee charged is.
     cost_kind = "fee" if _BEYOND_FREE.search(lowered) else "cost"
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere

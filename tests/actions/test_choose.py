@@ -1006,8 +1006,7 @@ def test_names_asked_of_what_is_only_counted():
 def test_the_figure_an_amount_asks_for():
     from actions.choose import _amount_kind
     assert _amount_kind("金牌考核的数据周期是多少天") == "time"
-    assert _amount_kind("金牌银牌贷款利率优惠分别是多少", ["rate", "amount"]) == "rate"
-    assert _amount_kind("网商贷最高能贷多少", ["rate", "amount"]) == "money"
+    assert _amount_kind("网商贷最高能贷多少") == "money"
     assert _amount_kind("聚联盟有多少个品牌") == "amount"
 
 
@@ -1015,7 +1014,3 @@ def test_what_makes_a_thing_worth_having_is_no_term_to_define():
     body = "询价单订阅3.0:核心利益点:①买家求购信息时效性;②10个关键词订阅"
     assert undefined_term("询价单订阅3.0 最大的卖点是什么", body, ["询价单订阅3.0"]) is None
 
-
-async def test_when_to_join_for_the_new_merchant_red_packet_is_answered(action):
-    message = await reply(action, "网销宝红包要什么时候加入才送", entity("resource", "resource_wangxiaobao"))
-    assert "当天加入" in message["answer"], message["answer"]
