@@ -89,6 +89,9 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
             "threshold": re.compile(r"\d+(\.\d+)?%"),
             "rate": re.compile(r"\d+(\.\d+)?(%|折|bps)"),
             "time": re.compile(r"\d+(年|月|日|天|周|点)|[一二三四五六七八九十两]+(个月|天|周|年)"),
+            # How long ("多少天", "几多日"): "近90天", "两个月"; a date ("1月19日") is none.
+            "duration": re.compile(r"(?<!\d)(\d{1,3}|[一二三四五六七八九十两]+)\s*"
+                                   r"(天|个月|周|星期|年(?!\d))"),
             "deadline": re.compile(r"\d+(年|月|日)"),
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # A fee charged ("收费20元", "手续费0.1元"), not any sum nearby ("最高额度100万").
@@ -599,7 +602,7 @@ def _amount_kind(text: str) -> str:
         return "worth"
     if _MONEY_ASKED.search(text):
         return "money"
-    return "time" if _DURATION_ASKED.search(text) else "amount"
+    return "duration" if _DURATION_ASKED.search(text) else "amount"
 
 
 def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:

@@ -1005,7 +1005,10 @@ def test_names_asked_of_what_is_only_counted():
 
 def test_the_figure_an_amount_asks_for():
     from actions.choose import _amount_kind
-    assert _amount_kind("金牌考核的数据周期是多少天") == "time"
+    assert _amount_kind("金牌考核的数据周期是多少天") == "duration"
+    from actions.choose import _FIGURES
+    assert _FIGURES["duration"].search("准入条件按近90天的经营数据考核")
+    assert not _FIGURES["duration"].search("适用于2020年1月19日至2月9日期间的订单")
     assert _amount_kind("网商贷最高能贷多少") == "money"
     assert _amount_kind("聚联盟有多少个品牌") == "amount"
 
