@@ -18,10 +18,9 @@ silence and never gets a figure the documents do not give:
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
 from actions.focus import names_unlisted, share_unanswered, undefined_term, unheard_thing, unnamed_thing
@@ -613,38 +612,6 @@ def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:
     return [own] + [alias for aliases in kb.names.values() for alias, i in aliases.items() if i == topic]
 
 
-# The knowledge base last asked for and its vocabulary (the files reload when they change).
-_VOCABULARY: List[Tuple[KnowledgeBase, str]] = []
-
-
-def vocabulary_of(kb: KnowledgeBase) -> str:
-    """Everything the knowledge base says or knows a name for, lower-cased in one string: a word
-    not in it is one the documents never use. Built once per loaded knowledge base."""
-    if _VOCABULARY and _VOCABULARY[0][0] is kb:
-        return _VOCABULARY[0][1]
-    parts: List[str] = []
-    _strings_of([getattr(kb, f.name) for f in dataclasses.fields(kb) if f.name != "replies"], parts)
-    found = "\n".join(parts).lower()
-    _VOCABULARY[:] = [(kb, found)]
-    return found
-
-
-def _strings_of(value: object, into: List[str]) -> None:
-    """Every string inside `value` (dataclasses, mappings with their keys, sequences)."""
-    if isinstance(value, str):
-        into.append(value)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            _strings_of(getattr(value, f.name), into)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _strings_of(key, into)
-            _strings_of(item, into)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        for item in value:
-            _strings_of(item, into)
-
-
 class _KnownWords:
     """Words the focus check leaves alone: aspect words (checked by the aspect rules) and the
     names of the entry answered, looked up only for the one word a question counts."""
@@ -747,7 +714,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                 break
     if missing is None:
         # "直播课有回放吗": a thing no document mentions, asked whether it exists.
-        thing = unheard_thing(lowered, body, vocabulary_of(kb), kb.synonyms)
+        thing = unheard_thing(lowered, body, kb.vocabulary, kb.synonyms)
         if thing is not None:
             answer.lines.insert(0, kb.replies["not_mentioned"].format(thing=thing))
             answer.missing = thing

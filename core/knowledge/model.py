@@ -1,9 +1,11 @@
 """Typed, immutable view of the knowledge base."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from functools import cached_property
+from typing import List, Mapping, Optional, Tuple
 
 # Entity value for "gold and silver" (金银牌): the question is about every tier.
 ALL_TIERS = "all"
@@ -200,6 +202,16 @@ class KnowledgeBase:
     # The same without the ids: only the names merchants may type.
     names: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
+    @cached_property
+    def vocabulary(self) -> str:
+        """Everything the knowledge base says or knows a name for (its replies aside),
+        lower-cased in one string: a word not in it is one the documents never use. Built on
+        first use, once per loaded knowledge base."""
+        parts: List[str] = []
+        _strings_of([getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "replies"],
+                    parts)
+        return "\n".join(parts).lower()
+
     @property
     def programme(self) -> Programme:
         """The programme the seller tiers belong to."""
@@ -258,3 +270,19 @@ class KnowledgeBase:
         if not isinstance(value, str):
             return None
         return self.aliases.get(kind, {}).get(value.strip().lower())
+
+
+def _strings_of(value: object, into: List[str]) -> None:
+    """Every string inside `value` (dataclasses, mappings with their keys, sequences)."""
+    if isinstance(value, str):
+        into.append(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _strings_of(getattr(value, f.name), into)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _strings_of(key, into)
+            _strings_of(item, into)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            _strings_of(item, into)

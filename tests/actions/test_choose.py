@@ -943,9 +943,8 @@ async def test_a_thing_no_document_mentions_asked_whether_it_exists_is_said_to_b
 
 
 def test_an_unheard_thing_is_a_noun_the_knowledge_base_never_uses(kb):
-    from actions.choose import vocabulary_of
     from actions.focus import unheard_thing
-    vocabulary = vocabulary_of(kb)
+    vocabulary = kb.vocabulary
     assert "备货贷" in vocabulary and "钉钉" in vocabulary and "证书" not in vocabulary
     assert unheard_thing("评上金牌会不会有证书", "", vocabulary) == "证书"
     assert unheard_thing("评上金牌后会不会寄证书或者奖牌过来", "", vocabulary) == "证书"
@@ -959,7 +958,7 @@ def test_an_unheard_thing_is_a_noun_the_knowledge_base_never_uses(kb):
     assert unheard_thing("我们也有企业买家下单,保理利率能降吗", "", vocabulary) is None
     assert unheard_thing("直播课有回放吗", "", vocabulary) is None  # a verb: 回放 is done, not had
     # The same knowledge base object is read once; a reloaded one is read again.
-    assert vocabulary_of(kb) is vocabulary
+    assert kb.vocabulary is vocabulary
 
 
 async def test_how_long_a_loan_runs_or_how_it_is_paid_back_is_said_to_be_missing(action):
