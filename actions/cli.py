@@ -1,4 +1,4 @@
-"""Operator commands: `python -m actions.cli import-metrics|assess|init-db|token ...`."""
+"""Operator commands: `python -m actions.cli import-metrics|assess|init-db|agent|token ...`."""
 from __future__ import annotations
 
 import argparse
@@ -95,6 +95,41 @@ def cmd_link_dingtalk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(args: argparse.Namespace) -> Optional[str]:
+    """The password from standard input (--password-stdin: its first line) or typed twice."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        print("error: the two passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from core.agents import AccountError, add_agent, disable_agent
+
+    factory = _factory(args.database_url)
+    try:
+        if args.action == "disable":
+            with factory.begin() as session:
+                disable_agent(session, args.name)
+            print(f"agent {args.name} can no longer sign in")
+            return 0
+        password = _new_password(args)
+        if password is None:
+            return 1
+        with factory.begin() as session:
+            add_agent(session, args.name, password, replace=args.reset)
+    except AccountError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"agent {args.name} {'has a new password' if args.reset else 'can now sign in to the console'}")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from core.identity import issue_token
 
@@ -125,6 +160,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("staff_id", help="the senderStaffId DingTalk sends")
     p.add_argument("merchant", help="merchant id")
     p.set_defaults(run=cmd_link_dingtalk)
+    p = sub.add_parser("agent", help="create an agent account for the console, or disable one")
+    p.add_argument("action", choices=("add", "disable"))
+    p.add_argument("name")
+    p.add_argument("--reset", action="store_true", help="add: set a new password on an existing account")
+    p.add_argument("--password-stdin", action="store_true", help="add: read the password from stdin")
+    p.set_defaults(run=cmd_agent)
     p = sub.add_parser("token", help="print a signed token for development")
     p.add_argument("--sub", required=True)
     p.add_argument("--role", choices=("merchant", "agent"), required=True)

@@ -87,3 +87,8 @@ def dingtalk_app_secret() -> Optional[str]:
 def server_ports() -> Tuple[int, int]:
     """($RASA_PORT, $ACTION_PORT): 5005 and 5055."""
     return int(_text("RASA_PORT", "5005")), int(_text("ACTION_PORT", "5055"))
+
+
+def agent_session_minutes() -> str:
+    """$AGENT_SESSION_MINUTES: how long an agent console session lasts (core/agents.py)."""
+    return _text("AGENT_SESSION_MINUTES")

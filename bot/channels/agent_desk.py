@@ -1,19 +1,33 @@
-"""Agent desk API: authenticated agents work the handoff tickets (routes under /webhooks/agent/).
+"""Agent desk: the console page and the API agents work the handoff tickets with (/webhooks/agent/).
 
-    GET  /webhooks/agent/tickets                    open and claimed tickets (?status=closed|all)
-    GET  /webhooks/agent/tickets/<n>                 summary, ticket history and transcript (audited)
-    POST /webhooks/agent/tickets/<n>/claim           take the ticket
-    POST /webhooks/agent/tickets/<n>/messages        {"text": "..."} to the merchant
-    POST /webhooks/agent/tickets/<n>/delegate        {"text": "..."} (optional) the assistant answers
-    POST /webhooks/agent/tickets/<n>/handback        the assistant takes the conversation back
+    GET    /webhooks/agent/                          the agent console (web/agent/)
+    POST   /webhooks/agent/session                   {"name", "password"}: sign in (session cookie)
+    GET    /webhooks/agent/session                   who is signed in, and the session's CSRF token
+    DELETE /webhooks/agent/session                   sign out
+    GET    /webhooks/agent/tickets                   open and claimed tickets (?status=closed|all,
+                                                     &channel=, &reason=, &limit=, &offset=)
+    GET    /webhooks/agent/tickets/<n>               summary, history, transcript and, for a
+                                                     signed-in merchant, their tier status (audited)
+    GET    /webhooks/agent/tickets/<n>/suggestions   knowledge-base answers to the merchant's latest question
+    POST   /webhooks/agent/tickets/<n>/claim         take the ticket
+    POST   /webhooks/agent/tickets/<n>/messages      {"text": "..."} to the merchant
+    POST   /webhooks/agent/tickets/<n>/delegate      {"text": "..."} (optional) the assistant answers
+    POST   /webhooks/agent/tickets/<n>/handback      {"note": "..."} (optional) close the ticket with a
+                                                     resolution note; the assistant takes over again
 
-`Authorization: Bearer <JWT>` with role `agent` (as on the merchant channel); other roles get
-403, bad tokens 401. Acting on a ticket (messages, delegate, hand-back) needs having claimed it.
+Integrations send `Authorization: Bearer <JWT>` with role `agent` (as on the merchant channel).
+The console signs in with a name and password (accounts: `python -m actions.cli agent add`)
+and gets the same kind of token in an HttpOnly, SameSite=Strict cookie; with the cookie, every
+POST must also carry the session's CSRF token in `X-CSRF-Token`. Other roles get 403, bad or
+expired tokens 401. Acting on a ticket (messages, delegate, hand-back) needs having claimed it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -22,16 +36,26 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import agent_relay
-from bot.channels.auth import audit_refusal, bearer_identity, client_address, unauthorised
+from bot.channels.auth import audit_refusal, bearer_identity, client_address, token_identity, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import AS_TEXT, valid_text
+from bot.channels.webchat import SECURITY_HEADERS, served
 from bot.nlu.normalizer import INTENT_PREFIX
-from core import script
+from core import agents, script
 from core.audit import record
 from core.db import tickets
 from core.db.models import HandoffTicket
-from core.identity import Identity, InvalidToken
+from core.identity import Identity, InvalidToken, issue_token, secret
 from core.logsafe import failure
+
+CONSOLE_DIR = Path(__file__).resolve().parents[2] / "web" / "agent"
+CONSOLE_FILES = {"console.js": "application/javascript", "console.css": "text/css"}
+SESSION_COOKIE = "agent_session"
+COOKIE_PATH = "/webhooks/agent"
+CSRF_HEADER = "X-CSRF-Token"
+# Failed sign-ins of one name (or from one address) before sign-in is refused for a while.
+MAX_FAILED_SIGN_INS = 5
+SIGN_IN_PAUSE_SECONDS = 15 * 60
 
 # The largest ticket number an INTEGER primary key holds (PostgreSQL and SQLite alike).
 MAX_TICKET_NUMBER = 2**31 - 1
@@ -68,6 +92,119 @@ def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
+def _set_cookie(reply: HTTPResponse, request: Request, token: str, seconds: int) -> None:
+    """The console's session cookie: not readable by scripts, never sent by other sites."""
+    reply.cookies[SESSION_COOKIE] = token
+    cookie = reply.cookies[SESSION_COOKIE]
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    cookie["path"] = COOKIE_PATH
+    cookie["max-age"] = seconds
+    if request.scheme == "https":
+        cookie["secure"] = True
+
+
+class SignInLimiter:
+    """Failed sign-ins per name and per client address: after MAX_FAILED_SIGN_INS in a row,
+    sign-in is refused for SIGN_IN_PAUSE_SECONDS (per process)."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        self._failures: Dict[str, Tuple[int, float]] = {}
+
+    def paused(self, *keys: str) -> bool:
+        now = time.monotonic()
+        return any(count >= MAX_FAILED_SIGN_INS and now - since < SIGN_IN_PAUSE_SECONDS
+                   for count, since in (self._failures.get(k, (0, 0.0)) for k in keys))
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        if len(self._failures) > self.MAX_KEYS:
+            self._failures = {k: v for k, v in self._failures.items() if now - v[1] < SIGN_IN_PAUSE_SECONDS}
+        for key in keys:
+            count, since = self._failures.get(key, (0, now))
+            if now - since >= SIGN_IN_PAUSE_SECONDS:
+                count, since = 0, now
+            self._failures[key] = (count + 1, since)
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+def with_simplified(lines: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Transcript lines with a simplified rendering beside text written in traditional."""
+    for line in lines:
+        text = line.get("text") or ""
+        simplified = script.to_simplified(text, script.detect_script(text))
+        if simplified != text:
+            line["simplified"] = simplified
+    return lines
+
+
+async def status_card(agent: Identity, merchant_id: str, address: str) -> Optional[str]:
+    """The merchant's tier status as the assistant would tell it to an agent (the read is
+    audited under the agent); None without metrics or rules."""
+    from actions.tier_render import render_status
+    from actions.tier_status import lookup
+    from core import clock
+    from core.db.session import shared_factory
+    from core.knowledge import shared_store
+    from core.tiers import engine
+
+    found = await asyncio.to_thread(lookup, shared_factory(), agent, merchant_id, None, address)
+    rules = engine.shared_rules().get()
+    if found.metrics is None or rules is None:
+        return None
+    today = clock.today()
+    verdict = engine.evaluate(found.metrics, rules, found.category_average,
+                              engine.next_assessment(rules, today))
+    metrics = found.metrics
+    return render_status(shared_store().get(), rules, metrics, verdict, today,
+                         f"{metrics.merchant_name}({metrics.merchant_id})")
+
+
+# Suggestions offered for one question.
+SUGGESTIONS = 3
+
+
+async def suggested_answers(rasa: Any, tracker: Any, question: str) -> List[Dict[str, Any]]:
+    """The knowledge base's best entries for the question, each rendered as the merchant would
+    see it (the domain's answer response, in the merchant's script)."""
+    from actions.answers import Answer
+    from actions.choose import question_for
+    from actions.programme_terms import ActionAnswerProgramme
+    from actions.questions import Question
+    from core import clock
+    from core.knowledge import shared_store
+    from core.knowledge.retrieval import retriever_for
+
+    if not question.strip():
+        return []
+    store = shared_store()
+    kb = store.get()
+    composer = ActionAnswerProgramme(store, clock.today)
+    simplified = script.normalize(question)[0]
+    hits = await asyncio.to_thread(retriever_for(kb).rank, simplified, 8)
+    found: List[Dict[str, Any]] = []
+    for hit in hits:
+        if any(s["topic"] == hit.id for s in found):
+            continue
+        # Composed as the assistant composes an answer naming that entry.
+        answer, _ = composer.answer(kb, question_for(hit, Question()), clock.today())
+        if not isinstance(answer, Answer) or not answer.lines:
+            continue
+        rendered = await rasa.nlg.generate("utter_answer", tracker, "rest", answer="\n".join(answer.lines),
+                                           source=answer.citation(), status=answer.status)
+        text = ((rendered or {}).get("text") or "").strip()
+        if text:
+            found.append({"topic": hit.id, "name": kb.name_of(hit.id) or hit.id, "text": text})
+        if len(found) == SUGGESTIONS:
+            break
+    return found
+
+
 class AgentDeskInput(InputChannel):
     """Not a chat channel: the HTTP API agents use to take over and hand back conversations."""
 
@@ -78,10 +215,20 @@ class AgentDeskInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         desk = Blueprint("agent_desk", __name__)
 
+        limiter = SignInLimiter()
+
+        def caller(request: Request) -> Tuple[Identity, Optional[str]]:
+            """Who calls: a bearer token, else the console's session cookie (then also the
+            session token, for the CSRF check)."""
+            if request.headers.get("Authorization") or not request.cookies.get(SESSION_COOKIE):
+                return bearer_identity(request), None
+            token = request.cookies.get(SESSION_COOKIE, "")
+            return token_identity(token, "not signed in"), token
+
         def authorised(handler):
             async def wrapped(request: Request, **kwargs: Any) -> HTTPResponse:
                 try:
-                    identity = bearer_identity(request)
+                    identity, session_token = caller(request)
                 except InvalidToken as e:
                     return await unauthorised(self.name(), e, request)
                 if identity.role != "agent":
@@ -89,6 +236,13 @@ class AgentDeskInput(InputChannel):
                                                  f"{request.method} {request.path}: not an agent",
                                                  client_address(request))
                     return _error(403, "only agents may use the agent desk")
+                given = request.headers.get(CSRF_HEADER)
+                if session_token is not None and request.method not in ("GET", "HEAD") and \
+                        not agents.csrf_matches(secret() or "", session_token, given):
+                    await audit_refusal(self.name(),
+                                        f"{request.method} {request.path[:120]}: no valid CSRF token",
+                                        identity, source=client_address(request))
+                    return _error(403, "missing or wrong CSRF token; reload the console")
                 number = kwargs.get("number")
                 if number is not None and not 0 < number <= MAX_TICKET_NUMBER:
                     # No ticket has that number, and the database could not even compare it.
@@ -109,6 +263,73 @@ class AgentDeskInput(InputChannel):
                     return _error(503, "ticket database unavailable; try again shortly")
             wrapped.__name__ = handler.__name__
             return wrapped
+
+        async def console(request: Request) -> HTTPResponse:
+            if not request.path.endswith("/"):
+                return response.redirect(f"{request.path}/", status=301)
+            return await response.file(CONSOLE_DIR / "index.html", headers=SECURITY_HEADERS,
+                                       mime_type="text/html; charset=utf-8")
+
+        desk.add_route(console, "/", methods=["GET"], name="console")
+
+        @desk.route("/static/<name:str>", methods=["GET"])
+        async def static(request: Request, name: str) -> HTTPResponse:
+            kind = CONSOLE_FILES.get(name)
+            if kind is None:
+                return _error(404, "not found")
+            return response.raw(served(CONSOLE_DIR / name), headers=SECURITY_HEADERS,
+                                content_type=f"{kind}; charset=utf-8")
+
+        @desk.route("/session", methods=["POST"])
+        async def sign_in(request: Request) -> HTTPResponse:
+            key = secret()
+            if not key:
+                return _error(503, "authentication is not configured (ASSISTANT_JWT_SECRET)")
+            try:
+                body = json_object(request)
+            except BadRequest as e:
+                return e.response()
+            name, password = body.get("name"), body.get("password")
+            if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+                return _error(400, "'name' and 'password' are required")
+            name = name.strip()[:64]
+            address = client_address(request)
+            if limiter.paused(name, address):
+                await audit_refusal(self.name(), f"sign-in of {name} paused after failed attempts",
+                                    source=address)
+                return _error(429, "too many failed sign-ins; try again in 15 minutes")
+            if not await agent_relay.in_transaction(agents.check_password, name, password[:1024]):
+                limiter.failed(name, address)
+                await audit_refusal(self.name(), f"sign-in of {name}: wrong name or password", source=address)
+                return _error(401, "wrong name or password")
+            limiter.succeeded(name, address)
+            lifetime = agents.session_lifetime()
+            token = issue_token(key, name, "agent", lifetime)
+            identity = Identity(name, "agent")
+            await agent_relay.in_transaction(record, identity, None, "agent_sign_in", True, "", address)
+            reply = response.json({"agent": name, "csrf": agents.csrf_token(key, token),
+                                   "expires_in": int(lifetime.total_seconds())})
+            _set_cookie(reply, request, token, int(lifetime.total_seconds()))
+            return reply
+
+        @desk.route("/session", methods=["GET"])
+        async def current(request: Request) -> HTTPResponse:
+            token = request.cookies.get(SESSION_COOKIE)
+            try:
+                identity = token_identity(token, "not signed in")
+            except InvalidToken as e:
+                return _error(401, str(e))
+            if identity.role != "agent":
+                return _error(403, "only agents may use the agent desk")
+            csrf = agents.csrf_token(secret() or "", token or "")
+            return response.json({"agent": identity.sub, "csrf": csrf,
+                                  "expires_in": max(0, int(identity.expires - time.time()))})
+
+        @desk.route("/session", methods=["DELETE"])
+        async def sign_out(request: Request) -> HTTPResponse:
+            reply = response.json({"signed_out": True})
+            _set_cookie(reply, request, "", 0)
+            return reply
 
         def body_text(request: Request, required: bool) -> Optional[str]:
             """The body's 'text' (stripped, not empty); None when optional and not given."""
@@ -137,10 +358,12 @@ class AgentDeskInput(InputChannel):
                 return _error(400, f"status must be 'all' or some of {', '.join(tickets.STATUSES)}")
             limit = _whole_number(request.args.get("limit"), "limit", PAGE_SIZE, 1, PAGE_SIZE)
             offset = _whole_number(request.args.get("offset"), "offset", 0, 0, MAX_TICKET_NUMBER)
+            channel = (request.args.get("channel") or "")[:64] or None
+            reason = (request.args.get("reason") or "")[:32] or None
 
             def page(session):
-                return (tickets.list_tickets(session, statuses, limit, offset),
-                        tickets.count_tickets(session, statuses))
+                return (tickets.list_tickets(session, statuses, limit, offset, channel, reason),
+                        tickets.count_tickets(session, statuses, channel, reason))
 
             found, total = await agent_relay.in_transaction(page)
             following = offset + len(found)
@@ -167,12 +390,25 @@ class AgentDeskInput(InputChannel):
                 raise tickets.TicketNotFound(number)
             conversation = await agent_relay.read_conversation(request.app.ctx.agent,
                                                            ticket.conversation_id)
+            status = await status_card(agent, ticket.merchant_id, address) if ticket.merchant_id else None
             return response.json({
                 "ticket": _ticket_json(ticket), "summary": tickets.summary_of(ticket),
                 "history": [{"at": e.at.isoformat() + "Z", "kind": e.kind, "actor": e.actor,
                              "text": e.text, "delivered": e.delivered_at is not None}
                             for e in history],
-                "transcript": agent_relay.transcript(conversation)})
+                "transcript": with_simplified(agent_relay.transcript(conversation)),
+                "tier_status": status})
+
+        @desk.route("/tickets/<number:int>/suggestions", methods=["GET"])
+        @authorised
+        async def suggestions(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            ticket = await ticket_or_404(number)
+            rasa = request.app.ctx.agent
+            tracker = await agent_relay.read_conversation(rasa, ticket.conversation_id)
+            own = agent_relay.merchant_messages(tracker)
+            question = ((own[-1].parse_data or {}).get("text_original") or own[-1].text) if own else ""
+            found = await suggested_answers(rasa, tracker, question or "")
+            return response.json({"ticket": number, "question": question, "suggestions": found})
 
         @desk.route("/tickets/<number:int>/claim", methods=["POST"])
         @authorised
@@ -208,7 +444,15 @@ class AgentDeskInput(InputChannel):
         @desk.route("/tickets/<number:int>/handback", methods=["POST"])
         @authorised
         async def hand_back(request: Request, agent: Identity, number: int) -> HTTPResponse:
+            note = None
+            if request.body:
+                raw = json_object(request).get("note")
+                if raw is not None:
+                    note = script.clean(valid_text(message_text(raw, "note"))).strip() or None
             await ticket_or_404(number)
-            return response.json(await agent_relay.hand_back(request.app.ctx.agent, number, agent.sub))
+            result = await agent_relay.hand_back(request.app.ctx.agent, number, agent.sub)
+            if note:
+                await agent_relay.in_transaction(tickets.add_event, number, "resolution", agent.sub, note)
+            return response.json(dict(result, note=note))
 
         return desk

@@ -126,3 +126,16 @@ class DingTalkUser(Base):
     staff_id = Column(String(128), primary_key=True)
     merchant_id = Column(String(64), nullable=False)
     linked_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+
+
+class AgentAccount(Base):
+    """A customer-service agent who signs in to the agent console with a password.
+
+    Created by an operator (`python -m actions.cli agent add NAME`); only an argon2 hash of the
+    password is stored."""
+
+    __tablename__ = "agent_accounts"
+    name = Column(String(64), primary_key=True)
+    password_hash = Column(String(200), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    disabled = Column(Boolean, nullable=False, default=False)

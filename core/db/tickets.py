@@ -78,20 +78,32 @@ def get_ticket(session: Session, ticket_id: int) -> Optional[HandoffTicket]:
     return session.get(HandoffTicket, ticket_id)
 
 
+def _filtered(query, statuses: Sequence[str], channel: Optional[str], reason: Optional[str]):
+    query = query.where(HandoffTicket.status.in_(tuple(statuses)))
+    if channel:
+        query = query.where(HandoffTicket.channel == channel)
+    if reason:
+        query = query.where(HandoffTicket.reason == reason)
+    return query
+
+
 def list_tickets(session: Session, statuses: Sequence[str] = (OPEN, CLAIMED),
-                 limit: int = 100, offset: int = 0) -> List[HandoffTicket]:
-    """Tickets in the given states in the order agents should take them: signed-in merchants'
-    first (a flood of anonymous tickets does not bury them), then oldest first; one page."""
+                 limit: int = 100, offset: int = 0, channel: Optional[str] = None,
+                 reason: Optional[str] = None) -> List[HandoffTicket]:
+    """Tickets in the given states (and channel, reason, when given) in the order agents should
+    take them: signed-in merchants' first (a flood of anonymous tickets does not bury them),
+    then oldest first; one page."""
     return list(session.execute(
-        select(HandoffTicket).where(HandoffTicket.status.in_(tuple(statuses)))
+        _filtered(select(HandoffTicket), statuses, channel, reason)
         .order_by(HandoffTicket.merchant_id.is_(None), HandoffTicket.created_at, HandoffTicket.id)
         .limit(limit).offset(offset)).scalars())
 
 
-def count_tickets(session: Session, statuses: Sequence[str] = (OPEN, CLAIMED)) -> int:
-    """How many tickets are in the given states."""
-    return session.execute(select(func.count()).select_from(HandoffTicket)
-                           .where(HandoffTicket.status.in_(tuple(statuses)))).scalar_one()
+def count_tickets(session: Session, statuses: Sequence[str] = (OPEN, CLAIMED),
+                  channel: Optional[str] = None, reason: Optional[str] = None) -> int:
+    """How many tickets are in the given states (and channel, reason, when given)."""
+    return session.execute(_filtered(select(func.count()).select_from(HandoffTicket),
+                                     statuses, channel, reason)).scalar_one()
 
 
 def claim(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
