@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Sequence, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -45,6 +46,17 @@ class Lookup:
     category_average: Optional[float] = None
     refused: Optional[str] = None  # reply key when access is refused
     missing: bool = False
+    subject: Optional[str] = None  # the merchant id read (or looked for)
+
+
+# Words an agent may type that look like ids but name something else ("1688", "V3", "72h").
+_ID_TOKEN = re.compile(r"(?<![A-Za-z0-9._-])([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?![A-Za-z0-9._-])")
+
+
+def id_candidates(text: str) -> List[str]:
+    """The runs of id characters in what an agent typed, in order ("AB12", "m-001", "7731"):
+    which of them is a merchant the database decides (see lookup)."""
+    return [m.group(1).rstrip("._-") for m in _ID_TOKEN.finditer(text or "") if m.group(1).rstrip("._-")]
 
 
 def _metrics(merchant: Merchant, row: MerchantMetrics) -> engine.Metrics:
@@ -63,14 +75,21 @@ def _metrics(merchant: Merchant, row: MerchantMetrics) -> engine.Metrics:
         current_tier=merchant.current_tier)
 
 
+def _knowledge_word(kb: KnowledgeBase, word: str) -> bool:
+    """Whether the knowledge base uses the word on its own ("1688", "V3", "72h"): not an id."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(word.lower())}(?![a-z0-9])", kb.vocabulary) is not None
+
+
 def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
            requested: Optional[str], delegate: Optional[Identity] = None,
-           source: Optional[str] = None) -> Lookup:
+           source: Optional[str] = None, candidates: Sequence[str] = ()) -> Lookup:
     """Authorise, read and audit in one short transaction (blocking: run it in a thread).
 
     The conversation's identity decides what may be read. When an agent delegated the turn to
     the assistant (`delegate`), the read is audited under that agent, naming the conversation's
-    identity in the reason. `source`: the client's address, as the channel recorded it."""
+    identity in the reason. `source`: the client's address, as the channel recorded it.
+    `candidates`: for an agent who named no id the NLU recognised, the id-like words of the
+    message; the first one the database has as a merchant is read."""
     def record(session: Session, who: Optional[Identity], subject: Optional[str], action: str,
                allowed: bool, reason: str) -> None:
         if delegate is not None:
@@ -93,6 +112,16 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
             merchant = session.get(Merchant, subject)
         else:
             if not requested:
+                # "查一下商家 AB12": whatever the id's format, the database knows its merchants.
+                requested = next((c for c in candidates if session.get(Merchant, c) is not None),
+                                 None) or next((c.upper() for c in candidates
+                                                if session.get(Merchant, c.upper()) is not None), None)
+                if requested is None and any(any(ch.isalpha() for ch in c) and any(ch.isdigit() for ch in c)
+                                             for c in candidates):
+                    # An id typed that no merchant has: said so, not "which merchant?".
+                    requested = next(c for c in candidates
+                                     if any(ch.isalpha() for ch in c) and any(ch.isdigit() for ch in c))
+            if not requested:
                 record(session, identity, None, ACTION, False, "agent named no merchant")
                 return Lookup(refused="status_agent_needs_id")
             subject = requested
@@ -101,10 +130,11 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
         row = session.get(MerchantMetrics, merchant.id) if merchant else None
         if merchant is None or row is None:
             record(session, identity, subject, ACTION, True, "no such merchant or no metrics")
-            return Lookup(missing=True)
+            return Lookup(missing=True, subject=subject)
         benchmark = session.get(CategoryBenchmark, merchant.l2_category)
         record(session, identity, merchant.id, ACTION, True, "")
-        return Lookup(_metrics(merchant, row), benchmark.snad_dispute_avg if benchmark else None)
+        return Lookup(_metrics(merchant, row), benchmark.snad_dispute_avg if benchmark else None,
+                      subject=merchant.id)
 
 
 class ActionTierStatus(Action):
@@ -124,9 +154,10 @@ class ActionTierStatus(Action):
         return self._factory or shared_factory()
 
     def _lookup(self, identity: Optional[Identity], requested: Optional[str],
-                delegate: Optional[Identity] = None, source: Optional[str] = None) -> Lookup:
+                delegate: Optional[Identity] = None, source: Optional[str] = None,
+                candidates: Sequence[str] = ()) -> Lookup:
         # Runs in a worker thread: migrating on first use must not stall the event loop.
-        return lookup(self._session_factory(), identity, requested, delegate, source)
+        return lookup(self._session_factory(), identity, requested, delegate, source, candidates)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
@@ -148,9 +179,12 @@ class ActionTierStatus(Action):
         delegate = unseal_delegation(secret(), tracker.sender_id, metadata)
         # A delegated turn runs on the agent's request, not from the merchant's address.
         address = None if delegate else metadata.get(CLIENT_ADDRESS)
+        written = str(message.get(contract.PARSE_TEXT_ORIGINAL) or message.get("text") or "")
+        candidates = ([c for c in id_candidates(written) if not _knowledge_word(kb, c)]
+                      if identity and identity.role == "agent" and not requested else [])
         try:
             result = await asyncio.to_thread(self._lookup, identity, requested, delegate,
-                                             address if isinstance(address, str) else None)
+                                             address if isinstance(address, str) else None, candidates)
         except SQLAlchemyError as e:
             logger.error("tier status lookup failed: %s", failure(e))
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
@@ -172,7 +206,7 @@ class ActionTierStatus(Action):
             return withdrawn()
         if result.missing:
             self._send(dispatcher, kb.replies["status_unknown_merchant"].format(
-                merchant=requested or (identity.sub if identity else "")), "missing")
+                merchant=result.subject or requested or (identity.sub if identity else "")), "missing")
             return withdrawn()
         metrics = result.metrics
         assert metrics is not None, "a lookup neither refused nor missing has metrics"

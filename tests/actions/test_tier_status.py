@@ -20,9 +20,10 @@ SECRET = "test-secret"
 TODAY = dt.date(2026, 11, 22)
 
 
-def status_tracker(sender: str, metadata=None, entities=(), channel="merchant") -> Tracker:
+def status_tracker(sender: str, metadata=None, entities=(), channel="merchant",
+                   text: str = "我离金牌还差多少") -> Tracker:
     events = [{"event": "user", "text": "…", "input_channel": channel}]
-    return Tracker(sender, {}, {"text": "我离金牌还差多少", "intent": {"name": "ask_tier_status"},
+    return Tracker(sender, {}, {"text": text, "intent": {"name": "ask_tier_status"},
                                 "entities": list(entities), "metadata": metadata or {}},
                    events, False, None, {}, "action_listen")
 
@@ -149,6 +150,51 @@ async def test_agent_reads_any_merchant_and_is_audited(action, factory):
     assert "请告诉我要查询的商家ID" in ask_id["text_body"]
     assert audit(factory) == [("agent-7", "agent", "M1001", True, ""),
                               ("agent-7", "agent", None, False, "agent named no merchant")]
+
+
+def _copy_merchant(factory, source: str, new_id: str, name: str) -> None:
+    from core.db.models import Merchant, MerchantMetrics
+
+    with factory.begin() as session:
+        old, row = session.get(Merchant, source), session.get(MerchantMetrics, source)
+        session.add(Merchant(id=new_id, name=name, l2_category=old.l2_category,
+                             current_tier=old.current_tier))
+        session.flush()
+        values = {c.name: getattr(row, c.name) for c in MerchantMetrics.__table__.columns}
+        session.add(MerchantMetrics(**dict(values, merchant_id=new_id)))
+
+
+@pytest.mark.parametrize("merchant_id", ["AB12", "ab-7", "shop.zj.001", "88231"])
+async def test_an_agent_looks_up_any_id_the_database_has(action, factory, merchant_id):
+    # Ids of any format, which the NLU's id pattern does not recognise: the database decides.
+    _copy_merchant(factory, "M1001", merchant_id, "格式不同的店")
+    agent = merchant("agent-7", role="agent")
+    sender = "agent:agent-7"
+    [message], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent),
+                                                    text=f"查一下商家 {merchant_id} 的金银牌状态"))
+    assert f"格式不同的店({merchant_id})" in message["text_body"]
+    assert audit(factory) == [("agent-7", "agent", merchant_id, True, "")]
+
+
+async def test_an_agent_is_told_when_an_id_is_not_a_merchant(action, factory):
+    agent = merchant("agent-7", role="agent")
+    sender = "agent:agent-7"
+    [message], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent),
+                                                    text="查一下商家 ZZ99 的金银牌状态"))
+    assert message["text_body"] == "没有找到商家 ZZ99 的指标数据。"
+    # Words that are not merchants ("1688", "V3") are not taken for one.
+    [ask_id], _ = await run(action, status_tracker(sender, seal(SECRET, sender, agent),
+                                                   text="1688 V3 那个商家的状态"))
+    assert "请告诉我要查询的商家ID" in ask_id["text_body"]
+
+
+async def test_a_merchant_cannot_name_another_id_in_the_text(action, factory):
+    # Only agents' messages are searched for ids; a merchant always gets their own store.
+    me = merchant("M1003")
+    [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me),
+                                                    text="查一下商家 M1001 的金银牌状态"))
+    assert "M1001" not in message["text_body"]
+    assert audit(factory) == [("M1003", "merchant", "M1003", True, "")]
 
 
 async def test_only_the_asked_metric(action):
