@@ -53,7 +53,10 @@
   window.WebChat.default({
     socketUrl: location.origin,
     socketPath: base + "socket.io/",
-    customData: { token: token },
+    // The window opens with the assistant's greeting and suggestions (in traditional
+    // characters for a zh-TW or zh-HK browser); the server answers this payload itself.
+    initPayload: "/chat_opening",
+    customData: { token: token, language: navigator.language || "" },
     title: "商家助手",
     inputTextFieldHint: "请输入您的问题…",
     connectingText: "正在连接…",

@@ -36,6 +36,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tex
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
+from rasa.shared.core.events import BotUttered
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -48,6 +49,7 @@ from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
 from bot.channels.understanding import understood
+from bot.nlg import convert_response, reply_script
 from core import script
 from core.identity import InvalidToken, conversation_id, seal, secret
 from core.logsafe import failure
@@ -71,6 +73,24 @@ SIGN_IN = "您还没有登录或登录已过期,请从商家后台重新打开�
 TOO_LONG = f"消息太长了,请分几次发送(每条最多{MAX_MESSAGE_CHARS}字)。"
 # For a `user_uttered` event without a text message (the widget always sends one).
 NOT_TEXT = "只能发送文字消息,请直接输入您的问题。"
+# Before a human agent's message in the chat window.
+AGENT_MARK = "【人工客服】"
+# What the page sends when the chat window opens (web/page.js), and the response it gets.
+OPENING_PAYLOAD = "/chat_opening"
+OPENING_RESPONSE = "utter_chat_opening"
+
+
+def browser_script(language: Any) -> Optional[str]:
+    """The script of a browser's language (navigator.language): zh-TW, zh-HK, zh-MO and
+    zh-Hant read traditional; anything else simplified (None)."""
+    if not isinstance(language, str):
+        return None
+    tag = language.strip().lower().replace("_", "-")
+    if tag.startswith(("zh-hk", "zh-mo")):
+        return script.HONG_KONG
+    if tag.startswith(("zh-tw", "zh-hant")):
+        return script.TAIWAN
+    return None
 
 # The page loads only its own files; the widget injects its styles and connects back here.
 SECURITY_HEADERS = {
@@ -97,6 +117,10 @@ def to_widget(message: Dict[str, Any]) -> List[Dict[str, Any]]:
     """
     out: List[Dict[str, Any]] = []
     text = message.get("text")
+    custom = message.get("custom")
+    if isinstance(text, str) and isinstance(custom, dict) and custom.get("from") == "agent":
+        # Written by a person, not the assistant: the merchant sees who is answering.
+        text = AGENT_MARK + text
     buttons = [b for b in message.get("buttons") or []
                if isinstance(b, dict) and isinstance(b.get("title"), str)
                and isinstance(b.get("payload"), str)]
@@ -173,6 +197,25 @@ class WebchatInput(SocketIOInput):
     @property
     def agent(self):
         return self.app.ctx.agent if self.app is not None else None
+
+    async def _opening(self, sender: str, language: Any) -> List[Dict[str, Any]]:
+        """The chat window's greeting with suggestions, kept in the conversation (so that its
+        buttons count as offered), in the script the merchant last wrote in or, before that,
+        the browser's. Nothing while an agent holds the conversation: the window shows the
+        conversation so far."""
+        agent = self.agent
+        async with agent.lock_store.lock(sender):
+            tracker = await agent.processor.get_tracker(sender)
+            if tracker.is_paused():
+                return []
+            rendered = await agent.nlg.generate(OPENING_RESPONSE, tracker, self.name()) or {}
+            if reply_script(tracker) is None:
+                rendered = convert_response(rendered, browser_script(language))
+            text, buttons = rendered.get("text") or "", rendered.get("buttons") or []
+            tracker.update(BotUttered(text, data={"buttons": buttons},
+                                      metadata={"utter_action": OPENING_RESPONSE}))
+            await agent.tracker_store.save(tracker)
+        return [{"recipient_id": sender, "text": text, "buttons": buttons}]
 
     async def _emit(self, messages: Iterable[Dict[str, Any]], room: str) -> None:
         for message in messages:
@@ -318,6 +361,9 @@ class WebchatInput(SocketIOInput):
                 return
             await self._join(sid, sender, identity.expires)
             agent = self.agent
+            if text == OPENING_PAYLOAD:
+                await self._emit(await self._opening(sender, custom.get("language")), sid)
+                return
 
             async def turn() -> List[Dict[str, Any]]:
                 collector = CollectingOutputChannel()

@@ -85,9 +85,9 @@ def metrics(servers, tmp_path_factory):
 class ChatPage:
     """The chat page in one browser tab, as a merchant uses it."""
 
-    def __init__(self, browser, servers, bearer: str = "") -> None:
+    def __init__(self, browser, servers, bearer: str = "", locale: str = "zh-CN") -> None:
         self.context = browser.new_context(viewport={"width": 900, "height": 1300},
-                                           locale="zh-CN")
+                                           locale=locale)
         self.page = self.context.new_page()
         self.dialogs: List[str] = []
         self.errors: List[str] = []
@@ -211,6 +211,47 @@ def test_handoff_in_the_page_agent_messages_arrive_by_themselves(browser_install
         assert desk("POST", f"/tickets/{number}/handback")[0] == 200
         chat.new_replies(before, "继续为您服务", seconds=30)
         assert "3个橱窗" in chat.ask("金牌每个月有几个橱窗?", "3个橱窗")
+    finally:
+        chat.close()
+
+
+@pytest.mark.parametrize("locale, greeting, example", [
+    ("zh-CN", "您好!我是商家助手", "金牌每个月有几个橱窗?"),
+    ("zh-TW", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
+    ("zh-HK", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
+])
+def test_the_window_opens_with_a_greeting_and_suggestions(browser_installed, browser, servers,
+                                                          locale, greeting, example):
+    chat = ChatPage(browser, servers, token(f"W93{len(locale)}{locale[-1]}"), locale=locale)
+    try:
+        # Before the merchant types anything: the greeting in the browser's script, examples
+        # to click, and no error notice.
+        replies = chat.wait_for(lambda r: any(greeting in t for t in r), "the greeting", 30)
+        chat.page.wait_for_timeout(500)
+        replies = chat.replies()
+        assert not any("只能发送" in t or "只能發送" in t for t in replies), replies
+        titles = chat.page.locator(".rw-replies .rw-reply").all_inner_texts()
+        assert example in titles and len(titles) == 4, titles
+        # An example is answered (its payload was offered by the greeting).
+        answer = chat.click(example, "櫥窗" if locale != "zh-CN" else "橱窗")
+        assert "3个橱窗" in answer or "3個櫥窗" in answer, answer
+        assert chat.errors == []
+    finally:
+        chat.close()
+
+
+def test_an_agents_message_is_marked_as_from_a_person(browser_installed, browser, servers):
+    chat = ChatPage(browser, servers, token("W9105"))
+    desk = Desk(servers, "agent-mark")
+    try:
+        chat.page.locator(".rw-new-message").wait_for(timeout=30_000)
+        number = ticket_number(chat.ask("转人工", "工单号"))
+        assert desk("POST", f"/tickets/{number}/claim")[0] == 200
+        before = len(chat.replies())
+        assert desk("POST", f"/tickets/{number}/messages", {"text": "您好,我是客服小周"})[0] == 200
+        arrived = chat.new_replies(before, "客服小周", seconds=30)
+        assert "【人工客服】您好,我是客服小周" in arrived
+        assert desk("POST", f"/tickets/{number}/handback")[0] == 200
     finally:
         chat.close()
 

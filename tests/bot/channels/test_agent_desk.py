@@ -248,7 +248,8 @@ async def test_handing_back_closes_the_ticket_and_resumes_the_conversation(desk)
             ).status_code == 409
     answer = await desk.client.post(f"{DESK}/tickets/{number}/handback", headers=bearer())
     assert answer.status_code == 200
-    assert answer.json() == {"ticket": number, "status": tickets.CLOSED, "notice": "the assistant is back"}
+    assert answer.json() == {"ticket": number, "status": tickets.CLOSED, "notice": "the assistant is back",
+                             "note": None}
     tracker = desk.agent.tracker_store.trackers[conversation]
     assert not tracker.is_paused() and tracker.get_slot(TICKET_SLOT) is None
     assert outbox(conversation) == ["the assistant is back"]
@@ -265,3 +266,106 @@ async def test_a_database_that_is_down_gets_503(desk, monkeypatch):
 async def test_an_offset_of_thousands_of_digits_gets_400(desk):
     answer = await desk.client.get(f"{DESK}/tickets", params={"offset": "1" * 5000}, headers=bearer())
     assert answer.status_code == 400
+
+
+# The console's session: name and password, an HttpOnly cookie, a CSRF token for changes.
+
+PASSWORD = "console-password-1"
+
+
+def _account(name: str = "agent-li", password: str = PASSWORD) -> None:
+    from core.agents import add_agent
+
+    with db_session.shared_factory().begin() as session:
+        add_agent(session, name, password)
+
+
+async def _sign_in(desk, name: str = "agent-li", password: str = PASSWORD):
+    return await desk.client.post(f"{DESK}/session", json={"name": name, "password": password})
+
+
+async def test_signing_in_sets_an_httponly_strict_cookie_and_returns_a_csrf_token(desk):
+    _account()
+    answer = await _sign_in(desk)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["agent"] == "agent-li" and len(body["csrf"]) == 64 and body["expires_in"] == 3600
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("agent_session=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/webhooks/agent" in cookie
+    assert body["csrf"] not in cookie
+    # The cookie alone reads; the session call gives the same CSRF token back (after a reload).
+    session = desk.client.cookies.get("agent_session")
+    assert session
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 200
+    again = await desk.client.get(f"{DESK}/session")
+    assert again.status_code == 200 and again.json()["csrf"] == body["csrf"]
+    assert [r["actor"] for r in audit_rows("agent_sign_in")] == ["agent-li"]
+
+
+async def test_with_the_cookie_a_change_needs_the_csrf_token(desk):
+    _account()
+    csrf = (await _sign_in(desk)).json()["csrf"]
+    number = open_ticket("conv-csrf")
+    refused = await desk.client.post(f"{DESK}/tickets/{number}/claim")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    wrong = await desk.client.post(f"{DESK}/tickets/{number}/claim", headers={"X-CSRF-Token": "0" * 64})
+    assert wrong.status_code == 403
+    claimed = await desk.client.post(f"{DESK}/tickets/{number}/claim", headers={"X-CSRF-Token": csrf})
+    assert claimed.status_code == 200 and claimed.json()["ticket"]["claimed_by"] == "agent-li"
+    assert len(audit_rows(REFUSED)) == 2
+
+
+async def test_wrong_passwords_are_refused_audited_and_then_paused(desk):
+    _account()
+    for _ in range(5):
+        answer = await _sign_in(desk, password="wrong-password")
+        assert answer.status_code == 401 and "set-cookie" not in answer.headers
+    # Even the right password waits now: five failures in a row pause sign-in for the name.
+    assert (await _sign_in(desk)).status_code == 429
+    assert (await _sign_in(desk, name="nobody")).status_code == 429  # and for the address
+    reasons = [r["reason"] for r in audit_rows(REFUSED)]
+    assert reasons.count("sign-in of agent-li: wrong name or password") == 5
+    assert all(r["source"] == ADDRESS for r in audit_rows(REFUSED))
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "agent-li"}, {"name": 1, "password": 2}, []])
+async def test_a_malformed_sign_in_gets_400(desk, body):
+    answer = await desk.client.post(f"{DESK}/session", json=body)
+    assert answer.status_code == 400
+
+
+async def test_expired_and_merchant_sessions_are_refused_and_signing_out_clears_the_cookie(desk):
+    desk.client.cookies.set("agent_session", token("agent-li", "agent", ttl=dt.timedelta(hours=-1)))
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 401
+    assert (await desk.client.get(f"{DESK}/session")).status_code == 401
+    desk.client.cookies.set("agent_session", token("M1001", "merchant"))
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 403
+    assert (await desk.client.get(f"{DESK}/session")).status_code == 403
+    desk.client.cookies.clear()
+    _account()
+    await _sign_in(desk)
+    out = await desk.client.delete(f"{DESK}/session")
+    assert out.status_code == 200 and "Max-Age=0" in out.headers["set-cookie"]
+
+
+async def test_the_list_filters_by_channel_and_reason(desk):
+    open_ticket("conv-a", channel="webchat")
+    open_ticket("conv-b", channel="dingtalk")
+    listed = (await desk.client.get(f"{DESK}/tickets?channel=dingtalk", headers=bearer())).json()
+    assert [t["conversation_id"] for t in listed["tickets"]] == ["conv-b"] and listed["total"] == 1
+    none = (await desk.client.get(f"{DESK}/tickets?reason=repeated_failure", headers=bearer())).json()
+    assert none["tickets"] == [] and none["total"] == 0
+
+
+async def test_handing_back_with_a_note_records_the_resolution(desk):
+    conversation = "conv-note"
+    number = open_ticket(conversation)
+    desk.agent.tracker_store.trackers[conversation] = paused(conversation, ticket=str(number))
+    await desk.client.post(f"{DESK}/tickets/{number}/claim", headers=bearer())
+    answer = await desk.client.post(f"{DESK}/tickets/{number}/handback", headers=bearer(),
+                                    json={"note": "已解答橱窗数量"})
+    assert answer.status_code == 200 and answer.json()["note"] == "已解答橱窗数量"
+    with db_session.shared_factory().begin() as session:
+        kinds = [(e.kind, e.text) for e in tickets.events(session, number)]
+    assert ("resolution", "已解答橱窗数量") in kinds

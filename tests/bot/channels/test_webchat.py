@@ -379,7 +379,7 @@ async def test_while_an_agent_holds_the_conversation_the_page_gets_the_agents_me
         if texts_to(chat, sender):
             break
         await asyncio.sleep(0.01)
-    assert texts_to(chat, sender) == ["您好,我是客服"]
+    assert texts_to(chat, sender) == ["【人工客服】您好,我是客服"]  # marked as from a person
     # Handed back: the watch ends.
     del chat.agent.tracker_store.trackers[sender]
     for _ in range(200):
