@@ -130,6 +130,32 @@ def cmd_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine
+
+    from actions.report import build, parse_day
+    from core.knowledge import shared_store
+
+    try:
+        since = parse_day(args.since)
+        until = parse_day(args.until) if args.until else dt.datetime.utcnow()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if until <= since:
+        print("error: --until must be after --since", file=sys.stderr)
+        return 2
+    conversations = create_engine(args.tracker_store_url or settings.tracker_store_url(), future=True)
+    tickets = make_engine(args.database_url or database_url())
+    try:
+        report = build(shared_store().get(), conversations, tickets, since, until)
+    finally:
+        conversations.dispose()
+        tickets.dispose()
+    print(report.csv() if args.csv else report.text(), end="" if args.csv else "\n")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from core.identity import issue_token
 
@@ -166,6 +192,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--reset", action="store_true", help="add: set a new password on an existing account")
     p.add_argument("--password-stdin", action="store_true", help="add: read the password from stdin")
     p.set_defaults(run=cmd_agent)
+    p = sub.add_parser("report", help="figures of a period (the console's operations view)")
+    p.add_argument("--since", required=True, help="YYYY-MM-DD (UTC), inclusive")
+    p.add_argument("--until", help="YYYY-MM-DD (UTC), exclusive; default now")
+    p.add_argument("--csv", action="store_true", help="print CSV (section,key,value)")
+    p.add_argument("--tracker-store-url", default=None, help="default: $TRACKER_STORE_URL or var/trackers.db")
+    p.set_defaults(run=cmd_report)
     p = sub.add_parser("token", help="print a signed token for development")
     p.add_argument("--sub", required=True)
     p.add_argument("--role", choices=("merchant", "agent"), required=True)

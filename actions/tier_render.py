@@ -70,25 +70,43 @@ def render_status(kb: KnowledgeBase, rules: Rules, metrics: Metrics, verdict: Ve
         who=who, assigned=r[f"tier_name_{metrics.current_tier}"], as_of=format_date(kb, metrics.as_of),
         next_month=next_month, projected=projected)]
 
+    lower, higher = r[f"tier_name_{engine.SILVER}"], r[f"tier_name_{engine.GOLD}"]
     if only_metrics:
-        for c in verdict.tiers[engine.GOLD] + verdict.tiers[engine.SILVER]:
-            if c.metric in only_metrics:
-                met_tier = engine.GOLD if c in verdict.tiers[engine.GOLD] else engine.SILVER
-                tier_name = r[f"tier_name_{met_tier}"]
-                lines.append(f"{tier_name}" + criterion_line(kb, rules, c))
+        for metric in only_metrics:
+            per_tier = [(tier, criterion_line(kb, rules, c)) for tier in (engine.SILVER, engine.GOLD)
+                        for c in verdict.tiers[tier] if c.metric == metric]
+            if len(per_tier) == 2 and per_tier[0][1] == per_tier[1][1]:
+                # The same requirement for both tiers: said once.
+                lines.append(per_tier[0][1] + r["status_same_for_tiers"].format(lower=lower, higher=higher))
+            else:
+                lines += [r[f"tier_name_{tier}"] + line for tier, line in per_tier]
     elif verdict.outcome == engine.DISQUALIFIED:
         for v in verdict.violations:
             name = rules.metric_names.get(v.metric, {}).get("name", v.metric)
             lines.append(r["status_violation_line"].format(
                 name=name, value=_value(kb, rules, v.metric, v.value),
                 threshold=_value(kb, rules, v.metric, v.threshold)))
-    elif verdict.outcome in (engine.SILVER, engine.NONE):
-        target = engine.GOLD if verdict.outcome == engine.SILVER else engine.SILVER
-        for tier in ([engine.SILVER, engine.GOLD] if target == engine.SILVER else [engine.GOLD]):
-            missed = verdict.missed(tier)
-            if missed:
-                lines.append(r["status_missed_header"].format(tier=r[f"tier_name_{tier}"]))
-                lines += [criterion_line(kb, rules, c) for c in missed]
+    elif verdict.outcome == engine.SILVER:
+        missed_gold = [criterion_line(kb, rules, c) for c in verdict.missed(engine.GOLD)]
+        if missed_gold:
+            lines.append(r["status_missed_header"].format(tier=higher))
+            lines += missed_gold
+    elif verdict.outcome == engine.NONE:
+        # What silver needs, then only what gold needs beyond it (each condition once).
+        missed_silver = [criterion_line(kb, rules, c) for c in verdict.missed(engine.SILVER)]
+        beyond = [line for line in (criterion_line(kb, rules, c) for c in verdict.missed(engine.GOLD))
+                  if line not in missed_silver]
+        if missed_silver and not beyond:
+            lines.append(r["status_missed_header_both"].format(lower=lower, higher=higher))
+            lines += missed_silver
+        else:
+            if missed_silver:
+                lines.append(r["status_missed_header"].format(tier=lower))
+                lines += missed_silver
+            if beyond:
+                lines.append(r["status_missed_header_more" if missed_silver else "status_missed_header"]
+                             .format(tier=higher))
+                lines += beyond
 
     start, end = engine.data_window(rules, next_day)
     lines.append(r["status_window"].format(next_month=next_month, start=format_date(kb, start),

@@ -5,21 +5,29 @@ from typing import Any, Dict, Optional, Text
 
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from core import script
+from core import contract, script
 
 
 def reply_script(tracker: DialogueStateTracker) -> Optional[Text]:
     """The script of the merchant's latest message that shows one (None: simplified).
 
     A message that reads the same in both scripts ("好的") keeps the earlier script; it
-    decides only when no earlier message had Chinese in it.
+    decides only when no earlier message had Chinese in it. With none, the browser's script
+    the web chat window opened in, if it recorded one.
     """
-    return script.merchant_script(event.parse_data or {} for event in reversed(tracker.events)
-                                  if isinstance(event, UserUttered))
+    written = script.merchant_script(event.parse_data or {} for event in reversed(tracker.events)
+                                     if isinstance(event, UserUttered))
+    if written is not None:
+        return written
+    # Before the merchant has written any Chinese (a button's payload): the script of the
+    # browser the chat window opened in, as its greeting recorded it.
+    return next((hint for event in reversed(tracker.events) if isinstance(event, BotUttered)
+                 for hint in [(event.metadata or {}).get(contract.META_BROWSER_SCRIPT)]
+                 if hint in script.SCRIPTS), None)
 
 
 def convert_response(response: Dict[Text, Any], target: Optional[Text]) -> Dict[Text, Any]:

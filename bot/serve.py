@@ -31,9 +31,8 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     if not env.get("TRACKER_STORE_URL"):
         # The embedded default: a SQLite file (TRACKER_STORE_DB, else var/trackers.db).
-        db = Path(env.get("TRACKER_STORE_DB") or PROJECT / "var" / "trackers.db").resolve()
-        db.parent.mkdir(parents=True, exist_ok=True)
-        env["TRACKER_STORE_URL"] = f"sqlite:///{db}"
+        env["TRACKER_STORE_URL"] = settings.tracker_store_url(env)
+        Path(env["TRACKER_STORE_URL"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     env.setdefault("LOCK_STORE_TYPE", "in_memory")
     if env["LOCK_STORE_TYPE"] == "redis":
         # Rasa's own Redis lock store loses queued messages when several servers share it.

@@ -21,6 +21,7 @@ META_IDENTITY = "identity"            # the sealed identity of a signed-in calle
 META_DELEGATION = "delegation"        # the sealed agent who let the assistant answer
 META_CLIENT_ADDRESS = "client_address"
 META_DELEGATED_BY = "delegated_by"    # the agent, as shown in the agent desk's transcript
+META_BROWSER_SCRIPT = "browser_script"  # on the chat window's greeting: the browser's script
 
 # Parse data the NLU adds to a message.
 PARSE_TEXT_ORIGINAL = "text_original"  # the message as written (the text is normalised)

@@ -92,3 +92,13 @@ def server_ports() -> Tuple[int, int]:
 def agent_session_minutes() -> str:
     """$AGENT_SESSION_MINUTES: how long an agent console session lasts (core/agents.py)."""
     return _text("AGENT_SESSION_MINUTES")
+
+
+def tracker_store_url(env: Optional[Mapping[str, str]] = None) -> str:
+    """Where the conversations are: $TRACKER_STORE_URL, else the embedded default, a SQLite
+    file ($TRACKER_STORE_DB, else var/trackers.db)."""
+    source = os.environ if env is None else env
+    url = (source.get("TRACKER_STORE_URL") or "").strip()
+    if url:
+        return url
+    return f"sqlite:///{Path(source.get('TRACKER_STORE_DB') or VAR / 'trackers.db').resolve()}"

@@ -9,6 +9,7 @@
     GET    /webhooks/agent/tickets/<n>               summary, history, transcript and, for a
                                                      signed-in merchant, their tier status (audited)
     GET    /webhooks/agent/tickets/<n>/suggestions   knowledge-base answers to the merchant's latest question
+    GET    /webhooks/agent/report?since=&until=      the operations view's figures (actions/report.py)
     POST   /webhooks/agent/tickets/<n>/claim         take the ticket
     POST   /webhooks/agent/tickets/<n>/messages      {"text": "..."} to the merchant
     POST   /webhooks/agent/tickets/<n>/delegate      {"text": "..."} (optional) the assistant answers
@@ -24,6 +25,7 @@ expired tokens 401. Acting on a ticket (messages, delegate, hand-back) needs hav
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from pathlib import Path
@@ -134,13 +136,22 @@ class SignInLimiter:
 
 
 def with_simplified(lines: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Transcript lines with a simplified rendering beside text written in traditional."""
+    """Transcript lines with a simplified rendering beside what the merchant wrote in traditional."""
     for line in lines:
+        if line.get("from") != "merchant":
+            continue
         text = line.get("text") or ""
         simplified = script.to_simplified(text, script.detect_script(text))
         if simplified != text:
             line["simplified"] = simplified
     return lines
+
+
+def topic_name(topic: str) -> str:
+    """The name merchants know a knowledge-base topic by (its id when it has none)."""
+    from core.knowledge import shared_store
+
+    return shared_store().get().name_of(topic) or topic
 
 
 async def status_card(agent: Identity, merchant_id: str, address: str) -> Optional[str]:
@@ -163,6 +174,24 @@ async def status_card(agent: Identity, merchant_id: str, address: str) -> Option
     metrics = found.metrics
     return render_status(shared_store().get(), rules, metrics, verdict, today,
                          f"{metrics.merchant_name}({metrics.merchant_id})")
+
+
+_conversations_engine: List[Any] = []
+
+
+def operations_report(since: dt.datetime, until: dt.datetime) -> Dict[str, Any]:
+    """The operations view's figures (actions/report.py), as `actions.cli report` prints them."""
+    from sqlalchemy import create_engine
+
+    from actions.report import build
+    from core import settings
+    from core.db.session import shared_factory
+    from core.knowledge import shared_store
+
+    if not _conversations_engine:
+        _conversations_engine.append(create_engine(settings.tracker_store_url(), future=True))
+    tickets_engine = shared_factory().kw["bind"]
+    return build(shared_store().get(), _conversations_engine[0], tickets_engine, since, until).as_dict()
 
 
 # Suggestions offered for one question.
@@ -391,8 +420,11 @@ class AgentDeskInput(InputChannel):
             conversation = await agent_relay.read_conversation(request.app.ctx.agent,
                                                            ticket.conversation_id)
             status = await status_card(agent, ticket.merchant_id, address) if ticket.merchant_id else None
+            summary = tickets.summary_of(ticket)
+            if summary.get("topic"):
+                summary["topic_name"] = topic_name(str(summary["topic"]))
             return response.json({
-                "ticket": _ticket_json(ticket), "summary": tickets.summary_of(ticket),
+                "ticket": _ticket_json(ticket), "summary": summary,
                 "history": [{"at": e.at.isoformat() + "Z", "kind": e.kind, "actor": e.actor,
                              "text": e.text, "delivered": e.delivered_at is not None}
                             for e in history],
@@ -409,6 +441,21 @@ class AgentDeskInput(InputChannel):
             question = ((own[-1].parse_data or {}).get("text_original") or own[-1].text) if own else ""
             found = await suggested_answers(rasa, tracker, question or "")
             return response.json({"ticket": number, "question": question, "suggestions": found})
+
+        @desk.route("/report", methods=["GET"])
+        @authorised
+        async def operations(request: Request, agent: Identity) -> HTTPResponse:
+            from actions.report import parse_day
+
+            try:
+                since = parse_day(request.args.get("since") or "")
+                raw_until = request.args.get("until")
+                until = parse_day(raw_until) if raw_until else dt.datetime.utcnow()
+            except ValueError as e:
+                return _error(400, str(e))
+            if until <= since:
+                return _error(400, "'until' must be after 'since'")
+            return response.json(await asyncio.to_thread(operations_report, since, until))
 
         @desk.route("/tickets/<number:int>/claim", methods=["POST"])
         @authorised

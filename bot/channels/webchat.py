@@ -36,7 +36,8 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tex
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
-from rasa.shared.core.events import BotUttered
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, BotUttered
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -50,7 +51,7 @@ from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
 from bot.channels.understanding import understood
 from bot.nlg import convert_response, reply_script
-from core import script
+from core import contract, script
 from core.identity import InvalidToken, conversation_id, seal, secret
 from core.logsafe import failure
 from core.settings import PROJECT
@@ -205,15 +206,22 @@ class WebchatInput(SocketIOInput):
         conversation so far."""
         agent = self.agent
         async with agent.lock_store.lock(sender):
-            tracker = await agent.processor.get_tracker(sender)
+            # The conversation's session starts here, as it would with a first message; the
+            # greeting is logged as the response action it is, then the assistant listens.
+            tracker = await agent.processor.fetch_tracker_with_initial_session(sender)
             if tracker.is_paused():
                 return []
             rendered = await agent.nlg.generate(OPENING_RESPONSE, tracker, self.name()) or {}
-            if reply_script(tracker) is None:
-                rendered = convert_response(rendered, browser_script(language))
+            metadata: Dict[str, Any] = {"utter_action": OPENING_RESPONSE}
+            target = browser_script(language)
+            if reply_script(tracker) is None and target is not None:
+                rendered = convert_response(rendered, target)
+                # Replies to the greeting's buttons follow the browser's script too (bot/nlg.py).
+                metadata[contract.META_BROWSER_SCRIPT] = target
             text, buttons = rendered.get("text") or "", rendered.get("buttons") or []
-            tracker.update(BotUttered(text, data={"buttons": buttons},
-                                      metadata={"utter_action": OPENING_RESPONSE}))
+            tracker.update(ActionExecuted(OPENING_RESPONSE))
+            tracker.update(BotUttered(text, data={"buttons": buttons}, metadata=metadata))
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
             await agent.tracker_store.save(tracker)
         return [{"recipient_id": sender, "text": text, "buttons": buttons}]
 

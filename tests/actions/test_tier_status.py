@@ -273,3 +273,21 @@ async def test_a_measure_named_beside_another_merchant_id_is_still_refused_and_a
     [message], _ = await run(action, tracker)
     assert "只能查询自己" in message["text_body"]
     assert audit(factory) == [("M1003", "merchant", "M1001", False, "merchant asked about another merchant")]
+
+
+async def test_each_missing_condition_is_said_once_for_both_tiers(action):
+    # M1003 misses silver; gold shares silver's conditions except a higher rank: the shared
+    # ones are said once, and gold lists only what it needs beyond them.
+    me = merchant("M1003")
+    [message], _ = await run(action, status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", me)))
+    text = message["text_body"]
+    assert text.count("近90天店铺好评率:您是90.2%") == 1 and text.count("近90天72h上网率:您是81.5%") == 1
+    silver, _, gold = text.partition("离金牌还要再满足:\n")
+    assert "离银牌还差以下条件:" in silver and gold
+    assert gold.startswith("· 近90天月均支付金额类目排名:您是前35%,要求前10%")
+    assert "好评率" not in gold and "上网率" not in gold
+    [asked], _ = await run(action, status_tracker(
+        "merchant:M1003", seal(SECRET, "merchant:M1003", me),
+        [{"entity": "metric", "value": "metric_positive_feedback"}]))
+    line = "· 近90天店铺好评率:您是90.2%,要求≥92%,差1.8%(银牌、金牌要求相同)"
+    assert line in asked["text_body"] and asked["text_body"].count("好评率") == 1

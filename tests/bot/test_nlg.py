@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.nlg import ScriptAwareNaturalLanguageGenerator, reply_script
-from core import script
+from core import contract, script
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
 
@@ -86,3 +86,18 @@ def test_a_message_that_reads_the_same_in_both_scripts_keeps_the_earlier_script(
     assert reply_script(only_ok) == script.SIMPLIFIED
     assert script.is_neutral("好的") and script.is_neutral("OK 88")
     assert not script.is_neutral("轉人工") and not script.is_neutral("转人工")
+
+
+def test_before_any_chinese_the_browsers_script_of_the_greeting_decides():
+    greeting = BotUttered("您好!", metadata={"utter_action": "utter_chat_opening",
+                                            contract.META_BROWSER_SCRIPT: script.TAIWAN})
+    payload = UserUttered("/ask_tier_status", parse_data={"intent": {"name": "ask_tier_status"}})
+    tracker = DialogueStateTracker.from_events("s", [greeting, payload])
+    assert reply_script(tracker) == script.TAIWAN
+    # Once the merchant writes Chinese, their writing decides.
+    written = UserUttered("金牌每个月有几个橱窗", parse_data={contract.PARSE_SCRIPT: script.SIMPLIFIED})
+    later = DialogueStateTracker.from_events("s", [greeting, payload, written])
+    assert reply_script(later) == script.SIMPLIFIED
+    # A hint that is not a script is ignored.
+    odd = BotUttered("您好!", metadata={contract.META_BROWSER_SCRIPT: "klingon"})
+    assert reply_script(DialogueStateTracker.from_events("s", [odd, payload])) is None

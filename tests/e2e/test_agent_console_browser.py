@@ -6,6 +6,7 @@ are wrong, expired or not an agent's are refused. Screenshots go to build/screen
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -133,6 +134,9 @@ def test_an_agent_works_a_ticket_from_the_console(browser_installed, browser, co
         assert transcript.index("金牌每個月有幾個櫥窗") < transcript.index("轉人工")
         assert "简体:金牌每个月有几个橱窗" in transcript
         li.page.locator("#status-card").filter(has_text="W9201").wait_for(timeout=10_000)
+        card = li.page.locator("#status-card").inner_text()
+        # What silver and gold both still need is said once (they share their conditions).
+        assert "离银牌和金牌都还差以下条件" in card and card.count("近90天店铺好评率") == 1, card
         li.page.locator("#claim").click()
         li.page.locator("#notice").filter(has_text="已认领").wait_for(timeout=10_000)
         # The other agent sees it taken, and cannot take it.
@@ -175,9 +179,31 @@ def test_an_agent_works_a_ticket_from_the_console(browser_installed, browser, co
         li.page.locator("#notice").filter(has_text="已交还助手").wait_for(timeout=30_000)
         chat.new_replies(before, "繼續為您服務", seconds=30)
         assert "3個櫥窗" in chat.ask("金牌每個月有幾個櫥窗?", "3個櫥窗")
+        # The operations view and `actions.cli report` give the same figures for the period.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        since, until = str(today - dt.timedelta(days=1)), str(today + dt.timedelta(days=1))
+        li.page.locator("#show-ops").click()
+        li.page.locator("#ops-since").fill(since)
+        li.page.locator("#ops-until").fill(until)
+        li.page.locator("#ops-form button[type=submit]").click()
+        shown = {}
+        for name in ("会话", "问题", "已回答", "澄清", "转人工会话"):
+            cell = li.page.locator(f"#ops-figures div[data-figure='{name}'] dd")
+            cell.wait_for(timeout=10_000)
+            shown[name] = int(cell.inner_text())
+        assert shown["问题"] >= 3 and shown["转人工会话"] >= 1, shown
+        li.page.screenshot(path=str(SCREENSHOTS / "agent-operations.png"), full_page=True)
+        printed = _cli(servers, "report", "--since", since, "--until", until, "--csv",
+                       "--tracker-store-url", f"sqlite:///{servers.state / 'trackers.db'}")
+        assert printed.returncode == 0, printed.stderr
+        totals = {row.split(",")[1]: row.split(",")[2] for row in printed.stdout.splitlines()
+                  if row.startswith("total,")}
+        assert {name: int(totals[key]) for name, key in (("会话", "conversations"), ("问题", "questions"),
+                ("已回答", "answered"), ("澄清", "clarified"), ("转人工会话", "handed_off"))} == shown
         assert li.errors == [] and zhao.errors == [] and chat.errors == []
         REPORT["agent_console"] = (f"agent console in chromium: sign-in, live queue, claim seen by a second "
-                                   f"agent, reply in traditional, suggestion sent, delegate, hand-back; "
+                                   f"agent, reply in traditional, suggestion sent, delegate, hand-back, "
+                                   f"operations view equal to actions.cli report ({shown}); "
                                    f"screenshots in {SCREENSHOTS}")
     finally:
         chat.close()

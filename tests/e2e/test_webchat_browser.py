@@ -260,7 +260,8 @@ def test_a_suggestion_with_entities_is_answered(browser_installed, browser, serv
     chat = ChatPage(browser, servers, token("W9104"))
     try:
         chat.page.locator(".rw-new-message").wait_for(timeout=30_000)
-        chat.ask("你能做什么?", "商家助手")
+        chat.wait_for(lambda r: any("我是商家助手" in t for t in r), "the greeting", 30)
+        chat.ask("你能做什么?", "不是真人")
         # The payload names the tier, benefit and aspect: the answer is the fact itself.
         reply = chat.click("金牌每个月有几个橱窗?", "橱窗")
         assert "3个橱窗" in reply and "工单号" not in reply, reply

@@ -144,7 +144,7 @@
     var asked = (s.questions || []).length;
     var open = s.unanswered || [];
     text($("summary"), ["商家问了 " + asked + " 个问题", open.length ? "没答上:" + open.join(" / ") : "都已回答",
-      s.topic ? "话题:" + s.topic : ""].filter(Boolean).join(";"));
+      s.topic ? "话题:" + (s.topic_name || s.topic) : ""].filter(Boolean).join(";"));
     $("status-box").hidden = !data.tier_status;
     text($("status-card"), data.tier_status || "");
     var list = $("transcript");
@@ -245,6 +245,82 @@
       .then(function () { notice("已交还助手,工单已关闭。"); $("note").value = ""; return refresh(); })
       .catch(failed);
   });
+
+  // The operations view: the same figures as `python -m actions.cli report`.
+  var REASONS_SHOWN = REASON;
+
+  function isoDay(d) { return d.toISOString().slice(0, 10); }
+
+  function bars(box, rows, total) {
+    box.textContent = "";
+    rows.forEach(function (row) {
+      var line = document.createElement("div");
+      line.className = "row";
+      line.appendChild(text(document.createElement("span"), row[0]));
+      var bar = document.createElement("div");
+      bar.className = "bar";
+      bar.style.width = (total ? Math.round(100 * row[1] / total) : 0) + "%";
+      line.appendChild(bar);
+      line.appendChild(text(document.createElement("span"), row[2]));
+      box.appendChild(line);
+    });
+  }
+
+  function renderReport(r) {
+    var figures = $("ops-figures");
+    figures.textContent = "";
+    [["会话", r.conversations], ["问题", r.questions], ["已回答", r.answered],
+     ["回答率", (100 * r.answered_rate).toFixed(1) + "%"], ["澄清", r.clarified],
+     ["澄清率", (100 * r.clarification_rate).toFixed(1) + "%"], ["转人工会话", r.handed_off],
+     ["转人工率", (100 * r.handoff_rate).toFixed(1) + "%"]].forEach(function (pair) {
+      var cell = document.createElement("div");
+      cell.dataset.figure = pair[0];
+      cell.appendChild(text(document.createElement("dt"), pair[0]));
+      cell.appendChild(text(document.createElement("dd"), pair[1]));
+      figures.appendChild(cell);
+    });
+    bars($("ops-rates"), [["回答", r.answered, (100 * r.answered_rate).toFixed(1) + "%"],
+      ["澄清", r.clarified, (100 * r.clarification_rate).toFixed(1) + "%"],
+      ["其他(没答上)", r.questions - r.answered - r.clarified, ""]], r.questions);
+    var programmes = Object.keys(r.programmes).map(function (k) { return [k, r.programmes[k], String(r.programmes[k])]; });
+    bars($("ops-programmes"), programmes, programmes.reduce(function (a, p) { return Math.max(a, p[1]); }, 0));
+    var reasons = $("ops-reasons");
+    reasons.textContent = "";
+    Object.keys(r.handoff_reasons).forEach(function (k) {
+      reasons.appendChild(text(document.createElement("li"), (REASONS_SHOWN[k] || k) + ":" + r.handoff_reasons[k]));
+    });
+    var list = $("ops-unanswered");
+    list.textContent = "";
+    r.unanswered.forEach(function (u) {
+      list.appendChild(text(document.createElement("li"), u.question + "(" + u.count + " 次)"));
+    });
+  }
+
+  function loadReport() {
+    var q = "report?since=" + encodeURIComponent($("ops-since").value);
+    if ($("ops-until").value) q += "&until=" + encodeURIComponent($("ops-until").value);
+    text($("ops-error"), "");
+    return api("GET", q).then(renderReport).catch(function (e) { text($("ops-error"), "报表读取失败:" + e.message); });
+  }
+
+  function view(ops) {
+    $("ops").hidden = !ops;
+    $("queue").hidden = ops;
+    $("ticket").hidden = ops || !current;
+    $("show-ops").setAttribute("aria-pressed", String(ops));
+    $("show-queue").setAttribute("aria-pressed", String(!ops));
+    if (ops) {
+      if (!$("ops-since").value) {
+        var week = new Date(Date.now() - 6 * 86400000);
+        $("ops-since").value = isoDay(week);
+      }
+      loadReport();
+    }
+  }
+
+  $("show-ops").addEventListener("click", function () { view(true); });
+  $("show-queue").addEventListener("click", function () { view(false); });
+  $("ops-form").addEventListener("submit", function (event) { event.preventDefault(); loadReport(); });
 
   $("ticket-title").tabIndex = -1;
   api("GET", "session").then(signedIn).catch(function () { signedOut(""); });
