@@ -67,4 +67,54 @@
     hideWhenNotConnected: false,
     params: { storage: "session" }
   }, document.getElementById("chat"));
+
+  // While the assistant works on a message: "typing", until its reply shows (or 30 s pass).
+  var chat = document.getElementById("chat");
+  var typing = document.getElementById("typing");
+  var traditional = /^zh-(tw|hk|mo|hant)/i.test(navigator.language || "");
+  typing.textContent = traditional ? "助手正在輸入…" : "助手正在输入…";
+  var typingTimer = null;
+  function replies() { return chat.querySelectorAll(".rw-from-response").length; }
+  var seen = 0;
+  function stopTyping() {
+    typing.hidden = true;
+    if (typingTimer) { clearTimeout(typingTimer); typingTimer = null; }
+  }
+  function startTyping() {
+    seen = replies();
+    typing.hidden = false;
+    typing.dataset.shown = String(Number(typing.dataset.shown || 0) + 1);
+    if (typingTimer) clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 30000);
+  }
+  chat.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && event.target.classList.contains("rw-new-message") && event.target.value.trim()) {
+      startTyping();
+    }
+  }, true);
+  chat.addEventListener("click", function (event) {
+    if (event.target.closest(".rw-send, .rw-reply")) startTyping();
+  }, true);
+
+  // Whether a person has the conversation: a banner while waiting for one and while they answer.
+  var banner = document.getElementById("handoff");
+  function checkHandoff() {
+    fetch(base + "state", { headers: { "Authorization": "Bearer " + token } })
+      .then(function (r) { return r.ok ? r.json() : { handoff: null }; })
+      .then(function (state) {
+        banner.hidden = !state.handoff;
+        banner.textContent = state.handoff ? state.handoff.text : "";
+      })
+      .catch(function () {});
+  }
+  var counted = 0;
+  new MutationObserver(function () {
+    var now = replies();
+    if (now === counted) return;
+    counted = now;
+    if (!typing.hidden && now > seen) stopTyping();
+    checkHandoff(); // a new reply may be the ticket's number or the agent's first message
+  }).observe(chat, { childList: true, subtree: true });
+  checkHandoff();
+  setInterval(checkHandoff, 3000);
 })();

@@ -45,13 +45,14 @@ from socketio import AsyncServer
 
 from bot import agent_relay
 from bot.channels import limits
-from bot.channels.auth import audit_refusal, token_identity
+from bot.channels.auth import audit_refusal, bearer_identity, token_identity, unauthorised
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE_NOTICE, deliver
 from bot.channels.guard import guarded, valid_text
 from bot.channels.limits import TOO_MANY
 from bot.channels.understanding import understood
 from bot.nlg import convert_response, reply_script
 from core import contract, script
+from core.db import tickets
 from core.identity import InvalidToken, conversation_id, seal, secret
 from core.logsafe import failure
 from core.settings import PROJECT
@@ -74,6 +75,9 @@ SIGN_IN = "您还没有登录或登录已过期,请从商家后台重新打开�
 TOO_LONG = f"消息太长了,请分几次发送(每条最多{MAX_MESSAGE_CHARS}字)。"
 # For a `user_uttered` event without a text message (the widget always sends one).
 NOT_TEXT = "只能发送文字消息,请直接输入您的问题。"
+# The chat window's banner while a person has the conversation (GET .../state).
+HANDOFF_WAITING = "已转人工客服(工单号:{ticket}),正在等待客服接入,您可以继续留言。"
+HANDOFF_WITH_AGENT = "人工客服正在为您服务(工单号:{ticket})。"
 # Before a human agent's message in the chat window.
 AGENT_MARK = "【人工客服】"
 # What the page sends when the chat window opens (web/page.js), and the response it gets.
@@ -315,6 +319,27 @@ class WebchatInput(SocketIOInput):
             kind = "text/css" if name.endswith(".css") else "application/javascript"
             return response.raw(served(path), headers=SECURITY_HEADERS,
                                 content_type=f"{kind}; charset=utf-8")
+
+        @hook.route("/state", methods=["GET"])
+        async def state(request: Request) -> HTTPResponse:
+            """Whether a person has the merchant's conversation (the page's banner), in the
+            script the replies follow."""
+            try:
+                identity = bearer_identity(request)
+            except InvalidToken as e:
+                return await unauthorised(self.name(), e, request)
+            sender = conversation_id(secret() or "", identity)
+            tracker = await self.agent.tracker_store.retrieve(sender)
+            if tracker is None or not tracker.is_paused():
+                return response.json({"handoff": None})
+            number = str(tracker.get_slot(contract.SLOT_HANDOFF_TICKET) or "")
+            status = tickets.OPEN
+            if number.isdigit() and len(number) < 10:
+                ticket = await agent_relay.in_transaction(tickets.get_ticket, int(number))
+                status = ticket.status if ticket is not None else status
+            notice = HANDOFF_WITH_AGENT if status == tickets.CLAIMED else HANDOFF_WAITING
+            text = script.from_simplified(notice.format(ticket=number or "?"), reply_script(tracker))
+            return response.json({"handoff": {"ticket": number, "status": status, "text": text}})
 
         @hook.route("/health", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

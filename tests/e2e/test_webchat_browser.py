@@ -220,6 +220,17 @@ def test_handoff_in_the_page_agent_messages_arrive_by_themselves(browser_install
     ("zh-TW", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
     ("zh-HK", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
 ])
+def test_the_chat_page_fits_a_phones_screen(browser_installed, browser, servers):
+    chat = ChatPage(browser, servers, token("W9106"))
+    try:
+        chat.page.set_viewport_size({"width": 390, "height": 844})
+        chat.wait_for(lambda r: any("我是商家助手" in t for t in r), "the greeting", 30)
+        assert chat.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        assert chat.page.locator(".rw-new-message").is_visible()
+    finally:
+        chat.close()
+
+
 def test_the_window_opens_with_a_greeting_and_suggestions(browser_installed, browser, servers,
                                                           locale, greeting, example):
     chat = ChatPage(browser, servers, token(f"W93{len(locale)}{locale[-1]}"), locale=locale)
@@ -246,12 +257,21 @@ def test_an_agents_message_is_marked_as_from_a_person(browser_installed, browser
     try:
         chat.page.locator(".rw-new-message").wait_for(timeout=30_000)
         number = ticket_number(chat.ask("转人工", "工单号"))
+        # The assistant was shown typing while it worked on the message.
+        assert int(chat.page.locator("#typing").get_attribute("data-shown") or 0) >= 1
+        assert chat.page.locator("#typing").is_hidden()
+        # A banner says the merchant waits for a person, then that one is answering.
+        banner = chat.page.locator("#handoff")
+        banner.filter(has_text="正在等待客服接入").wait_for(timeout=10_000)
+        assert str(number) in banner.inner_text()
         assert desk("POST", f"/tickets/{number}/claim")[0] == 200
+        banner.filter(has_text="人工客服正在为您服务").wait_for(timeout=10_000)
         before = len(chat.replies())
         assert desk("POST", f"/tickets/{number}/messages", {"text": "您好,我是客服小周"})[0] == 200
         arrived = chat.new_replies(before, "客服小周", seconds=30)
         assert "【人工客服】您好,我是客服小周" in arrived
         assert desk("POST", f"/tickets/{number}/handback")[0] == 200
+        banner.wait_for(state="hidden", timeout=10_000)
     finally:
         chat.close()
 

@@ -387,3 +387,24 @@ async def test_while_an_agent_holds_the_conversation_the_page_gets_the_agents_me
             break
         await asyncio.sleep(0.01)
     assert chat.channel._watched == {}
+
+
+async def test_the_page_learns_whether_a_person_has_the_conversation(chat):
+    signed = token("T9001")
+    sender = conversation_id(SECRET, verify_token(SECRET, signed))
+    auth = {"Authorization": f"Bearer {signed}"}
+    assert (await chat.client.get(f"{PAGE}/state", headers=auth)).json() == {"handoff": None}
+    with db_session.shared_factory().begin() as session:
+        number = tickets.open_ticket(session, sender, "webchat", "T9001", "requested", None, {}).id
+    chat.agent.tracker_store.trackers[sender] = paused(sender, ticket=str(number))
+    waiting = (await chat.client.get(f"{PAGE}/state", headers=auth)).json()["handoff"]
+    assert waiting["status"] == "open" and "正在等待客服接入" in waiting["text"]
+    assert f"工单号:{number}" in waiting["text"]
+    with db_session.shared_factory().begin() as session:
+        tickets.claim(session, number, "agent-1")
+    served = (await chat.client.get(f"{PAGE}/state", headers=auth)).json()["handoff"]
+    assert served["status"] == "claimed" and "人工客服正在为您服务" in served["text"]
+    # Without a valid token nothing is said about any conversation.
+    assert (await chat.client.get(f"{PAGE}/state")).status_code == 401
+    expired = {"Authorization": f"Bearer {token('T9001', ttl=dt.timedelta(hours=-1))}"}
+    assert (await chat.client.get(f"{PAGE}/state", headers=expired)).status_code == 401
