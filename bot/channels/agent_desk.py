@@ -147,11 +147,11 @@ def with_simplified(lines: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return lines
 
 
-def topic_name(topic: str) -> str:
-    """The name merchants know a knowledge-base topic by (its id when it has none)."""
+def topic_name(topic: str) -> Optional[str]:
+    """The name merchants know a knowledge-base topic by; None for other topics (tier_status)."""
     from core.knowledge import shared_store
 
-    return shared_store().get().name_of(topic) or topic
+    return shared_store().get().name_of(topic)
 
 
 async def status_card(agent: Identity, merchant_id: str, address: str) -> Optional[str]:
@@ -421,8 +421,9 @@ class AgentDeskInput(InputChannel):
                                                            ticket.conversation_id)
             status = await status_card(agent, ticket.merchant_id, address) if ticket.merchant_id else None
             summary = tickets.summary_of(ticket)
-            if summary.get("topic"):
-                summary["topic_name"] = topic_name(str(summary["topic"]))
+            name = topic_name(str(summary["topic"])) if summary.get("topic") else None
+            if name:
+                summary["topic_name"] = name
             return response.json({
                 "ticket": _ticket_json(ticket), "summary": summary,
                 "history": [{"at": e.at.isoformat() + "Z", "kind": e.kind, "actor": e.actor,

@@ -132,6 +132,8 @@ def test_an_agent_works_a_ticket_from_the_console(browser_installed, browser, co
         li.page.locator("#transcript li").first.wait_for(timeout=10_000)
         transcript = li.page.locator("#transcript").inner_text()
         assert transcript.index("金牌每個月有幾個櫥窗") < transcript.index("轉人工")
+        # The summary names the topic as merchants know it.
+        li.page.locator("#summary").filter(has_text="话题:橱窗激励").wait_for(timeout=10_000)
         assert "简体:金牌每个月有几个橱窗" in transcript
         li.page.locator("#status-card").filter(has_text="W9201").wait_for(timeout=10_000)
         card = li.page.locator("#status-card").inner_text()
