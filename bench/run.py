@@ -36,7 +36,7 @@ def main(argv: List[str] | None = None) -> int:
     if args.quick:
         sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
-    from bench import batch, stages
+    from bench import batch, imports, stages
     from bench.http import (
         StockServer,
         interleaved,
@@ -156,6 +156,9 @@ def main(argv: List[str] | None = None) -> int:
     print(f"batch: {sizes['merchants']:,} merchants on SQLite and PostgreSQL …", flush=True)
     results["batch"] = batch.run(f"sqlite:///{OUT / 'batch.db'}", PG_ADMIN, sizes["merchants"], sizes["orm"])
 
+    print("import: 100,000 and 1,000,000 rows on SQLite and PostgreSQL …", flush=True)
+    results["imports"] = imports.run(OUT, PG_ADMIN)
+
     results["targets"] = targets(results)
     write(results)
     return 0 if all(ok for _, ok, _ in results["targets"]) else 1
@@ -195,6 +198,17 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
         (">= 20x faster per merchant than the ORM loop", b["batch_vs_orm_per_merchant"] >= 20,
          f"{b['batch_vs_orm_per_merchant']}x"),
     ]
+    im = r.get("imports")
+    if im:
+        for name in ("sqlite", "postgresql"):
+            big, small = im[f"{name}_1000000"]["first"], im[f"{name}_100000"]["first"]
+            again = im[f"{name}_1000000"]["reimport"]["seconds"]
+            rows += [(f"import of 1,000,000 rows <= 60 s on {name}",
+                      big["seconds"] <= 60 and again <= 60 and big["errors"] == 0,
+                      f"{big['seconds']} s (re-import {again} s)"),
+                     (f"import peak memory does not grow with the file ({name})",
+                      big["peak_rss_mib"] <= 1.2 * small["peak_rss_mib"],
+                      f"{small['peak_rss_mib']} MiB for 100k rows, {big['peak_rss_mib']} MiB for 1M")]
     return rows
 
 
@@ -235,7 +249,13 @@ def write(r: Dict[str, Any]) -> None:
               f"| per-merchant ORM loop ({b['orm_loop_sqlite']['merchants']:,}, SQLite) vs batch | "
               f"{b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = "
               f"{b['batch_vs_orm_per_merchant']}x |",
-              "", "| target | met | figure |", "|---|---|---|"]
+              ]
+    for key, v in sorted((r.get("imports") or {}).items()):
+        name, rows = key.rsplit("_", 1)
+        first, again = v["first"], v["reimport"]
+        lines.append(f"| metrics import, {int(rows):,} rows, {name}: first / again, peak RSS | "
+                     f"{first['seconds']} s / {again['seconds']} s, {first['peak_rss_mib']} MiB |")
+    lines += ["", "| target | met | figure |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {figure} |" for name, ok, figure in r["targets"]]
     (bench / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

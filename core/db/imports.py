@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db.models import CategoryBenchmark, Merchant, MerchantMetrics
+from core.db.models import CategoryBenchmark
 
 METRICS_COLUMNS = (
     "merchant_id", "merchant_name", "l2_category", "as_of", "has_trade_90d",
@@ -165,32 +167,127 @@ def import_categories(factory: "sessionmaker[Session]", path: Path) -> ImportRep
     return report
 
 
+# The staging table of one import: every validated row with its line, before the upsert.
+STAGE = "metrics_import_stage"
+_MERCHANT_FIELDS = ("id", "name", "l2_category", "china_good_seller_since", "current_tier")
+_METRIC_FIELDS = tuple(c for c in METRICS_COLUMNS if c not in (
+    "merchant_id", "merchant_name", "l2_category", "china_good_seller_since", "current_tier"))
+_STAGE_TYPES = {"line": "INTEGER", "id": "VARCHAR(64)", "name": "VARCHAR(200)", "l2_category": "VARCHAR(100)",
+                "china_good_seller_since": "DATE", "current_tier": "VARCHAR(16)", "as_of": "DATE",
+                "has_trade_90d": "BOOLEAN", "payment_rank_top_pct": "FLOAT", "online_72h_rate": "FLOAT",
+                "snad_dispute_rate": "FLOAT", "positive_feedback_rate": "FLOAT",
+                "dingtalk_active_days_90d": "INTEGER", "ip_severe_infringements": "INTEGER",
+                "ip_prohibited_points": "INTEGER", "trade_violation_points": "INTEGER",
+                "banned_or_frozen": "BOOLEAN", "industry_conditions_met": "BOOLEAN"}
+_STAGE_COLUMNS = tuple(_STAGE_TYPES)
+
+
+class _Stage:
+    """A temporary table in the import's own transaction, written a batch at a time: with
+    PostgreSQL's COPY, with SQLite's executemany. Rows go from it to the tables in two
+    statements (INSERT ... SELECT ... ON CONFLICT), so memory does not grow with the file."""
+
+    def __init__(self, session: Session) -> None:
+        self.connection = session.connection()
+        self.postgres = self.connection.dialect.name == "postgresql"
+        columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
+        self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {'pg_temp' if self.postgres else 'temp'}.{STAGE}")
+        self.connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {STAGE} ({columns})" + (" ON COMMIT DROP" if self.postgres else ""))
+        self.written = 0
+
+    def write(self, rows: List[Tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        cursor = self.connection.connection.cursor()
+        try:
+            if self.postgres:
+                buffer = io.StringIO()
+                csv.writer(buffer).writerows(
+                    ["" if v is None else ("t" if v is True else "f" if v is False else v) for v in row]
+                    for row in rows)
+                buffer.seek(0)
+                cursor.copy_expert(f"COPY {STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
+                                   buffer)
+            else:
+                marks = ", ".join("?" * len(_STAGE_COLUMNS))
+                cursor.executemany(f"INSERT INTO {STAGE} VALUES ({marks})",
+                                   [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row)
+                                    for row in rows])
+        finally:
+            cursor.close()
+        self.written += len(rows)
+
+    def duplicates(self) -> List[Tuple[str, int, int]]:
+        """(merchant id, line, first line) of every row whose merchant an earlier row has."""
+        self.connection.exec_driver_sql(f"CREATE INDEX {STAGE}_id ON {STAGE} (id, line)")
+        found = self.connection.exec_driver_sql(
+            f"SELECT s.id, s.line, f.first FROM {STAGE} s JOIN (SELECT id, MIN(line) AS first FROM {STAGE} "
+            f"GROUP BY id HAVING COUNT(*) > 1) f ON s.id = f.id WHERE s.line > f.first").all()
+        return [(str(i), int(line), int(first)) for i, line, first in found]
+
+    def drop_lines(self, lines: List[int]) -> None:
+        for start in range(0, len(lines), BATCH):
+            chunk = lines[start:start + BATCH]
+            self.connection.exec_driver_sql(
+                f"DELETE FROM {STAGE} WHERE line IN ({', '.join(str(int(n)) for n in chunk)})")
+
+    def upsert(self, now: dt.datetime) -> int:
+        """Merchants, then their metrics, from the stage; how many merchants."""
+        stamp = now if self.postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        merchant_columns = ", ".join(_MERCHANT_FIELDS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _MERCHANT_FIELDS[1:] + ("updated_at",))
+        self.connection.execute(text(
+            f"INSERT INTO merchants ({merchant_columns}, updated_at) SELECT {merchant_columns}, :now "
+            f"FROM {STAGE} WHERE true ON CONFLICT (id) DO UPDATE SET {updates}"), {"now": stamp})
+        metric_columns = ", ".join(_METRIC_FIELDS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _METRIC_FIELDS)
+        self.connection.exec_driver_sql(
+            f"INSERT INTO merchant_metrics (merchant_id, {metric_columns}) SELECT id, {metric_columns} "
+            f"FROM {STAGE} WHERE true ON CONFLICT (merchant_id) DO UPDATE SET {updates}")
+        return int(self.connection.exec_driver_sql(f"SELECT COUNT(*) FROM {STAGE}").scalar_one())
+
+    def drop(self) -> None:
+        if not self.postgres:  # PostgreSQL drops it at commit
+            self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGE}")
+
+
 def import_metrics(factory: "sessionmaker[Session]", path: Path, skip_bad_rows: bool = False,
                    progress: Optional[Callable[[int], None]] = None) -> ImportReport:
-    """Import the daily export in one transaction; a bad row stops it unless skip_bad_rows."""
+    """Import the daily export in one transaction; a bad row stops it unless skip_bad_rows.
+
+    Streamed: rows are validated as they are read and written to a staging table a batch at a
+    time; duplicates are found in the database; one statement per table then upserts them. A
+    bad row (or, without skip_bad_rows, any error) leaves the tables as they were."""
     report = ImportReport()
-    good: List[Tuple[Dict[str, Any], Dict[str, Any]]] = []
-    seen: Dict[str, int] = {}
-    for line, row in _read(path, METRICS_COLUMNS):
-        report.rows += 1
-        if progress:
-            progress(1)
-        try:
-            if row is None:
-                raise ValueError("wrong number of fields")
-            merchant, metrics = parse_metrics_row(row)
-            if merchant["id"] in seen:
-                raise ValueError(f"merchant_id {merchant['id']} already on line {seen[merchant['id']]}")
-            seen[merchant["id"]] = line
-            good.append((merchant, metrics))
-        except ValueError as e:
-            report.errors.append(RowError(line, str(e)))
-    if report.errors and not skip_bad_rows:
-        return report
     with factory.begin() as session:
-        for start in range(0, len(good), BATCH):
-            chunk = good[start:start + BATCH]
-            _upsert(session, Merchant, [m for m, _ in chunk], ["id"])
-            _upsert(session, MerchantMetrics, [x for _, x in chunk], ["merchant_id"])
-    report.imported = len(good)
+        stage = _Stage(session)
+        batch: List[Tuple[Any, ...]] = []
+        for line, row in _read(path, METRICS_COLUMNS):
+            report.rows += 1
+            if progress:
+                progress(1)
+            try:
+                if row is None:
+                    raise ValueError("wrong number of fields")
+                merchant, metrics = parse_metrics_row(row)
+            except ValueError as e:
+                report.errors.append(RowError(line, str(e)))
+                continue
+            values = {**merchant, **metrics, "line": line}
+            batch.append(tuple(values[c] for c in _STAGE_COLUMNS))
+            if len(batch) >= BATCH:
+                stage.write(batch)
+                batch = []
+        stage.write(batch)
+        repeated = stage.duplicates()
+        report.errors += [RowError(line, f"merchant_id {merchant_id} already on line {first}")
+                          for merchant_id, line, first in repeated]
+        report.errors.sort(key=lambda e: e.line)
+        if report.errors and not skip_bad_rows:
+            stage.drop()
+            return report
+        stage.drop_lines([line for _, line, _ in repeated])
+        report.imported = stage.upsert(dt.datetime.utcnow())
+        stage.drop()
     return report

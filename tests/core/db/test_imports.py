@@ -60,3 +60,25 @@ def test_missing_columns_are_reported(factory, tmp_path):
     path.write_text("merchant_id,merchant_name\nM1,x\n", encoding="utf-8")
     with pytest.raises(RowError, match="missing columns: l2_category"):
         import_metrics(factory, path)
+
+
+def test_streamed_in_batches_a_late_bad_row_still_imports_nothing(factory, tmp_path, monkeypatch):
+    # Rows reach the staging table a batch at a time; a bad row after several batches, or a
+    # duplicate across batches, still leaves the tables as they were.
+    import core.db.imports as imports
+
+    monkeypatch.setattr(imports, "BATCH", 2)
+    good = [dict(ROW, merchant_id=f"M{i}") for i in range(7)]
+    report = import_metrics(factory, write_csv(tmp_path / "a.csv", good + [dict(ROW, merchant_id="M9",
+                                                                                 as_of="yesterday")]))
+    assert [e.line for e in report.errors] == [9] and report.imported == 0
+    report = import_metrics(factory, write_csv(tmp_path / "b.csv", good + [dict(ROW, merchant_id="M1")]))
+    assert [(e.line, e.reason) for e in report.errors] == [(9, "merchant_id M1 already on line 3")]
+    with factory() as s:
+        assert s.execute(select(Merchant)).all() == []
+    # The same factory (and connection) imports again at once: the staging table is its own.
+    for _ in range(2):
+        report = import_metrics(factory, write_csv(tmp_path / "c.csv", good))
+        assert (report.imported, report.errors) == (7, [])
+    with factory() as s:
+        assert len(s.execute(select(MerchantMetrics)).all()) == 7
