@@ -135,6 +135,29 @@ class SignInLimiter:
             self._failures.pop(key, None)
 
 
+# A ticket kept open in the console is audited again after this long.
+RE_READ_AUDIT_SECONDS = 300.0
+
+
+class ReReads:
+    """When an agent's repeated reads of one ticket are due an audit row again."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self) -> None:
+        self._last: Dict[Tuple[str, int], float] = {}
+
+    def due(self, agent: str, ticket: int) -> bool:
+        now = time.monotonic()
+        if len(self._last) > self.MAX_KEYS:
+            self._last = {k: v for k, v in self._last.items() if now - v < RE_READ_AUDIT_SECONDS}
+        last = self._last.get((agent, ticket))
+        if last is not None and now - last < RE_READ_AUDIT_SECONDS:
+            return False
+        self._last[(agent, ticket)] = now
+        return True
+
+
 def with_simplified(lines: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Transcript lines with a simplified rendering beside what the merchant wrote in traditional."""
     for line in lines:
@@ -245,6 +268,7 @@ class AgentDeskInput(InputChannel):
         desk = Blueprint("agent_desk", __name__)
 
         limiter = SignInLimiter()
+        re_reads = ReReads()
 
         def caller(request: Request) -> Tuple[Identity, Optional[str]]:
             """Who calls: a bearer token, else the console's session cookie (then also the
@@ -403,6 +427,9 @@ class AgentDeskInput(InputChannel):
         @authorised
         async def show(request: Request, agent: Identity, number: int) -> HTTPResponse:
             address = client_address(request)
+            # The console re-reads an open ticket every few seconds (?refresh=1): without the
+            # tier status (it keeps the one it read), and audited once per RE_READ_AUDIT_SECONDS.
+            refresh = request.args.get("refresh") == "1"
 
             def read(session):
                 ticket = tickets.get_ticket(session, number)
@@ -410,8 +437,10 @@ class AgentDeskInput(InputChannel):
                     record(session, agent, None, "read_ticket", False, f"no ticket {number}", address)
                     return None, []
                 # The summary and transcript may hold the merchant's tier status: audited.
-                record(session, agent, ticket.merchant_id or ticket.conversation_id,
-                       "read_ticket", True, f"ticket {number}", address)
+                if re_reads.due(agent.sub, number) or not refresh:
+                    record(session, agent, ticket.merchant_id or ticket.conversation_id,
+                           "read_ticket", True, f"ticket {number}" + (" (kept open)" if refresh else ""),
+                           address)
                 return ticket, tickets.events(session, number)
 
             ticket, history = await agent_relay.in_transaction(read)
@@ -419,7 +448,8 @@ class AgentDeskInput(InputChannel):
                 raise tickets.TicketNotFound(number)
             conversation = await agent_relay.read_conversation(request.app.ctx.agent,
                                                            ticket.conversation_id)
-            status = await status_card(agent, ticket.merchant_id, address) if ticket.merchant_id else None
+            status = (await status_card(agent, ticket.merchant_id, address)
+                      if ticket.merchant_id and not refresh else None)
             summary = tickets.summary_of(ticket)
             name = topic_name(str(summary["topic"])) if summary.get("topic") else None
             if name:

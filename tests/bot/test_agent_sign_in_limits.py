@@ -22,3 +22,15 @@ def test_failures_in_a_row_pause_the_name_and_the_address(monkeypatch):
     limiter.failed("agent-li", "10.0.0.1")
     limiter.succeeded("agent-li", "10.0.0.1")
     assert not limiter.paused("agent-li", "10.0.0.1")
+
+
+def test_a_ticket_kept_open_is_audited_again_after_a_while(monkeypatch):
+    from bot.channels.agent_desk import RE_READ_AUDIT_SECONDS, ReReads
+
+    now = [500.0]
+    monkeypatch.setattr(agent_desk.time, "monotonic", lambda: now[0])
+    reads = ReReads()
+    assert reads.due("agent-li", 7) and not reads.due("agent-li", 7)
+    assert reads.due("agent-wang", 7) and reads.due("agent-li", 8)
+    now[0] += RE_READ_AUDIT_SECONDS + 1
+    assert reads.due("agent-li", 7)

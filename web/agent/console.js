@@ -3,7 +3,9 @@
 // session's CSRF token, which only this script holds (in memory).
 (function () {
   "use strict";
-  var POLL_MS = 1000;
+  var POLL_MS = 1000; // the queue
+  var TICKET_POLL_MS = 3000; // the ticket shown (its transcript)
+  var ticketReadAt = 0;
   var PAGE = 20;
   var STATUS = { open: "待处理", claimed: "处理中", closed: "已关闭" };
   var REASON = { requested: "商家要求人工", repeated_failure: "多次没听懂", assistant_unavailable: "助手不可用" };
@@ -109,7 +111,7 @@
     if (timer) clearTimeout(timer);
     if (!me) return;
     api("GET", "tickets" + query()).then(renderQueue).catch(function () {})
-      .then(function () { if (current) return refresh(); })
+      .then(function () { if (current && Date.now() - ticketReadAt >= TICKET_POLL_MS) return refresh(true); })
       .catch(function () {})
       .then(function () { if (me) timer = setTimeout(poll, POLL_MS); });
   }
@@ -134,7 +136,7 @@
     return item;
   }
 
-  function renderTicket(data) {
+  function renderTicket(data, kept) {
     var t = data.ticket;
     text($("ticket-title"), "工单 #" + t.id + " · " + (STATUS[t.status] || t.status));
     text($("ticket-meta"), [t.merchant_id ? "商家 " + t.merchant_id : "未登录访客", "渠道 " + t.channel,
@@ -145,8 +147,10 @@
     var open = s.unanswered || [];
     text($("summary"), ["商家问了 " + asked + " 个问题", open.length ? "没答上:" + open.join(" / ") : "都已回答",
       s.topic ? "话题:" + (s.topic_name || s.topic) : ""].filter(Boolean).join(";"));
-    $("status-box").hidden = !data.tier_status;
-    text($("status-card"), data.tier_status || "");
+    if (!kept) { // a re-read keeps the tier status read when the ticket was opened
+      $("status-box").hidden = !data.tier_status;
+      text($("status-card"), data.tier_status || "");
+    }
     var list = $("transcript");
     list.textContent = "";
     data.transcript.forEach(function (entry) { list.appendChild(line(entry)); });
@@ -159,8 +163,11 @@
     $("ticket").dataset.claimedBy = t.claimed_by || "";
   }
 
-  function refresh() {
-    return api("GET", "tickets/" + current).then(renderTicket);
+  function refresh(kept) {
+    ticketReadAt = Date.now();
+    return api("GET", "tickets/" + current + (kept ? "?refresh=1" : "")).then(function (data) {
+      renderTicket(data, kept);
+    });
   }
 
   function suggestions() {
@@ -198,7 +205,7 @@
 
   function sendText(value) {
     return api("POST", "tickets/" + current + "/messages", { text: value })
-      .then(function (r) { notice("已发送:" + r.sent); return refresh(); }).catch(failed);
+      .then(function (r) { notice("已发送:" + r.sent); return refresh(true); }).catch(failed);
   }
 
   $("signin-form").addEventListener("submit", function (event) {
@@ -223,13 +230,16 @@
   $("next").addEventListener("click", function () { offset += PAGE; poll(); });
 
   $("claim").addEventListener("click", function () {
-    api("POST", "tickets/" + current + "/claim").then(function () { notice("已认领。"); return refresh(); })
-      .catch(function (e) { notice(e.status === 409 ? "这个工单已被其他客服认领。" : "认领失败:" + e.message); refresh(); });
+    api("POST", "tickets/" + current + "/claim").then(function () { notice("已认领。"); return refresh(true); })
+      .catch(function (e) {
+        notice(e.status === 409 ? "这个工单已被其他客服认领。" : "认领失败:" + e.message);
+        refresh(true);
+      });
   });
 
   $("delegate").addEventListener("click", function () {
     api("POST", "tickets/" + current + "/delegate", {})
-      .then(function (r) { notice("助手已回答:" + r.answers.join(" / ")); return refresh(); }).catch(failed);
+      .then(function (r) { notice("助手已回答:" + r.answers.join(" / ")); return refresh(true); }).catch(failed);
   });
 
   $("reply-form").addEventListener("submit", function (event) {
@@ -242,7 +252,7 @@
   $("close-form").addEventListener("submit", function (event) {
     event.preventDefault();
     api("POST", "tickets/" + current + "/handback", { note: $("note").value.trim() || null })
-      .then(function () { notice("已交还助手,工单已关闭。"); $("note").value = ""; return refresh(); })
+      .then(function () { notice("已交还助手,工单已关闭。"); $("note").value = ""; return refresh(true); })
       .catch(failed);
   });
 

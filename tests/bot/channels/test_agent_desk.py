@@ -369,3 +369,18 @@ async def test_handing_back_with_a_note_records_the_resolution(desk):
     with db_session.shared_factory().begin() as session:
         kinds = [(e.kind, e.text) for e in tickets.events(session, number)]
     assert ("resolution", "已解答橱窗数量") in kinds
+
+
+async def test_a_ticket_kept_open_is_re_read_without_the_tier_status_and_audited_sparingly(desk):
+    conversation = "conv-kept"
+    number = open_ticket(conversation, merchant="M1001")
+    desk.agent.tracker_store.trackers[conversation] = paused(conversation, ticket=str(number))
+    assert (await desk.client.get(f"{DESK}/tickets/{number}", headers=bearer())).status_code == 200
+    for _ in range(3):
+        kept = await desk.client.get(f"{DESK}/tickets/{number}?refresh=1", headers=bearer())
+        assert kept.status_code == 200 and kept.json()["tier_status"] is None
+    # One row for the opening read; the re-reads of the next minutes add none.
+    assert len(audit_rows("read_ticket")) == 1
+    # Another agent's read is audited on its own.
+    await desk.client.get(f"{DESK}/tickets/{number}?refresh=1", headers=bearer("agent-2"))
+    assert [r["actor"] for r in audit_rows("read_ticket")] == ["agent-1", "agent-2"]
