@@ -215,11 +215,6 @@ def test_handoff_in_the_page_agent_messages_arrive_by_themselves(browser_install
         chat.close()
 
 
-@pytest.mark.parametrize("locale, greeting, example", [
-    ("zh-CN", "您好!我是商家助手", "金牌每个月有几个橱窗?"),
-    ("zh-TW", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
-    ("zh-HK", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
-])
 def test_the_chat_page_fits_a_phones_screen(browser_installed, browser, servers):
     chat = ChatPage(browser, servers, token("W9106"))
     try:
@@ -231,6 +226,11 @@ def test_the_chat_page_fits_a_phones_screen(browser_installed, browser, servers)
         chat.close()
 
 
+@pytest.mark.parametrize("locale, greeting, example", [
+    ("zh-CN", "您好!我是商家助手", "金牌每个月有几个橱窗?"),
+    ("zh-TW", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
+    ("zh-HK", "速賣通金銀牌", "金牌每個月有幾個櫥窗?"),
+])
 def test_the_window_opens_with_a_greeting_and_suggestions(browser_installed, browser, servers,
                                                           locale, greeting, example):
     chat = ChatPage(browser, servers, token(f"W93{len(locale)}{locale[-1]}"), locale=locale)
