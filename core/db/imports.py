@@ -191,7 +191,8 @@ class _Stage:
         self.connection = session.connection()
         self.postgres = self.connection.dialect.name == "postgresql"
         columns = ", ".join(f"{name} {kind}" for name, kind in _STAGE_TYPES.items())
-        self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {'pg_temp' if self.postgres else 'temp'}.{STAGE}")
+        schema = "pg_temp" if self.postgres else "temp"
+        self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{STAGE}")
         self.connection.exec_driver_sql(
             f"CREATE TEMPORARY TABLE {STAGE} ({columns})" + (" ON COMMIT DROP" if self.postgres else ""))
         self.written = 0
