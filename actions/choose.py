@@ -23,9 +23,16 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from actions.answers import Answer
-from actions.focus import names_unlisted, share_unanswered, undefined_term, unheard_thing, unnamed_thing
+from actions.focus import (
+    names_unlisted,
+    share_unanswered,
+    undefined_term,
+    unheard_thing,
+    unlisted_benefit,
+    unnamed_thing,
+)
 from actions.questions import SPECIFIC_KINDS, Question, facet_keys
-from core.knowledge.model import ALL_TIERS, KnowledgeBase
+from core.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, KnowledgeBase
 from core.knowledge.retrieval import Hit, Retriever
 
 # A ranking this strong (BM25 over words and bigrams) is a match, not a shared stop word.
@@ -58,7 +65,7 @@ OTHER_PLATFORM_LEAD = 1.5
 SPECIFIC = ("measure", "resource", "version", "feature", "section", "guarantee", "metric",
             "violation", "topic", "benefit")
 # Aspects no facet may answer unless an entry has it: asked, the reply says it is not given.
-NEVER_IMPLIED = ("calculation", "contact", "stacking", "documents", "position", "repayment")
+NEVER_IMPLIED = ("calculation", "contact", "stacking", "documents", "position", "repayment", "place")
 # A message this long (Han characters) may tell about the merchant before it asks; what it
 # asks must then name something only our programmes have (not a word like 要求 or 条件).
 BACKGROUND_MIN_CHARS = 40
@@ -715,6 +722,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     if missing is None:
         # "直播课有回放吗": a thing no document mentions, asked whether it exists.
         thing = unheard_thing(lowered, body, kb.vocabulary, kb.synonyms)
+        if thing is None and (topic == COMPARISON_TOPIC or topic in {t.id for t in kb.tiers}):
+            # "金牌有没有专属物流优惠": the tiers' benefits are a closed list.
+            thing = unlisted_benefit(lowered, body, kb.synonyms)
         if thing is not None:
             answer.lines.insert(0, kb.replies["not_mentioned"].format(thing=thing))
             answer.missing = thing

@@ -128,6 +128,30 @@ def unheard_thing(text: str, body: str, vocabulary: str,
     return None
 
 
+# "能不能享受无忧物流运费折扣", "可以享有X吗": whether a benefit is had.
+_ENJOYS = re.compile(r"(?:能不能|可不可以|可唔可以|能唔能|能否|可否|可以|能)(?:享受|享有|享)"
+                     r"([\u4e00-\u9fff]{2,12}?)(?=吗|呢|嗎|不|没有|冇|[^\u4e00-\u9fff]|$)")
+
+
+def unlisted_benefit(text: str, body: str, synonyms: Iterable[Sequence[str]] = ()) -> Optional[str]:
+    """A benefit asked about ("金牌有没有专属物流优惠", "能不能享受无忧物流运费折扣") that a
+    tier's list of benefits (`body`) does not name: a noun of it that the list never uses.
+    Only for an answer that is a closed list (the tiers' benefits)."""
+    asked = [m.group(2) or m.group(4) for m in _EXISTS.finditer(text)]
+    asked += [m.group(1) for m in _ENJOYS.finditer(text)]
+    for phrase in asked:
+        if not phrase or _OPEN_QUESTION.match(phrase):
+            continue
+        for part in pseg.cut(phrase):
+            word = part.word
+            if len(word) < 2 or not part.flag.startswith(_THING_TAGS) or word in _GENERAL \
+                    or word in _RELATIONS or jieba.get_FREQ(word, 0) < _MIN_WORD_COUNT:
+                continue
+            if not named_in(word, body, synonyms):
+                return phrase
+    return None
+
+
 # "渠道商是谁", "专属新品宝具体是个啥功能", "品牌专区係咩": what a term is. The term is the run of
 # characters before the question (after a clause break), without words that only lead up to it.
 _DEFINITION = re.compile(r"([\u4e00-\u9fffA-Za-z0-9.]{2,16}?)\s*"

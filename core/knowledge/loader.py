@@ -35,7 +35,8 @@ TIER_RULES_FILE = "tier_rules.yml"
 ENTRY_KINDS = ("measure", "guarantee", "resource", "version", "metric", "violation", "topic",
                "section")
 ASPECTS = ("amount", "rate", "eligibility", "region", "apply", "deadline", "time", "what",
-           "compare", "cost", "calculation", "contact", "stacking", "documents", "position", "repayment")
+           "compare", "cost", "calculation", "contact", "stacking", "documents", "position", "repayment",
+           "place")
 
 
 def _facets(r: "_Reader") -> Dict[str, str]:
@@ -391,6 +392,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "aspect_label_deadline", "aspect_label_apply", "aspect_label_cost",
                     "aspect_label_calculation", "aspect_label_contact", "aspect_label_stacking",
                     "aspect_label_documents", "aspect_label_position", "aspect_label_repayment",
+                    "aspect_label_place",
                     "both_platforms", "both_asked",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries", "not_given_detail",

@@ -1016,3 +1016,26 @@ def test_what_makes_a_thing_worth_having_is_no_term_to_define():
     body = "询价单订阅3.0:核心利益点:①买家求购信息时效性;②10个关键词订阅"
     assert undefined_term("询价单订阅3.0 最大的卖点是什么", body, ["询价单订阅3.0"]) is None
 
+
+
+async def test_a_benefit_the_tiers_list_does_not_have_is_said_to_be_missing(action):
+    """The tiers' benefits are a closed list: a benefit asked about that it does not name is
+    said to be missing before the list; one it names, in its words or a synonym, is not."""
+    for text, thing in (("金牌有没有专属物流优惠", "专属物流优惠"),
+                        ("金牌能不能享受无忧物流运费折扣", "无忧物流运费折扣")):
+        message = await reply(action, text, entity("tier", "gold"))
+        first, rest = message["answer"].split("\n", 1)
+        assert first.startswith(f"原文没有提到{thing}"), message["answer"]
+        assert "3个橱窗" in rest
+    for text in ("金牌有冇專人跟進?", "金牌有没有贷款优惠", "金牌能不能享受橱窗激励"):
+        message = await reply(action, text, entity("tier", "gold"))
+        assert "原文没有提到" not in message["answer"], message["answer"]
+
+
+async def test_where_something_takes_place_is_not_given(action):
+    """No document gives a city or a venue: "在哪办", "哪个城市" are said to be missing."""
+    for text, named in (("产地直播在哪办", entity("resource", "resource_live")),
+                        ("团队上门服务是哪个城市都能来吗", entity("resource", "resource_service_pack"))):
+        message = await reply(action, text, named, entity("aspect", "place"))
+        assert message["answer"].startswith("原文没有写明"), message["answer"]
+        assert "举办地点" in message["answer"].split("\n", 1)[0]
