@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -93,8 +93,13 @@ class Report:
         for name, count in d["programmes"].items():
             writer.writerow(["programme", name, count])
         for question, count in self.unanswered:
-            writer.writerow(["unanswered", question, count])
+            writer.writerow(["unanswered", _cell(question), count])
         return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A merchant's words as a CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @dataclass
@@ -120,15 +125,20 @@ def _events(engine: Engine, since: dt.datetime, until: dt.datetime) -> Iterable[
         yield from rows
 
 
-def _turns(rows: Iterable[Any]) -> Dict[str, List[_Turn]]:
-    """Each conversation's questions from the merchant, with what the assistant replied."""
-    conversations: Dict[str, List[_Turn]] = defaultdict(list)
+def _conversations(rows: Iterable[Any]) -> Iterable[List[_Turn]]:
+    """Each conversation's questions from the merchant, with what the assistant replied, one
+    conversation at a time (the rows come ordered by conversation): memory holds one."""
+    sender_now: Optional[str] = None
+    turns: List[_Turn] = []
     for sender, kind, raw in rows:
+        if sender != sender_now:
+            if sender_now is not None:
+                yield turns
+            sender_now, turns = sender, []
         try:
             data = json.loads(raw) if isinstance(raw, str) else (raw or {})
         except ValueError:
             continue
-        turns = conversations[sender]
         if kind == "user":
             metadata = data.get("metadata") or {}
             if metadata.get(contract.META_DELEGATED_BY):
@@ -142,7 +152,8 @@ def _turns(rows: Iterable[Any]) -> Dict[str, List[_Turn]]:
                                       str(data.get("text") or "")))
         elif kind == "slot" and turns and data.get("name") == contract.SLOT_TOPIC and data.get("value"):
             turns[-1].topic = str(data["value"])
-    return conversations
+    if sender_now is not None:
+        yield turns
 
 
 def build(kb: KnowledgeBase, conversations_engine: Engine, tickets_engine: Engine,
@@ -153,8 +164,9 @@ def build(kb: KnowledgeBase, conversations_engine: Engine, tickets_engine: Engin
     unanswered: Counter = Counter()
     shown: Dict[str, str] = {}
     programmes: Counter = Counter()
-    for turns in _turns(_events(conversations_engine, since, until)).values():
-        asked = [t for t in turns if t.intent not in SMALL_TALK and t.text and not t.text.startswith("/")]
+    for turns in _conversations(_events(conversations_engine, since, until)):
+        # A button's payload ("/ask_tier_status") is a question too; small talk is not.
+        asked = [t for t in turns if t.intent not in SMALL_TALK and t.text]
         if turns:
             report.conversations += 1
         for turn in asked:
@@ -189,8 +201,8 @@ def parse_day(value: str) -> dt.datetime:
     """A day (YYYY-MM-DD) or a moment (ISO 8601, UTC when no offset), as a naive UTC datetime."""
     try:
         moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise ValueError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment

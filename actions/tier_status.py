@@ -82,14 +82,15 @@ def _knowledge_word(kb: KnowledgeBase, word: str) -> bool:
 
 def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
            requested: Optional[str], delegate: Optional[Identity] = None,
-           source: Optional[str] = None, candidates: Sequence[str] = ()) -> Lookup:
+           source: Optional[str] = None, candidates: Sequence[str] = (), exact: bool = False) -> Lookup:
     """Authorise, read and audit in one short transaction (blocking: run it in a thread).
 
     The conversation's identity decides what may be read. When an agent delegated the turn to
     the assistant (`delegate`), the read is audited under that agent, naming the conversation's
     identity in the reason. `source`: the client's address, as the channel recorded it.
     `candidates`: for an agent who named no id the NLU recognised, the id-like words of the
-    message; the first one the database has as a merchant is read."""
+    message; the first one the database has as a merchant is read. `exact`: the id as stored
+    (a ticket's merchant), not also its upper-case form."""
     def record(session: Session, who: Optional[Identity], subject: Optional[str], action: str,
                allowed: bool, reason: str) -> None:
         if delegate is not None:
@@ -126,7 +127,9 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
                 return Lookup(refused="status_agent_needs_id")
             subject = requested
             # Agents may read any merchant; the ids they type come upper-cased by the NLU.
-            merchant = session.get(Merchant, subject) or session.get(Merchant, subject.upper())
+            merchant = session.get(Merchant, subject)
+            if merchant is None and not exact:
+                merchant = session.get(Merchant, subject.upper())
         row = session.get(MerchantMetrics, merchant.id) if merchant else None
         if merchant is None or row is None:
             record(session, identity, subject, ACTION, True, "no such merchant or no metrics")

@@ -93,4 +93,6 @@ def csrf_token(key: str, session_token: str) -> str:
 
 
 def csrf_matches(key: str, session_token: str, given: Optional[str]) -> bool:
-    return bool(given) and hmac.compare_digest(csrf_token(key, session_token), given or "")
+    # Bytes: a header with non-ASCII characters is a mismatch, not an error.
+    return bool(given) and hmac.compare_digest(csrf_token(key, session_token).encode(),
+                                               (given or "").encode("utf-8", "surrogatepass"))

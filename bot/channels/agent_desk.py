@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
@@ -187,7 +188,9 @@ async def status_card(agent: Identity, merchant_id: str, address: str) -> Option
     from core.knowledge import shared_store
     from core.tiers import engine
 
-    found = await asyncio.to_thread(lookup, shared_factory(), agent, merchant_id, None, address)
+    # Exactly the ticket's merchant: "m1001" is not "M1001" (lookup's case folding is for ids
+    # agents type).
+    found = await asyncio.to_thread(lookup, shared_factory(), agent, merchant_id, None, address, (), True)
     rules = engine.shared_rules().get()
     if found.metrics is None or rules is None:
         return None
@@ -200,6 +203,7 @@ async def status_card(agent: Identity, merchant_id: str, address: str) -> Option
 
 
 _conversations_engine: List[Any] = []
+_engine_lock = threading.Lock()
 
 
 def operations_report(since: dt.datetime, until: dt.datetime) -> Dict[str, Any]:
@@ -211,10 +215,25 @@ def operations_report(since: dt.datetime, until: dt.datetime) -> Dict[str, Any]:
     from core.db.session import shared_factory
     from core.knowledge import shared_store
 
-    if not _conversations_engine:
-        _conversations_engine.append(create_engine(settings.tracker_store_url(), future=True))
+    with _engine_lock:
+        if not _conversations_engine:
+            _conversations_engine.append(create_engine(settings.tracker_store_url(), future=True))
     tickets_engine = shared_factory().kw["bind"]
     return build(shared_store().get(), _conversations_engine[0], tickets_engine, since, until).as_dict()
+
+
+def latest_question(messages: List[Any]) -> str:
+    """The merchant's latest question as written: not a button's payload, not small talk
+    ("转人工", "谢谢")."""
+    from actions.handoff import SMALL_TALK
+
+    for message in reversed(messages):
+        parse = message.parse_data or {}
+        written = str(parse.get("text_original") or message.text or "")
+        if written.strip() and not written.strip().startswith("/") \
+                and (parse.get("intent") or {}).get("name") not in SMALL_TALK:
+            return written
+    return ""
 
 
 # Suggestions offered for one question.
@@ -351,8 +370,10 @@ class AgentDeskInput(InputChannel):
                 await audit_refusal(self.name(), f"sign-in of {name} paused after failed attempts",
                                     source=address)
                 return _error(429, "too many failed sign-ins; try again in 15 minutes")
+            # Counted before the check (which waits on a thread): a burst of attempts at once is
+            # paused after the first few, not let through together.
+            limiter.failed(name, address)
             if not await agent_relay.in_transaction(agents.check_password, name, password[:1024]):
-                limiter.failed(name, address)
                 await audit_refusal(self.name(), f"sign-in of {name}: wrong name or password", source=address)
                 return _error(401, "wrong name or password")
             limiter.succeeded(name, address)
@@ -466,10 +487,13 @@ class AgentDeskInput(InputChannel):
         @authorised
         async def suggestions(request: Request, agent: Identity, number: int) -> HTTPResponse:
             ticket = await ticket_or_404(number)
+            # The merchant's own words are read: audited like the ticket.
+            await agent_relay.in_transaction(record, agent, ticket.merchant_id or ticket.conversation_id,
+                                             "read_suggestions", True, f"ticket {number}",
+                                             client_address(request))
             rasa = request.app.ctx.agent
             tracker = await agent_relay.read_conversation(rasa, ticket.conversation_id)
-            own = agent_relay.merchant_messages(tracker)
-            question = ((own[-1].parse_data or {}).get("text_original") or own[-1].text) if own else ""
+            question = latest_question(agent_relay.merchant_messages(tracker))
             found = await suggested_answers(rasa, tracker, question or "")
             return response.json({"ticket": number, "question": question, "suggestions": found})
 

@@ -329,14 +329,18 @@ class WebchatInput(SocketIOInput):
             except InvalidToken as e:
                 return await unauthorised(self.name(), e, request)
             sender = conversation_id(secret() or "", identity)
-            tracker = await self.agent.tracker_store.retrieve(sender)
-            if tracker is None or not tracker.is_paused():
-                return response.json({"handoff": None})
-            number = str(tracker.get_slot(contract.SLOT_HANDOFF_TICKET) or "")
-            status = tickets.OPEN
-            if number.isdigit() and len(number) < 10:
-                ticket = await agent_relay.in_transaction(tickets.get_ticket, int(number))
-                status = ticket.status if ticket is not None else status
+            try:
+                tracker = await self.agent.tracker_store.retrieve(sender)
+                if tracker is None or not tracker.is_paused():
+                    return response.json({"handoff": None})
+                number = str(tracker.get_slot(contract.SLOT_HANDOFF_TICKET) or "")
+                status = tickets.OPEN
+                if number.isdigit() and len(number) < 10:
+                    ticket = await agent_relay.in_transaction(tickets.get_ticket, int(number))
+                    status = ticket.status if ticket is not None else status
+            except Exception as e:  # noqa: BLE001 - the page asks again; it must not see a 500
+                logger.error("web chat state not read: %s", failure(e))
+                return response.json({"error": "state unavailable; try again shortly"}, status=503)
             notice = HANDOFF_WITH_AGENT if status == tickets.CLAIMED else HANDOFF_WAITING
             text = script.from_simplified(notice.format(ticket=number or "?"), reply_script(tracker))
             return response.json({"handoff": {"ticket": number, "status": status, "text": text}})
@@ -395,7 +399,12 @@ class WebchatInput(SocketIOInput):
             await self._join(sid, sender, identity.expires)
             agent = self.agent
             if text == OPENING_PAYLOAD:
-                await self._emit(await self._opening(sender, custom.get("language")), sid)
+                try:
+                    opening = await self._opening(sender, custom.get("language"))
+                except Exception as e:  # noqa: BLE001 - the window says so instead of staying silent
+                    logger.error("web chat greeting not sent: %s", failure(e))
+                    opening = [{"text": UNAVAILABLE_NOTICE}]
+                await self._emit(opening, sid)
                 return
 
             async def turn() -> List[Dict[str, Any]]:

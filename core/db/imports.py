@@ -62,9 +62,14 @@ def _percent(value: str, name: str) -> float:
     return number
 
 
+# The largest whole number the tables' INTEGER columns hold (PostgreSQL and SQLite alike).
+MAX_COUNT = 2**31 - 1
+
+
 def _count(value: str, name: str) -> int:
-    if not value.strip().isdigit():
-        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    if not value.strip().isascii() or not value.strip().isdigit() or len(value.strip()) > 10 \
+            or int(value) > MAX_COUNT:
+        raise ValueError(f"{name} must be a whole number from 0 to {MAX_COUNT}, got {value!r}")
     return int(value)
 
 

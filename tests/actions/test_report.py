@@ -122,3 +122,20 @@ def test_days_and_moments_are_read_as_utc():
     with pytest.raises(ValueError):
         parse_day("next week")
 
+
+
+def test_button_questions_count_and_a_formula_never_reaches_a_spreadsheet(conversations, factory):
+    t = DAY
+    user(conversations, "D", t, "/ask_tier_status", intent="ask_tier_status")
+    bot(conversations, "D", t, "请先登录", action="utter_plain", outcome="refused")
+    user(conversations, "D", t, "=HYPERLINK(\"http://x\")")
+    bot(conversations, "D", t, "这个问题不在我能回答的范围内。", action="utter_out_of_scope")
+    report = build(knowledge_store().get(), conversations, factory.kw["bind"], DAY - dt.timedelta(hours=1),
+                   DAY + dt.timedelta(hours=1))
+    assert report.questions == 2 and report.answered == 0
+    assert "unanswered,\"'=HYPERLINK" in report.csv()
+
+
+def test_a_date_out_of_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="not a date"):
+        parse_day("0001-01-01T00:00+01:00")

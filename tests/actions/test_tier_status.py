@@ -291,3 +291,13 @@ async def test_each_missing_condition_is_said_once_for_both_tiers(action):
         [{"entity": "metric", "value": "metric_positive_feedback"}]))
     line = "· 近90天店铺好评率:您是90.2%,要求≥92%,差1.8%(银牌、金牌要求相同)"
     assert line in asked["text_body"] and asked["text_body"].count("好评率") == 1
+
+
+def test_a_tickets_merchant_is_read_exactly_as_stored(factory):
+    # "m1001" is not "M1001": the agent console's card reads the ticket's merchant exactly.
+    from actions.tier_status import lookup
+
+    seed_demo(factory, TODAY)
+    agent = merchant("agent-7", role="agent")
+    assert lookup(factory, agent, "m1001", exact=True).missing
+    assert lookup(factory, agent, "m1001").metrics.merchant_id == "M1001"  # an id typed by an agent

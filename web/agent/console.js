@@ -164,16 +164,20 @@
   }
 
   function refresh(kept) {
+    var id = current;
     ticketReadAt = Date.now();
-    return api("GET", "tickets/" + current + (kept ? "?refresh=1" : "")).then(function (data) {
-      renderTicket(data, kept);
+    return api("GET", "tickets/" + id + (kept ? "?refresh=1" : "")).then(function (data) {
+      // Another ticket opened meanwhile: this answer is stale, never shown beside it.
+      if (id === current) renderTicket(data, kept);
     });
   }
 
   function suggestions() {
+    var id = current;
     var list = $("suggestions");
     list.textContent = "";
-    return api("GET", "tickets/" + current + "/suggestions").then(function (data) {
+    return api("GET", "tickets/" + id + "/suggestions").then(function (data) {
+      if (id !== current) return;
       text($("suggest-for"), data.question ? "(针对:" + data.question + ")" : "");
       data.suggestions.forEach(function (s) {
         var item = document.createElement("li");

@@ -384,3 +384,36 @@ async def test_a_ticket_kept_open_is_re_read_without_the_tier_status_and_audited
     # Another agent's read is audited on its own.
     await desk.client.get(f"{DESK}/tickets/{number}?refresh=1", headers=bearer("agent-2"))
     assert [r["actor"] for r in audit_rows("read_ticket")] == ["agent-1", "agent-2"]
+
+
+async def test_a_burst_of_wrong_passwords_at_once_is_paused_after_five(desk):
+    import asyncio
+
+    _account()
+    answers = await asyncio.gather(*(_sign_in(desk, password=f"wrong-{i}") for i in range(9)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(401) <= 5 and codes.count(429) >= 4, codes
+    assert (await _sign_in(desk)).status_code == 429
+
+
+async def test_a_csrf_header_that_is_not_ascii_is_a_refusal_not_an_error(desk):
+    _account()
+    await _sign_in(desk)
+    number = open_ticket("conv-ascii")
+    answer = await desk.client.post(f"{DESK}/tickets/{number}/claim",
+                                    headers={"X-CSRF-Token": "é".encode("utf-8")})
+    assert answer.status_code == 403
+
+
+async def test_suggestions_read_the_merchants_last_question_and_are_audited(desk):
+    conversation = "conv-suggest"
+    number = open_ticket(conversation, merchant="M1001")
+    tracker = paused(conversation, ticket=str(number))
+    for text, intent in (("金牌每个月有几个橱窗?", "ask_programme"), ("/request_human", "request_human"),
+                         ("转人工", "request_human")):
+        tracker.update(UserUttered(text, intent={"name": intent}, parse_data={
+            "intent": {"name": intent}, "text_original": text}))
+    desk.agent.tracker_store.trackers[conversation] = tracker
+    answer = await desk.client.get(f"{DESK}/tickets/{number}/suggestions", headers=bearer())
+    assert answer.status_code == 200 and answer.json()["question"] == "金牌每个月有几个橱窗?"
+    assert [(r["actor"], r["subject"]) for r in audit_rows("read_suggestions")] == [("agent-1", "M1001")]

@@ -71,6 +71,7 @@ def test_the_csrf_token_belongs_to_one_session_and_one_secret():
     assert not agents.csrf_matches("secret-two", "session-a", token)
     assert not agents.csrf_matches("secret-one", "session-a", None)
     assert not agents.csrf_matches("secret-one", "session-a", "")
+    assert not agents.csrf_matches("secret-one", "session-a", "é" * 64)  # a mismatch, not an error
 
 
 @pytest.mark.parametrize("value, minutes", [("", 60), ("15", 15), ("abc", 60), ("0", 60), ("-5", 60),

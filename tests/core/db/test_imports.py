@@ -82,3 +82,11 @@ def test_streamed_in_batches_a_late_bad_row_still_imports_nothing(factory, tmp_p
         assert (report.imported, report.errors) == (7, [])
     with factory() as s:
         assert len(s.execute(select(MerchantMetrics)).all()) == 7
+
+
+def test_a_count_beyond_what_the_tables_hold_is_a_row_error(factory, tmp_path):
+    path = write_csv(tmp_path / "m.csv", [dict(ROW, merchant_id="M1"),
+                                           dict(ROW, merchant_id="M2", ip_prohibited_points="99999999999")])
+    report = import_metrics(factory, path, skip_bad_rows=True)
+    assert [e.line for e in report.errors] == [3] and "from 0 to 2147483647" in report.errors[0].reason
+    assert report.imported == 1
