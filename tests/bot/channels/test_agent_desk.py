@@ -417,3 +417,15 @@ async def test_suggestions_read_the_merchants_last_question_and_are_audited(desk
     answer = await desk.client.get(f"{DESK}/tickets/{number}/suggestions", headers=bearer())
     assert answer.status_code == 200 and answer.json()["question"] == "金牌每个月有几个橱窗?"
     assert [(r["actor"], r["subject"]) for r in audit_rows("read_suggestions")] == [("agent-1", "M1001")]
+
+
+@pytest.mark.parametrize("query", ["", "?since=yesterday", "?since=2026-11-21&until=2026-11-20",
+                                   "?since=0001-01-01T00:00%2B01:00"])
+async def test_the_report_with_a_bad_period_gets_400(desk, query):
+    answer = await desk.client.get(f"{DESK}/report{query}", headers=bearer())
+    assert answer.status_code == 400 and "error" in answer.json()
+
+
+async def test_only_agents_read_the_report(desk):
+    answer = await desk.client.get(f"{DESK}/report?since=2026-11-20", headers=bearer("M1001", "merchant"))
+    assert answer.status_code == 403
