@@ -64,11 +64,31 @@ def add_agent(session: Session, name: str, password: str, replace: bool = False)
 
 
 def disable_agent(session: Session, name: str) -> None:
-    """Stop an agent from signing in (sessions already open end with their lifetime)."""
+    """Stop an agent from signing in; sessions already open end at their next request."""
     account = session.get(AgentAccount, name)
     if account is None:
         raise AccountError(f"no agent {name}")
     account.disabled = True
+
+
+def session_epoch(session: Session, name: str) -> int:
+    """The epoch a console session issued now carries."""
+    account = session.get(AgentAccount, name)
+    return int(account.session_epoch or 0) if account is not None else 0
+
+
+def session_allowed(session: Session, name: str, epoch: int) -> bool:
+    """Whether a console session of this agent, issued in `epoch`, still counts: the account
+    exists, is enabled, and the agent has not signed out since."""
+    account = session.get(AgentAccount, name)
+    return account is not None and not account.disabled and int(account.session_epoch or 0) == epoch
+
+
+def end_sessions(session: Session, name: str) -> None:
+    """End every console session of the agent issued so far (signing out)."""
+    account = session.get(AgentAccount, name)
+    if account is not None:
+        account.session_epoch = int(account.session_epoch or 0) + 1
 
 
 def check_password(session: Session, name: str, password: str) -> bool:

@@ -71,14 +71,16 @@ def max_token_seconds() -> float:
     return hours * 3600
 
 
-def issue_token(key: str, sub: str, role: str, ttl: dt.timedelta) -> str:
-    """A signed token for development and tests."""
+def issue_token(key: str, sub: str, role: str, ttl: dt.timedelta,
+                extra: Optional[Dict[str, Any]] = None) -> str:
+    """A signed token (development, tests, and the agent console's sessions, whose `extra`
+    claims say which session they are)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     if not SUBJECT.fullmatch(sub):
         raise ValueError("sub must be 1-64 letters, digits or ._@- (starting with a letter or digit)")
     now = dt.datetime.now(dt.timezone.utc)
-    return jwt.encode({"sub": sub, "role": role, "iat": now, "exp": now + ttl}, key,
+    return jwt.encode({**(extra or {}), "sub": sub, "role": role, "iat": now, "exp": now + ttl}, key,
                       algorithm=ALGORITHM)
 
 

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
+import jwt
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -56,6 +57,8 @@ CONSOLE_FILES = {"console.js": "application/javascript", "console.css": "text/cs
 SESSION_COOKIE = "agent_session"
 COOKIE_PATH = "/webhooks/agent"
 CSRF_HEADER = "X-CSRF-Token"
+# The claim of a console session that names its epoch (core/agents.py).
+SESSION_EPOCH = "console_epoch"
 # Failed sign-ins of one name (or from one address) before sign-in is refused for a while.
 MAX_FAILED_SIGN_INS = 5
 SIGN_IN_PAUSE_SECONDS = 15 * 60
@@ -297,10 +300,23 @@ class AgentDeskInput(InputChannel):
             token = request.cookies.get(SESSION_COOKIE, "")
             return token_identity(token, "not signed in"), token
 
+        async def live_session(token: str, identity: Identity) -> None:
+            """InvalidToken unless the console session is still the agent's: the account is
+            enabled and the agent has not signed out since it was issued."""
+            if identity.role != "agent":
+                return
+            # The signature was verified by token_identity; this reads the session's epoch.
+            epoch = jwt.decode(token, options={"verify_signature": False}).get(SESSION_EPOCH)
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or not await agent_relay.in_transaction(
+                    agents.session_allowed, identity.sub, epoch):
+                raise InvalidToken("session ended; sign in again")
+
         def authorised(handler):
             async def wrapped(request: Request, **kwargs: Any) -> HTTPResponse:
                 try:
                     identity, session_token = caller(request)
+                    if session_token is not None:
+                        await live_session(session_token, identity)
                 except InvalidToken as e:
                     return await unauthorised(self.name(), e, request)
                 if identity.role != "agent":
@@ -378,7 +394,8 @@ class AgentDeskInput(InputChannel):
                 return _error(401, "wrong name or password")
             limiter.succeeded(name, address)
             lifetime = agents.session_lifetime()
-            token = issue_token(key, name, "agent", lifetime)
+            epoch = await agent_relay.in_transaction(agents.session_epoch, name)
+            token = issue_token(key, name, "agent", lifetime, {SESSION_EPOCH: epoch})
             identity = Identity(name, "agent")
             await agent_relay.in_transaction(record, identity, None, "agent_sign_in", True, "", address)
             reply = response.json({"agent": name, "csrf": agents.csrf_token(key, token),
@@ -391,6 +408,7 @@ class AgentDeskInput(InputChannel):
             token = request.cookies.get(SESSION_COOKIE)
             try:
                 identity = token_identity(token, "not signed in")
+                await live_session(token or "", identity)
             except InvalidToken as e:
                 return _error(401, str(e))
             if identity.role != "agent":
@@ -401,6 +419,17 @@ class AgentDeskInput(InputChannel):
 
         @desk.route("/session", methods=["DELETE"])
         async def sign_out(request: Request) -> HTTPResponse:
+            # The session ends on the server too (a copy of the cookie is worth nothing after),
+            # with every other console session of the agent.
+            token = request.cookies.get(SESSION_COOKIE)
+            try:
+                identity = token_identity(token, "not signed in")
+            except InvalidToken:
+                identity = None
+            if identity is not None and identity.role == "agent":
+                await agent_relay.in_transaction(agents.end_sessions, identity.sub)
+                await agent_relay.in_transaction(record, identity, None, "agent_sign_out", True, "",
+                                                 client_address(request))
             reply = response.json({"signed_out": True})
             _set_cookie(reply, request, "", 0)
             return reply

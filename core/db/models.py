@@ -139,3 +139,6 @@ class AgentAccount(Base):
     password_hash = Column(String(200), nullable=False)
     created_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
     disabled = Column(Boolean, nullable=False, default=False)
+    # Every console session carries the epoch it was issued in; signing out moves it on, which
+    # ends them all.
+    session_epoch = Column(Integer, nullable=False, default=0, server_default="0")

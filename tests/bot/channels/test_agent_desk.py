@@ -429,3 +429,28 @@ async def test_the_report_with_a_bad_period_gets_400(desk, query):
 async def test_only_agents_read_the_report(desk):
     answer = await desk.client.get(f"{DESK}/report?since=2026-11-20", headers=bearer("M1001", "merchant"))
     assert answer.status_code == 403
+
+
+async def test_signing_out_or_disabling_ends_the_session_on_the_server(desk):
+    from core.agents import disable_agent
+
+    _account()
+    await _sign_in(desk)
+    kept = desk.client.cookies.get("agent_session")
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 200
+    await desk.client.delete(f"{DESK}/session")
+    # A copy of the cookie taken before signing out is worth nothing now.
+    desk.client.cookies.set("agent_session", kept)
+    ended = await desk.client.get(f"{DESK}/tickets")
+    assert ended.status_code == 401 and "session ended" in ended.json()["error"]
+    assert (await desk.client.get(f"{DESK}/session")).status_code == 401
+    # Signing in again at once works; disabling the account ends that session too.
+    desk.client.cookies.clear()
+    assert (await _sign_in(desk)).status_code == 200
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 200
+    with db_session.shared_factory().begin() as session:
+        disable_agent(session, "agent-li")
+    assert (await desk.client.get(f"{DESK}/tickets")).status_code == 401
+    # A bearer token of the same agent (an integration's) is not a console session.
+    assert (await desk.client.get(f"{DESK}/tickets", headers=bearer("agent-li"))).status_code == 200
+    assert [r["actor"] for r in audit_rows("agent_sign_out")] == ["agent-li"]

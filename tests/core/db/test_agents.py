@@ -79,3 +79,16 @@ def test_the_csrf_token_belongs_to_one_session_and_one_secret():
 def test_session_lifetime_falls_back_on_a_typo(monkeypatch, value, minutes):
     monkeypatch.setenv("AGENT_SESSION_MINUTES", value)
     assert agents.session_lifetime() == dt.timedelta(minutes=minutes)
+
+
+def test_signing_out_moves_the_session_epoch_on(factory):
+    with factory.begin() as session:
+        agents.add_agent(session, "agent-li", PASSWORD)
+    with factory.begin() as session:
+        epoch = agents.session_epoch(session, "agent-li")
+        assert agents.session_allowed(session, "agent-li", epoch)
+        agents.end_sessions(session, "agent-li")
+    with factory.begin() as session:
+        assert not agents.session_allowed(session, "agent-li", epoch)
+        assert agents.session_allowed(session, "agent-li", agents.session_epoch(session, "agent-li"))
+        assert not agents.session_allowed(session, "nobody", 0)
