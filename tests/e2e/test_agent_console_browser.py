@@ -261,5 +261,11 @@ def test_console_is_usable_with_the_keyboard_and_at_a_phones_width(browser_insta
         console.page.locator("#desk").wait_for(state="visible", timeout=10_000)
         # Nothing wider than the phone's screen.
         assert console.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        # Signing out ends the session: a reload shows the sign-in form again.
+        console.page.locator("#sign-out").click()
+        console.page.locator("#signin").wait_for(state="visible", timeout=10_000)
+        console.page.reload()
+        console.page.locator("#signin").wait_for(state="visible", timeout=10_000)
+        assert console.page.locator("#desk").is_hidden()
     finally:
         console.close()
