@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import math
 from typing import Optional
 
 from argon2 import PasswordHasher
@@ -37,13 +36,8 @@ class AccountError(ValueError):
 def session_lifetime() -> dt.timedelta:
     """How long a console session lasts ($AGENT_SESSION_MINUTES, default 60). A value that is
     not a positive finite number is the default."""
-    try:
-        minutes = float(settings.agent_session_minutes() or DEFAULT_SESSION_MINUTES)
-    except ValueError:
-        minutes = DEFAULT_SESSION_MINUTES
-    if not math.isfinite(minutes) or minutes <= 0:
-        minutes = DEFAULT_SESSION_MINUTES
-    return dt.timedelta(minutes=minutes)
+    return dt.timedelta(minutes=settings.positive_number(settings.agent_session_minutes(),
+                                                        DEFAULT_SESSION_MINUTES))
 
 
 def add_agent(session: Session, name: str, password: str, replace: bool = False) -> AgentAccount:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -62,13 +61,7 @@ def max_token_seconds() -> float:
     """The longest lifetime a token may have ($ASSISTANT_MAX_TOKEN_HOURS, default 24 h). A value
     that is not a positive finite number ("abc", "0", "nan", "inf") is the default: a typo must
     never switch the limit off."""
-    try:
-        hours = float(settings.max_token_hours() or DEFAULT_MAX_TOKEN_HOURS)
-    except ValueError:
-        hours = DEFAULT_MAX_TOKEN_HOURS
-    if not math.isfinite(hours) or hours <= 0:
-        hours = DEFAULT_MAX_TOKEN_HOURS
-    return hours * 3600
+    return settings.positive_number(settings.max_token_hours(), DEFAULT_MAX_TOKEN_HOURS) * 3600
 
 
 def issue_token(key: str, sub: str, role: str, ttl: dt.timedelta,

@@ -7,6 +7,7 @@ servers with another environment, sees it. Nothing else in `actions/` or `bot/` 
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -87,6 +88,16 @@ def dingtalk_app_secret() -> Optional[str]:
 def server_ports() -> Tuple[int, int]:
     """($RASA_PORT, $ACTION_PORT): 5005 and 5055."""
     return int(_text("RASA_PORT", "5005")), int(_text("ACTION_PORT", "5055"))
+
+
+def positive_number(raw: str, default: float) -> float:
+    """A setting that must be a positive finite number: anything else ("abc", "0", "nan",
+    "inf", unset) is the default, so that a typo never switches a limit off."""
+    try:
+        value = float(raw or default)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
 
 
 def agent_session_minutes() -> str:

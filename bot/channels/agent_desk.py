@@ -43,7 +43,7 @@ from bot import agent_relay
 from bot.channels.auth import audit_refusal, bearer_identity, client_address, token_identity, unauthorised
 from bot.channels.delivery import BadRequest, json_object, message_text
 from bot.channels.guard import AS_TEXT, valid_text
-from bot.channels.webchat import SECURITY_HEADERS, served
+from bot.channels.webchat import SECURITY_HEADERS, serve_page, served
 from bot.nlu.normalizer import INTENT_PREFIX
 from core import agents, script
 from core.audit import record
@@ -353,10 +353,7 @@ class AgentDeskInput(InputChannel):
             return wrapped
 
         async def console(request: Request) -> HTTPResponse:
-            if not request.path.endswith("/"):
-                return response.redirect(f"{request.path}/", status=301)
-            return await response.file(CONSOLE_DIR / "index.html", headers=SECURITY_HEADERS,
-                                       mime_type="text/html; charset=utf-8")
+            return await serve_page(request, CONSOLE_DIR / "index.html")
 
         desk.add_route(console, "/", methods=["GET"], name="console")
 

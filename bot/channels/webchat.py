@@ -109,6 +109,16 @@ SECURITY_HEADERS = {
 }
 
 
+async def serve_page(request: Request, page: Path) -> HTTPResponse:
+    """A page of ours (the chat page, the agent console) at its folder's address, with the
+    security headers. The page refers to its files relative to its own address, so a request
+    without the trailing slash is redirected; the query is dropped (the chat page reads its
+    token from the fragment, which browsers keep across the redirect and never send)."""
+    if not request.path.endswith("/"):
+        return response.redirect(f"{request.path}/", status=301)
+    return await response.file(page, headers=SECURITY_HEADERS, mime_type="text/html; charset=utf-8")
+
+
 def in_script_of(text: str, written: Optional[str]) -> str:
     """A notice from the channel in the script of what the merchant wrote."""
     return script.from_simplified(text, script.detect_script(script.clean(written or "")))
@@ -297,13 +307,7 @@ class WebchatInput(SocketIOInput):
         hook = _Blueprint(self, sio)
 
         async def page(request: Request) -> HTTPResponse:
-            if not request.path.endswith("/"):
-                # The page refers to its files relative to its own address. The query is
-                # dropped: the page reads its token from the fragment (#token=...), which
-                # browsers keep across the redirect and never send to a server.
-                return response.redirect(f"{request.path}/", status=301)
-            return await response.file(PAGE_DIR / "index.html", headers=SECURITY_HEADERS,
-                                       mime_type="text/html; charset=utf-8")
+            return await serve_page(request, PAGE_DIR / "index.html")
 
         hook.add_route(page, "/", methods=["GET"], name="page")
 

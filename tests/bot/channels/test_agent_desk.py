@@ -454,3 +454,16 @@ async def test_signing_out_or_disabling_ends_the_session_on_the_server(desk):
     # A bearer token of the same agent (an integration's) is not a console session.
     assert (await desk.client.get(f"{DESK}/tickets", headers=bearer("agent-li"))).status_code == 200
     assert [r["actor"] for r in audit_rows("agent_sign_out")] == ["agent-li"]
+
+
+async def test_the_console_page_and_its_files_are_served_with_the_security_headers(desk):
+    moved = await desk.client.get(DESK, follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"].endswith("/webhooks/agent/")
+    page = await desk.client.get(f"{DESK}/")
+    assert page.status_code == 200 and "客服工作台" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    for name, kind in (("console.js", "application/javascript"), ("console.css", "text/css")):
+        served = await desk.client.get(f"{DESK}/static/{name}")
+        assert served.status_code == 200 and served.headers["content-type"].startswith(kind)
+    assert (await desk.client.get(f"{DESK}/static/index.html")).status_code == 404
+    assert (await desk.client.get(f"{DESK}/static/..%2F..%2Fcore%2Fagents.py")).status_code == 404
