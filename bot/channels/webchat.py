@@ -327,27 +327,24 @@ class WebchatInput(SocketIOInput):
         @hook.route("/state", methods=["GET"])
         async def state(request: Request) -> HTTPResponse:
             """Whether a person has the merchant's conversation (the page's banner), in the
-            script the replies follow."""
+            merchant's script: the conversation's open ticket, one indexed read (the page asks
+            every few seconds; the conversation itself is not loaded)."""
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
                 return await unauthorised(self.name(), e, request)
             sender = conversation_id(secret() or "", identity)
             try:
-                tracker = await self.agent.tracker_store.retrieve(sender)
-                if tracker is None or not tracker.is_paused():
-                    return response.json({"handoff": None})
-                number = str(tracker.get_slot(contract.SLOT_HANDOFF_TICKET) or "")
-                status = tickets.OPEN
-                if number.isdigit() and len(number) < 10:
-                    ticket = await agent_relay.in_transaction(tickets.get_ticket, int(number))
-                    status = ticket.status if ticket is not None else status
+                ticket = await agent_relay.in_transaction(tickets.active_ticket, sender)
             except Exception as e:  # noqa: BLE001 - the page asks again; it must not see a 500
                 logger.error("web chat state not read: %s", failure(e))
                 return response.json({"error": "state unavailable; try again shortly"}, status=503)
-            notice = HANDOFF_WITH_AGENT if status == tickets.CLAIMED else HANDOFF_WAITING
-            text = script.from_simplified(notice.format(ticket=number or "?"), reply_script(tracker))
-            return response.json({"handoff": {"ticket": number, "status": status, "text": text}})
+            if ticket is None:
+                return response.json({"handoff": None})
+            notice = HANDOFF_WITH_AGENT if ticket.status == tickets.CLAIMED else HANDOFF_WAITING
+            text = script.from_simplified(notice.format(ticket=ticket.id), ticket.script)
+            return response.json({"handoff": {"ticket": str(ticket.id), "status": ticket.status,
+                                              "text": text}})
 
         @hook.route("/health", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
