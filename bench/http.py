@@ -94,15 +94,31 @@ def merged(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def interleaved(kinds: Dict[str, Callable[[str, int], Tuple[bool, float]]], concurrency: int,
-                total: int, rounds: int) -> Dict[str, Dict[str, Any]]:
+                total: int, rounds: int,
+                pids: Optional[Dict[str, Dict[str, int]]] = None) -> Dict[str, Dict[str, Any]]:
     """Each kind measured in `rounds` slices taken in turn (the order rotating each round), so
-    that a busy or quiet spell of the machine falls on every kind alike, not on one."""
+    that a busy or quiet spell of the machine falls on every kind alike, not on one.
+
+    `pids`: for a kind, the server processes ({"rasa": pid, ...}) whose CPU time per turn is
+    added to its summary as `<name>_cpu_ms_per_turn` (bench/cpu.py)."""
+    from bench.cpu import cpu_seconds
+
     names = list(kinds)
     parts: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
+    cpu: Dict[str, Dict[str, float]] = {name: {} for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
+            watched = (pids or {}).get(name, {})
+            before = {process: cpu_seconds(pid) for process, pid in watched.items()}
             parts[name].append(load(kinds[name], concurrency, max(concurrency, total // rounds)))
-    return {name: merged(p) for name, p in parts.items()}
+            for process, pid in watched.items():
+                cpu[name][process] = cpu[name].get(process, 0.0) + cpu_seconds(pid) - before[process]
+    results = {name: merged(p) for name, p in parts.items()}
+    for name, used in cpu.items():
+        for process, seconds in used.items():
+            turns = results[name]["turns"] or 1
+            results[name][f"{process}_cpu_ms_per_turn"] = round(seconds * 1000 / turns, 2)
+    return results
 
 
 def public(result: Dict[str, Any]) -> Dict[str, Any]:

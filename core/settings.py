@@ -105,6 +105,13 @@ def agent_session_minutes() -> str:
     return _text("AGENT_SESSION_MINUTES")
 
 
+def kept_conversations() -> int:
+    """$TRACKER_KEPT_CONVERSATIONS: how many recent conversations each Rasa process keeps in
+    memory between turns (bot/tracker_store.py); 0 keeps none. 128 by default."""
+    raw = _text("TRACKER_KEPT_CONVERSATIONS", "128").strip()
+    return int(raw) if raw.isdigit() else 128
+
+
 def tracker_store_url(env: Optional[Mapping[str, str]] = None) -> str:
     """Where the conversations are: $TRACKER_STORE_URL, else the embedded default, a SQLite
     file ($TRACKER_STORE_DB, else var/trackers.db)."""

@@ -31,3 +31,31 @@ def test_merging_pools_turns_and_adds_times():
     assert both["turns"] == 100 and both["errors"] == 2
     assert both["throughput_per_s"] == 50.0
     assert both["p50_ms"] == 10.0 and both["p95_ms"] == 100.0
+
+
+def test_cpu_time_per_turn_is_read_for_the_watched_processes_of_each_kind(monkeypatch):
+    import bench.cpu as cpu
+
+    used = {101: 0.0, 202: 0.0}
+
+    def kind(pid, seconds):
+        def send(sender, i):
+            used[pid] += seconds  # the CPU the server spends on this turn
+            return True, 0.001
+        return send
+
+    monkeypatch.setattr(cpu, "cpu_seconds", lambda pid: used[pid])
+    results = interleaved({"ours": kind(101, 0.004), "stock": kind(202, 0.012)}, concurrency=1, total=8,
+                          rounds=2, pids={"ours": {"rasa": 101}, "stock": {"rasa": 202}})
+    assert results["ours"]["rasa_cpu_ms_per_turn"] == 4.0
+    assert results["stock"]["rasa_cpu_ms_per_turn"] == 12.0
+
+
+def test_cpu_seconds_reads_this_process():
+    import os
+
+    from bench.cpu import cpu_seconds
+
+    before = cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert cpu_seconds(os.getpid()) > before

@@ -6,13 +6,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, create_tracker_store
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.events import BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 from sqlalchemy import event
 
-from bot.tracker_store import SQLConversationStore, engine_kwargs
+from bot.tracker_store import SQLConversationStore, engine_kwargs, may_have_ticket
+from core import contract
 
 ENDPOINTS = Path(__file__).resolve().parents[2] / "endpoints.yml"
 
@@ -99,3 +100,116 @@ def test_a_server_started_as_plain_rasa_run_gets_the_projects_changes(tmp_path, 
         assert getattr(logging.getLogRecordFactory(), "escapes_control_characters", False)
     finally:
         logging.setLogRecordFactory(factory)
+
+
+def _store(path: Path, keep: int = 128) -> SQLConversationStore:
+    store = SQLConversationStore(Domain.empty(), host=f"sqlite:///{path}")
+    store._keep = keep
+    return store
+
+
+def _reads(store: SQLConversationStore) -> list:
+    """Calls of the query that reads a whole session's events (or counts them)."""
+    calls: list = []
+    original = store._event_query
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    store._event_query = spy  # type: ignore[method-assign]
+    return calls
+
+
+async def _turn(store: SQLConversationStore, sender: str, n: int):
+    tracker = await store.get_or_create_tracker(sender)
+    tracker.update(UserUttered(f"第{n}个问题"))
+    tracker.update(BotUttered(f"第{n}个回答"))
+    await store.save(tracker)
+    return tracker
+
+
+def _answers(tracker) -> list:
+    return [e.text for e in tracker.events if isinstance(e, BotUttered)]
+
+
+async def test_a_turn_continues_from_the_kept_conversation_without_reading_its_events(tmp_path):
+    store = _store(tmp_path / "t.db")
+    await _turn(store, "m-1", 0)
+    await _turn(store, "m-1", 1)
+    reads = _reads(store)
+    for n in range(2, 6):
+        await _turn(store, "m-1", n)
+    assert reads == [], "kept conversations are neither re-read nor counted"
+    fresh = _store(tmp_path / "t.db")  # what another process reads from the database
+    assert _answers(await fresh.retrieve("m-1")) == [f"第{i}个回答" for i in range(6)]
+    assert _answers(await store.retrieve("m-1")) == [f"第{i}个回答" for i in range(6)]
+
+
+async def test_a_copy_is_handed_out_so_a_turn_that_fails_before_saving_leaves_nothing_behind(tmp_path):
+    store = _store(tmp_path / "t.db")
+    for n in range(3):
+        await _turn(store, "m-1", n)
+    failed = await store.retrieve("m-1")
+    failed.update(BotUttered("没有保存的回答"))
+    assert "没有保存的回答" not in _answers(await store.retrieve("m-1"))
+    await _turn(store, "m-1", 3)
+    fresh = _store(tmp_path / "t.db")
+    assert _answers(await fresh.retrieve("m-1")) == [f"第{i}个回答" for i in range(4)]
+
+
+async def test_a_conversation_another_process_wrote_to_is_read_again(tmp_path):
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    for n in range(3):
+        await _turn(mine, "m-1", n)
+    await _turn(other, "m-1", 3)  # the load balancer sent this turn to the other process
+    await _turn(mine, "m-1", 4)
+    expected = [f"第{i}个回答" for i in range(5)]
+    assert _answers(await mine.retrieve("m-1")) == expected
+    assert _answers(await _store(tmp_path / "t.db").retrieve("m-1")) == expected
+    with mine.session_scope() as session:  # each event stored once
+        assert session.query(mine.SQLEvent).filter(mine.SQLEvent.type_name == "bot").count() == 5
+
+
+async def test_a_new_session_is_read_from_the_database_and_holds_only_that_session(tmp_path):
+    store = _store(tmp_path / "t.db")
+    for n in range(2):
+        await _turn(store, "m-1", n)
+    tracker = await store.retrieve("m-1")
+    tracker.update(SessionStarted())
+    tracker.update(BotUttered("新会话的回答"))
+    await store.save(tracker)
+    reads = _reads(store)
+    again = await store.retrieve("m-1")
+    assert reads, "a new session is not continued from memory"
+    assert _answers(again) == ["新会话的回答"]
+
+
+async def test_at_most_the_configured_number_of_conversations_is_kept(tmp_path):
+    store = _store(tmp_path / "t.db", keep=2)
+    for sender in ("a", "b", "c"):
+        await _turn(store, sender, 0)
+    assert list(store._known) == ["b", "c"]
+    none_kept = _store(tmp_path / "t2.db", keep=0)
+    await _turn(none_kept, "a", 0)
+    await _turn(none_kept, "a", 1)
+    assert not none_kept._known
+    assert _answers(await none_kept.retrieve("a")) == ["第0个回答", "第1个回答"]
+
+
+async def test_the_handoff_outbox_is_read_only_for_conversations_that_may_have_a_ticket(tmp_path):
+    store = _store(tmp_path / "t.db")
+    wrapped = FailSafeTrackerStore(store)
+    assert may_have_ticket(wrapped, "m-1"), "unknown to this process: read the outbox"
+    await _turn(store, "m-1", 0)
+    assert not may_have_ticket(wrapped, "m-1")
+    tracker = await store.retrieve("m-1")
+    tracker.update(SlotSet(contract.SLOT_HANDOFF_TICKET, "17"))
+    await store.save(tracker)
+    assert may_have_ticket(wrapped, "m-1")
+    tracker = await store.retrieve("m-1")
+    tracker.update(SlotSet(contract.SLOT_HANDOFF_TICKET, None))  # handed back: messages may remain
+    await store.save(tracker)
+    assert may_have_ticket(wrapped, "m-1")
+    assert may_have_ticket(_store(tmp_path / "t.db"), "m-1"), "another process read it from the database"
+    assert may_have_ticket(object(), "m-1"), "any other store: always read"

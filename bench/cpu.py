@@ -1,0 +1,83 @@
+"""CPU time each server process spends per turn, read from /proc around a run of turns.
+
+`python -m bench.cpu [--turns N] [--concurrency C]` serves the trained model (models/) on
+embedded defaults and prints, for programme, greeting and tier-status turns, latency and the
+milliseconds of CPU the Rasa process and the action server used per turn: a quick check of
+one change. `make bench` reports the same figures beside stock Rasa's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command's closing parenthesis, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=800)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))
+    args = parser.parse_args(argv)
+
+    import datetime as dt
+    import tempfile
+
+    from bench.http import interleaved, load, post, public, wait_answering
+    from bench.run import GREETING, PROGRAMME, TIER
+    from bot.serve import Servers, free_port
+    from core.db.demo import seed_demo
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine, make_session_factory
+    from core.identity import issue_token
+    from core.limits import UNLIMITED
+
+    secret = "bench-secret-of-thirty-two-bytes"
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        out = Path(tmp)
+        url = f"sqlite:///{out / 'merchants.db'}"
+        upgrade(url)
+        seed_demo(make_session_factory(make_engine(url)))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL", "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
+        env.update({"TRACKER_STORE_DB": str(out / "trackers.db"), "DATABASE_URL": url,
+                    "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": "bench-action-token",
+                    **UNLIMITED})
+        servers = Servers(args.model, free_port(), free_port(), env=env, log_dir=out / "logs",
+                          own_session=True).start()
+        try:
+            rest = f"http://127.0.0.1:{servers.rasa_port}/webhooks/rest/webhook"
+            desk = f"http://127.0.0.1:{servers.rasa_port}/webhooks/merchant/webhook"
+            wait_answering(rest, 300)
+            action_pid, rasa_pid = (p.pid for p in servers.processes)
+
+            def agent(sender: str) -> dict:
+                token = issue_token(secret, f"agent-{sender}", "agent", dt.timedelta(hours=2))
+                return {"Authorization": f"Bearer {token}"}
+
+            kinds = {
+                "programme": lambda s, i: post(rest, {"sender": s, "message": PROGRAMME[i % len(PROGRAMME)]}),
+                "greeting": lambda s, i: post(rest, {"sender": s, "message": GREETING}),
+                "tier_status": lambda s, i: post(desk, {"message": TIER}, agent(s)),
+            }
+            load(kinds["programme"], args.concurrency, 64)  # warm-up
+            pids = {"rasa": rasa_pid, "actions": action_pid}
+            results = interleaved(kinds, args.concurrency, args.turns, 2, {name: pids for name in kinds})
+            for name, result in results.items():
+                print(name, {k: v for k, v in public(result).items() if k != "concurrency"}, flush=True)
+        finally:
+            servers.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
