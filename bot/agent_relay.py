@@ -24,7 +24,6 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import tracker_store
 from bot.channels.understanding import understood
 from bot.nlg import reply_script
 from core import contract, script
@@ -198,8 +197,6 @@ async def replies_for_merchant(agent: Agent, conversation_id: str, produced: Lis
                 replies.append({"recipient_id": conversation_id, "text": notice["text"]})
         elif tracker is not None:
             replies = await answer_silence(agent, conversation_id, channel)
-    if not tracker_store.may_have_ticket(agent.tracker_store, conversation_id):
-        return replies  # no ticket in this session: no agent's message can be waiting
     return replies + await pending_for_merchant(conversation_id)
 
 

@@ -13,9 +13,9 @@
   default): a turn reads only the newest event id of its conversation and, when no other
   process has written to it since, continues from the kept copy instead of reading and
   replaying every event of the session (about 4 ms of CPU for a ten-turn conversation); a save
-  writes the new events without first counting the stored ones. The store also knows whether a
-  conversation has had a handoff ticket in its current session (`may_have_ticket`), so the
-  channels read the handoff outbox only for those;
+  writes the new events without first counting the stored ones. A copy is kept only of what
+  this process saved on top of what it read (not after another process wrote, not after a
+  new session started, never an empty conversation) and is dropped when the domain changes;
 - a ValueError while a session is open fails that request alone: Rasa 3.6 exits the whole
   server on any ValueError there (it means a missing PostgreSQL schema), so one request whose
   conversation id the database cannot store (a NUL byte, a lone surrogate) stopped the server
@@ -30,21 +30,21 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Generator, Iterable, Optional, Text
+from typing import Any, Dict, Generator, Optional, Text
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_stores
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted, SlotSet
+from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
 from bot import rasa_server
-from core import contract, settings
+from core import settings
 
 logger = logging.getLogger(__name__)
 # Seconds between attempts while the database is not reachable at start-up (as Rasa waits).
@@ -79,36 +79,28 @@ def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
 @dataclass
 class _Known:
     """What this process knows of a conversation as stored: the newest event's id, how many
-    events its current session has, whether a ticket was opened in it, and a copy of the
-    tracker as saved (None once handed out, or when it cannot be continued from)."""
+    events its current session has, and a copy of the tracker as saved (None once it cannot
+    be continued from)."""
 
     last_id: Optional[int]
     stored: int
-    ticketed: bool
     tracker: Optional[DialogueStateTracker] = None
-
-
-def _has_ticket(tracker: DialogueStateTracker, events: Iterable[Any]) -> bool:
-    """Whether a ticket is set now or one of `events` set or cleared it (a ticket handed back
-    may leave its last messages waiting)."""
-    return bool(tracker.get_slot(contract.SLOT_HANDOFF_TICKET)) or any(
-        isinstance(e, SlotSet) and e.key == contract.SLOT_HANDOFF_TICKET for e in events)
-
-
-def may_have_ticket(store: Optional[TrackerStore], sender_id: Text) -> bool:
-    """Whether the conversation may have handoff messages waiting: False only when the store
-    knows its current session has never had a ticket."""
-    if isinstance(store, FailSafeTrackerStore):
-        store = store._tracker_store  # the store Rasa wraps; its own attribute in Rasa 3.6
-    if not isinstance(store, SQLConversationStore):
-        return True
-    known = store._known.get(sender_id)
-    return known is None or known.ticketed
 
 
 class SQLConversationStore(SQLTrackerStore):
     """SQLTrackerStore with pooled SQLite connections, recent conversations kept in memory
     and per-request ValueErrors."""
+
+    @property
+    def domain(self) -> Domain:
+        return self._domain
+
+    @domain.setter
+    def domain(self, domain: Optional[Domain]) -> None:
+        # A new model's domain may have other slots: kept copies would carry the old ones.
+        self._domain = domain or Domain.empty()
+        if hasattr(self, "_known"):
+            self._known.clear()
 
     def __init__(
         self,
@@ -183,7 +175,7 @@ class SQLConversationStore(SQLTrackerStore):
             self._known.pop(sender_id, None)
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
-        self._remember(sender_id, _Known(last_id, len(tracker.events), _has_ticket(tracker, tracker.events)))
+        self._remember(sender_id, _Known(last_id, len(tracker.events)))
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -193,11 +185,11 @@ class SQLConversationStore(SQLTrackerStore):
         sender_id = tracker.sender_id
         known = self._known.get(sender_id)
         with self.session_scope() as session:
-            if known is not None and self._last_id(session, sender_id) == known.last_id:
-                stored, ticketed = known.stored, known.ticketed
+            continued = known is not None and self._last_id(session, sender_id) == known.last_id
+            if continued:
+                stored = known.stored  # type: ignore[union-attr]
             else:
                 stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
-                ticketed = _has_ticket(tracker, itertools.islice(tracker.events, stored))
             new = list(itertools.islice(tracker.events, stored, None))
             rows = []
             for event in new:
@@ -210,9 +202,13 @@ class SQLConversationStore(SQLTrackerStore):
                 session.execute(self.SQLEvent.__table__.insert(), rows)
             last_id = self._last_id(session, sender_id)
             session.commit()
-        restarted = any(isinstance(e, SessionStarted) for e in new)
-        self._remember(sender_id, _Known(last_id, len(tracker.events), ticketed or _has_ticket(tracker, new),
-                                         None if restarted else tracker.copy()))
+        if last_id is None:
+            self._known.pop(sender_id, None)  # nothing stored: an unknown conversation still
+            return
+        # Kept only when the tracker holds exactly what is stored: this process's own turn on
+        # top of what it read, in the session the database reads next.
+        keep = continued and not any(isinstance(e, SessionStarted) for e in new)
+        self._remember(sender_id, _Known(last_id, len(tracker.events), tracker.copy() if keep else None))
 
     @contextmanager
     def session_scope(self) -> Generator[Any, None, None]:

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from core import settings
 
@@ -22,6 +23,11 @@ def make_engine(url: Optional[str] = None) -> Engine:
     kwargs: Dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+            # A SQLite file: connections kept in a pool, as for a server database (SQLAlchemy
+            # 1.4 would open a new one for every transaction: the handoff outbox is read after
+            # every turn).
+            kwargs.update(poolclass=QueuePool, pool_size=5, max_overflow=10)
     return create_engine(url, **kwargs)
 
 

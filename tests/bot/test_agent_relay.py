@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import agent_relay
 from bot.agent_relay import AGENT_KEY, DELEGATED_KEY, TICKET_SLOT
-from bot.tracker_store import SQLConversationStore
 from core import contract
 from core.db import session as db_session
 from core.db import tickets
@@ -615,30 +614,6 @@ async def test_a_silent_turn_gets_the_apology_then_waiting_messages(agent, datab
     replies = await agent_relay.replies_for_merchant(agent, "rest-tw", [], "rest")
     assert replies == [{"recipient_id": "rest-tw", "text": APOLOGY_TW, "buttons": HUMAN_BUTTON_TW},
                        from_outbox("rest-tw", "assistant", earlier.id, RETURNED_TW)]
-
-
-async def test_the_outbox_is_read_only_for_conversations_that_have_had_a_ticket(
-        agent, database, tmp_path, monkeypatch):
-    """With the project's tracker store, a conversation it saved without a ticket in its
-    session skips the outbox read; one with a ticket (open or handed back) gets its messages."""
-    agent.tracker_store = SQLConversationStore(DOMAIN, host=f"sqlite:///{tmp_path / 'trackers.db'}")
-    reads: List[str] = []
-    take = tickets.take_outgoing
-    monkeypatch.setattr(tickets, "take_outgoing", lambda session, c: reads.append(c) or take(session, c))
-    produced = [{"recipient_id": "rest-tw", "text": ANSWER}]
-    await keep(agent, "rest-tw", answered_in_taiwan())
-    assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == produced
-    assert reads == []
-    ticket = open_claimed(database, "rest-tw", "zh-TW")
-    await keep(agent, "rest-tw", handed_off(ticket.id))
-    sent = await agent_relay.post_agent_message(agent, ticket, "agent-1", "请稍等")
-    replies = await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest")
-    assert replies == [*produced, from_outbox("rest-tw", "agent", ticket.id, sent)]
-    await agent_relay.hand_back(agent, ticket.id, "agent-1")
-    assert (await agent.tracker_store.retrieve("rest-tw")).get_slot(TICKET_SLOT) is None
-    assert len(await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest")) == 2, \
-        "the hand-back notice still reaches the merchant"
-    assert reads == ["rest-tw", "rest-tw"]
 
 
 async def test_an_unknown_conversation_gets_nothing_and_stores_nothing(agent, database):

@@ -6,14 +6,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, create_tracker_store
+from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 from sqlalchemy import event
 
-from bot.tracker_store import SQLConversationStore, engine_kwargs, may_have_ticket
-from core import contract
+from bot.tracker_store import SQLConversationStore, engine_kwargs
 
 ENDPOINTS = Path(__file__).resolve().parents[2] / "endpoints.yml"
 
@@ -197,19 +197,33 @@ async def test_at_most_the_configured_number_of_conversations_is_kept(tmp_path):
     assert _answers(await none_kept.retrieve("a")) == ["第0个回答", "第1个回答"]
 
 
-async def test_the_handoff_outbox_is_read_only_for_conversations_that_may_have_a_ticket(tmp_path):
+async def test_a_save_on_top_of_another_processs_write_keeps_no_copy(tmp_path):
+    """Two writers at once (a lock that expired): the next turn reads what the database holds."""
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    for n in range(2):
+        await _turn(mine, "m-1", n)
+    read_by_me = await mine.retrieve("m-1")
+    await _turn(other, "m-1", 2)
+    read_by_me.update(BotUttered("A的回答"))
+    await mine.save(read_by_me)
+    stored = _answers(await _store(tmp_path / "t.db").retrieve("m-1"))
+    assert _answers(await mine.retrieve("m-1")) == stored
+
+
+async def test_a_new_domain_drops_the_kept_conversations(tmp_path):
     store = _store(tmp_path / "t.db")
-    wrapped = FailSafeTrackerStore(store)
-    assert may_have_ticket(wrapped, "m-1"), "unknown to this process: read the outbox"
-    await _turn(store, "m-1", 0)
-    assert not may_have_ticket(wrapped, "m-1")
+    for n in range(2):
+        await _turn(store, "m-1", n)
+    assert store._known["m-1"].tracker is not None
+    store.domain = Domain.from_dict({"slots": {"b": {"type": "any", "mappings": [{"type": "custom"}]}}})
+    assert not store._known
     tracker = await store.retrieve("m-1")
-    tracker.update(SlotSet(contract.SLOT_HANDOFF_TICKET, "17"))
-    await store.save(tracker)
-    assert may_have_ticket(wrapped, "m-1")
-    tracker = await store.retrieve("m-1")
-    tracker.update(SlotSet(contract.SLOT_HANDOFF_TICKET, None))  # handed back: messages may remain
-    await store.save(tracker)
-    assert may_have_ticket(wrapped, "m-1")
-    assert may_have_ticket(_store(tmp_path / "t.db"), "m-1"), "another process read it from the database"
-    assert may_have_ticket(object(), "m-1"), "any other store: always read"
+    tracker.update(SlotSet("b", "有值"))
+    assert tracker.get_slot("b") == "有值"
+
+
+async def test_a_conversation_with_nothing_stored_stays_unknown(tmp_path):
+    store = _store(tmp_path / "t.db")
+    await store.save(DialogueStateTracker("z", store.domain.slots))
+    assert await store.retrieve("z") is None
+    assert "z" not in store._known
