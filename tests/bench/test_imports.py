@@ -32,3 +32,17 @@ def test_the_targets_are_a_minute_and_memory_independent_of_the_size():
     assert import_targets({}) == []
     assert import_lines(_measured(30, 58, 60))[1] == \
         "| metrics import, 1,000,000 rows, sqlite: first / again, peak RSS | 30 s / 30 s, 60 MiB |"
+
+
+def test_an_imports_peak_memory_is_its_own_not_the_forking_benchmarks():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    held = bytearray(300 * 1024 * 1024)  # the benchmark process holds 300 MiB when it forks
+    for i in range(0, len(held), 4096):
+        held[i] = 1
+    code = "from bench.imports import peak_rss_mib; print(peak_rss_mib())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    assert 0 < int(child.stdout) < 200
