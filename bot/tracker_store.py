@@ -179,8 +179,8 @@ class SQLConversationStore(SQLTrackerStore):
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Write the events the database does not have yet; keep a copy of the tracker unless
-        a new session started in this turn (the next read starts from that session)."""
+        """Write the events the database does not have yet; keep a copy of the tracker when it
+        holds exactly what is stored (see `keep` below)."""
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
         known = self._known.get(sender_id)
