@@ -27,12 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))
+    parser.add_argument("--growth", type=int, default=0, metavar="TURNS",
+                        help="also time turn 1, 100 and TURNS of three conversations of TURNS turns")
     args = parser.parse_args(argv)
 
     import datetime as dt
     import tempfile
 
-    from bench.http import interleaved, load, post, public, wait_answering
+    from bench.http import growth, interleaved, load, post, public, wait_answering
     from bench.run import GREETING, PROGRAMME, TIER
     from bot.serve import Servers, free_port
     from core.db.demo import seed_demo
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             results = interleaved(kinds, args.concurrency, args.turns, 2, {name: pids for name in kinds})
             for name, result in results.items():
                 print(name, {k: v for k, v in public(result).items() if k != "concurrency"}, flush=True)
+            if args.growth:
+                print("growth", growth(kinds["programme"], turns=args.growth), flush=True)
         finally:
             servers.stop()
     return 0

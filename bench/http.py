@@ -204,3 +204,23 @@ def copy_tree(src: Path, dst: Path) -> Path:
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
     return dst
+
+
+def growth(send: Callable[[str, int], Tuple[bool, float]], conversations: int = 3, turns: int = 500,
+           window: int = 10) -> Dict[str, Any]:
+    """Latency as one conversation grows: `conversations` conversations of `turns` turns each,
+    one after the other; the p50 of the `window` turns around turn 1, 100 and `turns` (pooled
+    over the conversations), in ms, and the errors."""
+    at: Dict[int, List[float]] = {1: [], 100: [], turns: []}
+    errors = 0
+    for c in range(conversations):
+        sender = f"growth-{c}-{uuid.uuid4().hex[:8]}"
+        for i in range(turns):
+            ok, seconds = send(sender, i)
+            errors += 0 if ok else 1
+            for mark in at:
+                # The window that ends at turn `mark` (turn 1: the first `window` turns).
+                if max(0, mark - window) <= i < max(mark, window):
+                    at[mark].append(seconds * 1000)
+    return {"turns": turns, "conversations": conversations, "errors": errors,
+            **{f"turn_{mark}_p50_ms": round(percentile(ms, 50), 1) for mark, ms in at.items()}}

@@ -59,3 +59,19 @@ def test_cpu_seconds_reads_this_process():
     before = cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) > before
+
+
+def test_growth_takes_the_p50_of_the_turns_around_1_100_and_the_last():
+    from bench.http import growth
+
+    senders = set()
+
+    def send(sender, i):
+        senders.add(sender)
+        return i != 7, (1 + i) / 1000  # turn i+1 takes i+1 ms; one turn fails
+
+    result = growth(send, conversations=2, turns=500, window=10)
+    assert len(senders) == 2 and result["errors"] == 2
+    # Turns 1-10 take 1-10 ms, turns 91-100 take 91-100 ms, turns 491-500 take 491-500 ms.
+    marks = (result["turn_1_p50_ms"], result["turn_100_p50_ms"], result["turn_500_p50_ms"])
+    assert marks == (6.0, 96.0, 496.0)
