@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from core import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,3 +35,13 @@ def test_the_database_url_default_is_one_for_every_caller(monkeypatch):
     # The launcher passes the servers' environment: same default, or what it names.
     assert settings.database_url({}) == embedded
     assert settings.database_url({"DATABASE_URL": " postgresql://u@h/db "}) == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize("raw, kept", [(None, 128), ("0", 0), ("16", 16), (" 256 ", 256), ("abc", 128),
+                                       ("-1", 128), ("", 128)])
+def test_kept_conversations_is_a_whole_number_else_the_default(monkeypatch, raw, kept):
+    if raw is None:
+        monkeypatch.delenv("TRACKER_KEPT_CONVERSATIONS", raising=False)
+    else:
+        monkeypatch.setenv("TRACKER_KEPT_CONVERSATIONS", raw)
+    assert settings.kept_conversations() == kept
