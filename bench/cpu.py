@@ -34,26 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     import datetime as dt
     import tempfile
 
-    from bench.http import growth, interleaved, load, post, public, wait_answering
+    from bench.http import demo_environment, growth, interleaved, load, post, public, wait_answering
     from bench.run import GREETING, PROGRAMME, TIER
     from bot.serve import Servers, free_port
-    from core.db.demo import seed_demo
-    from core.db.migrate import upgrade
-    from core.db.session import make_engine, make_session_factory
     from core.identity import issue_token
-    from core.limits import UNLIMITED
 
     secret = "bench-secret-of-thirty-two-bytes"
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
         out = Path(tmp)
-        url = f"sqlite:///{out / 'merchants.db'}"
-        upgrade(url)
-        seed_demo(make_session_factory(make_engine(url)))
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL", "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
-        env.update({"TRACKER_STORE_DB": str(out / "trackers.db"), "DATABASE_URL": url,
-                    "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": "bench-action-token",
-                    **UNLIMITED})
+        env = demo_environment(out, secret, "bench-action-token")
         servers = Servers(args.model, free_port(), free_port(), env=env, log_dir=out / "logs",
                           own_session=True).start()
         try:

@@ -224,3 +224,22 @@ def growth(send: Callable[[str, int], Tuple[bool, float]], conversations: int = 
                     at[mark].append(seconds * 1000)
     return {"turns": turns, "conversations": conversations, "errors": errors,
             **{f"turn_{mark}_p50_ms": round(percentile(ms, 50), 1) for mark, ms in at.items()}}
+
+
+def demo_environment(out: Path, secret: str, token: str) -> Dict[str, str]:
+    """The servers' environment for a benchmark in `out`: a SQLite tracker store and a demo
+    merchants database there (migrated and seeded), fresh secrets, no rate limits (the
+    benchmark's clients all call from 127.0.0.1), nothing inherited that points elsewhere."""
+    from core.db.demo import seed_demo
+    from core.db.migrate import upgrade
+    from core.db.session import make_engine, make_session_factory
+    from core.limits import UNLIMITED
+
+    url = f"sqlite:///{out / 'merchants.db'}"
+    upgrade(url)
+    seed_demo(make_session_factory(make_engine(url)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL", "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
+    env.update({"TRACKER_STORE_DB": str(out / "trackers.db"), "DATABASE_URL": url,
+                "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token, **UNLIMITED})
+    return env

@@ -39,6 +39,7 @@ def main(argv: List[str] | None = None) -> int:
     from bench import batch, imports, stages
     from bench.http import (
         StockServer,
+        demo_environment,
         interleaved,
         load,
         post,
@@ -51,7 +52,6 @@ def main(argv: List[str] | None = None) -> int:
     from bot import train
     from bot.serve import Servers, free_port
     from core.identity import issue_token
-    from core.limits import UNLIMITED
 
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -75,18 +75,7 @@ def main(argv: List[str] | None = None) -> int:
     results["training"]["stock_s"] = round(stock_trained, 1)
 
     secret, token = "bench-secret", "bench-action-token"
-    db = OUT / "merchants.db"
-    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL", "TRACKER_STORE_URL",
-                                                             "LOCK_STORE_TYPE", "RASA_API_TOKEN")}
-    env.update({"TRACKER_STORE_DB": str(OUT / "trackers.db"), "DATABASE_URL": f"sqlite:///{db}",
-                "ASSISTANT_JWT_SECRET": secret, "ACTION_SERVER_TOKEN": token,
-                # The benchmark's clients all call from 127.0.0.1: no rate limit applies.
-                **UNLIMITED})
-    from core.db.demo import seed_demo
-    from core.db.migrate import upgrade
-    from core.db.session import make_engine, make_session_factory
-    upgrade(f"sqlite:///{db}")
-    seed_demo(make_session_factory(make_engine(f"sqlite:///{db}")))
+    env = demo_environment(OUT, secret, token)
 
     ours = Servers(model, free_port(), free_port(), env=env, log_dir=OUT / "logs", own_session=True)
     stock = None
@@ -150,7 +139,7 @@ def main(argv: List[str] | None = None) -> int:
 
         print("stages in process …", flush=True)
         results["stages"] = stages.run(model, f"http://127.0.0.1:{ours.action_port}/webhook", token,
-                                       f"sqlite:///{db}")
+                                       env["DATABASE_URL"])
     finally:
         if stock is not None:
             stock.stop()

@@ -161,14 +161,11 @@ class SQLConversationStore(SQLTrackerStore):
         """The conversation's current session: the kept copy when nothing was written to it
         since this process saved it, else read from the database."""
         known = self._known.get(sender_id)
-        if known is not None and known.tracker is not None:
-            with self.session_scope() as session:
-                last_id = self._last_id(session, sender_id)
-            if last_id == known.last_id:
-                self._known.move_to_end(sender_id)
-                return known.tracker.copy()
         with self.session_scope() as session:
             last_id = self._last_id(session, sender_id)
+            if known is not None and known.tracker is not None and last_id == known.last_id:
+                self._known.move_to_end(sender_id)
+                return known.tracker.copy()
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
         if not (self.domain and events):
