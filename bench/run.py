@@ -137,6 +137,9 @@ def main(argv: List[str] | None = None) -> int:
                 (memory[f"{server}_after_soak_mib"] / memory[f"{server}_start_mib"] - 1) * 100, 1)
         results["memory"] = memory
 
+        print("growth: turn 1, 100 and 500 of one conversation …", flush=True)
+        results["growth"] = growth(kinds["programme"], turns=500)
+
         print("stages in process …", flush=True)
         results["stages"] = stages.run(model, f"http://127.0.0.1:{ours.action_port}/webhook", token,
                                        env["DATABASE_URL"])
@@ -174,6 +177,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
          f"{throughput}/s vs stock {stock_throughput}/s = {throughput / stock_throughput:.2f}x"),
         ("Rasa CPU per programme turn at 16 <= 10 ms", cpu is not None and cpu <= 10,
          f"{cpu} ms (stock: {lat['stock_programme']['c16'].get('rasa_cpu_ms_per_turn')} ms)"),
+        *growth_targets(r.get("growth") or {}),
         ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024,
          f"{mem['rasa_after_soak_mib']} MiB"),
         ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250,
@@ -195,6 +199,15 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     ]
     rows += import_targets(r.get("imports") or {})
     return rows
+
+
+def growth_targets(g: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
+    """Turn 500 of a conversation against turn 1 (none before growth was measured)."""
+    if not g:
+        return []
+    first, last = g["turn_1_p50_ms"], g[f"turn_{g['turns']}_p50_ms"]
+    return [(f"turn {g['turns']} of a conversation p50 <= 1.2x turn 1", last <= 1.2 * first,
+             f"{last} ms vs {first} ms = {last / first:.2f}x (turn 100: {g['turn_100_p50_ms']} ms)")]
 
 
 def import_targets(im: Dict[str, Any]) -> List[Tuple[str, bool, str]]:

@@ -13,7 +13,9 @@
   default): a turn reads only the newest event id of its conversation and, when no other
   process has written to it since, continues from the kept copy instead of reading and
   replaying every event of the session (about 4 ms of CPU for a ten-turn conversation); a save
-  writes the new events without first counting the stored ones. A copy is kept only of what
+  writes the new events without first counting the stored ones. The copies are `snapshot()`s,
+  whose cost does not grow with the conversation (Rasa's `tracker.copy()` replays every event
+  of the session, twice per turn). A copy is kept only of what
   this process saved on top of what it read (not after another process wrote, not after a
   new session started, never an empty conversation) and is dropped when the domain changes;
 - a ValueError while a session is open fails that request alone: Rasa 3.6 exits the whole
@@ -23,11 +25,12 @@
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Generator, Optional, Text
@@ -37,7 +40,7 @@ from rasa.core import tracker_store as rasa_stores
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy import event
@@ -74,6 +77,21 @@ def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """A copy of `tracker` as `tracker.copy()` makes it, without replaying its events: a turn
+    may change either without touching the other. The events themselves are shared, as Rasa
+    never changes an event once it is logged (the latest message and bot utterance stay the
+    very events in the list, as in a replayed copy); the state around them (slots, active
+    loop, latest action, ...) is copied."""
+    clone = copy.copy(tracker)
+    for name, value in vars(tracker).items():
+        if isinstance(value, deque):
+            setattr(clone, name, deque(value, maxlen=value.maxlen))
+        elif not isinstance(value, Event):
+            setattr(clone, name, copy.deepcopy(value))
+    return clone
 
 
 @dataclass
@@ -165,7 +183,7 @@ class SQLConversationStore(SQLTrackerStore):
             last_id = self._last_id(session, sender_id)
             if known is not None and known.tracker is not None and last_id == known.last_id:
                 self._known.move_to_end(sender_id)
-                return known.tracker.copy()
+                return snapshot(known.tracker)
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
         if not (self.domain and events):
@@ -205,7 +223,7 @@ class SQLConversationStore(SQLTrackerStore):
         # Kept only when the tracker holds exactly what is stored: this process's own turn on
         # top of what it read, in the session the database reads next.
         keep = continued and not any(isinstance(e, SessionStarted) for e in new)
-        self._remember(sender_id, _Known(last_id, len(tracker.events), tracker.copy() if keep else None))
+        self._remember(sender_id, _Known(last_id, len(tracker.events), snapshot(tracker) if keep else None))
 
     @contextmanager
     def session_scope(self) -> Generator[Any, None, None]:

@@ -75,3 +75,13 @@ def test_growth_takes_the_p50_of_the_turns_around_1_100_and_the_last():
     # Turns 1-10 take 1-10 ms, turns 91-100 take 91-100 ms, turns 491-500 take 491-500 ms.
     marks = (result["turn_1_p50_ms"], result["turn_100_p50_ms"], result["turn_500_p50_ms"])
     assert marks == (6.0, 96.0, 496.0)
+
+
+def test_growth_is_a_target_of_the_benchmark_once_measured():
+    from bench.run import growth_targets
+    assert growth_targets({}) == []
+    flat = {"turns": 500, "turn_1_p50_ms": 20.0, "turn_100_p50_ms": 21.0, "turn_500_p50_ms": 23.9}
+    steep = dict(flat, turn_500_p50_ms=24.1)
+    assert [ok for _, ok, _ in growth_targets(flat)] == [True]
+    assert [ok for _, ok, _ in growth_targets(steep)] == [False]
+    assert "1.21x" in growth_targets(steep)[0][2]

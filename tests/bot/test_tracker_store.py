@@ -8,12 +8,24 @@ from pathlib import Path
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    ConversationPaused,
+    ConversationResumed,
+    DefinePrevUserUtteredFeaturization,
+    FollowupAction,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 from sqlalchemy import event
 
-from bot.tracker_store import SQLConversationStore, engine_kwargs
+from bot.tracker_store import SQLConversationStore, engine_kwargs, snapshot
 
 ENDPOINTS = Path(__file__).resolve().parents[2] / "endpoints.yml"
 
@@ -227,3 +239,56 @@ async def test_a_conversation_with_nothing_stored_stays_unknown(tmp_path):
     await store.save(DialogueStateTracker("z", store.domain.slots))
     assert await store.retrieve("z") is None
     assert "z" not in store._known
+
+
+def _rich_tracker() -> DialogueStateTracker:
+    """A session with every kind of state a turn can leave: slots (text, list, bool), an
+    active loop, a follow-up action, a pause, a latest message and bot utterance."""
+    domain = Domain.from_dict({
+        "intents": ["ask_programme", "affirm"],
+        "slots": {"pending_offer": {"type": "text", "mappings": [{"type": "custom"}]},
+                  "entries": {"type": "list", "mappings": [{"type": "custom"}]},
+                  "signed_in": {"type": "bool", "mappings": [{"type": "custom"}]}},
+        "actions": ["action_answer_programme"], "forms": {"a_form": {"required_slots": []}}})
+    events = [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        UserUttered("金牌卖家要什么条件", {"name": "ask_programme", "confidence": 0.9},
+                    [{"entity": "tier", "value": "gold"}]),
+        DefinePrevUserUtteredFeaturization(False),
+        ActionExecuted("action_answer_programme"), BotUttered("第一个回答", metadata={"x": 1}),
+        SlotSet("pending_offer", "check_status"), SlotSet("entries", ["gold", "silver"]),
+        ActiveLoop("a_form"), FollowupAction("action_listen"), ConversationPaused(),
+        ConversationResumed(), SlotSet("signed_in", True),
+        ActionExecuted("action_listen"), UserUttered("好的", {"name": "affirm", "confidence": 0.95}),
+    ]
+    return DialogueStateTracker.from_events("m-1", events, domain.slots)
+
+
+def _state(tracker: DialogueStateTracker) -> dict:
+    """Everything a tracker holds, comparable: its events, slots and the state beside them."""
+    from rasa.shared.core.trackers import EventVerbosity
+    return {"current": tracker.current_state(EventVerbosity.ALL),
+            "slots": {name: slot.value for name, slot in tracker.slots.items()},
+            **{name: (value.as_dict() if hasattr(value, "as_dict") else value)
+               for name, value in vars(tracker).items() if name not in ("events", "slots")}}
+
+
+def test_a_snapshot_is_what_rasas_replayed_copy_is():
+    """Guards snapshot() against Rasa: a tracker state it does not carry (a new attribute
+    holding state, an event that keeps state of its own) shows as a difference here."""
+    tracker = _rich_tracker()
+    replayed, snap = tracker.copy(), snapshot(tracker)
+    replayed.sender_source = tracker.sender_source  # the one attribute Rasa's copy drops
+    assert _state(snap) == _state(replayed) == _state(tracker)
+    assert snap.latest_message is snap.events[-1], "the latest message is the very event logged"
+
+
+def test_a_turn_on_a_snapshot_leaves_the_original_as_it_was():
+    tracker = _rich_tracker()
+    before = _state(tracker)
+    snap = snapshot(tracker)
+    snap.slots["entries"].value.append("changed in place")
+    snap.update_with_events([SlotSet("entries", ["silver"]), SlotSet("pending_offer", None),
+                             ActiveLoop(None), UserUttered("再问一个"), Restarted()], None)
+    assert _state(tracker) == before
+    assert len(snap.events) == len(tracker.events) + 5

@@ -1,0 +1,164 @@
+"""The dialogue policy: Rasa's RulePolicy, named by class path in config.yml
+(`bot.policies.RecentRulePolicy`), whose cost per turn does not grow with the conversation.
+
+RulePolicy turns the whole session into dialogue states on every prediction (two or more per
+turn), replaying every event of the session each time: turn 500 of one conversation cost the
+Rasa process about five times turn 1. Yet a rule is matched against the last states only (as
+many as the longest rule has): states further back never change which rules apply
+(`RulePolicy._is_rule_applicable` accepts every state past a rule's length). So this policy
+hands RulePolicy the same last states, one more than the longest rule, computed turn by turn:
+for each conversation it keeps a replayed copy of the dialogue so far and replays only the
+events added since the last prediction, as long as those are plain additions. Anything that
+rewinds or resets the dialogue (a restart, a new session, an undo, a rewind) starts that
+conversation over from its events, as Rasa does; a conversation with a form (an active loop,
+whose later events change how earlier ones count) is left to RulePolicy as it is.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Optional, Text
+
+from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.shared.core.domain import Domain, State
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    Event,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+# Events after which the dialogue so far is no longer the events before plus the new ones.
+REWINDING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
+# Conversations whose replay is kept, the most recent first out of memory last.
+KEPT_CONVERSATIONS = 256
+
+
+@dataclass
+class _Replay:
+    """One conversation's dialogue as replayed so far."""
+
+    domain: Domain
+    events: int  # how many of the conversation's events are replayed
+    last: Event  # the last of them (the very object: another process's events are new ones)
+    tracker: DialogueStateTracker
+    states: Deque[State] = field(default_factory=deque)
+
+
+class _States:
+    """What `tracker.past_states()` gives the featurizer: here, the last states only."""
+
+    def __init__(self, states: List[State]) -> None:
+        self._states = states
+
+    def past_states(self, *_args: Any, **_kwargs: Any) -> List[State]:
+        return self._states
+
+
+class RecentStates:
+    """The last `keep` dialogue states of each conversation (the states before each action,
+    then the current one, as `Domain.states_for_tracker_history` makes them), continued from
+    one prediction to the next."""
+
+    def __init__(self, keep: int, conversations: int = KEPT_CONVERSATIONS) -> None:
+        self.keep = keep
+        self.conversations = conversations
+        self._replays: "OrderedDict[str, _Replay]" = OrderedDict()
+
+    def states(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[List[State]]:
+        """The last `keep` states of `tracker`'s dialogue, or None for a dialogue that must
+        be read whole (a form's)."""
+        if tracker.is_rule_tracker or tracker.active_loop_name or not tracker.events:
+            return None
+        replay = self._continued(tracker, domain)
+        if replay is None:
+            replay = self._replayed(tracker, domain)
+            if replay is None:
+                self._replays.pop(tracker.sender_id, None)
+                return None
+        self._replays[tracker.sender_id] = replay
+        self._replays.move_to_end(tracker.sender_id)
+        while len(self._replays) > self.conversations:
+            self._replays.popitem(last=False)
+        # The states are the featurizer's to change (it drops texts and intents in place).
+        return copy.deepcopy([*replay.states, self._state(replay.tracker, domain)][-self.keep:])
+
+    def _continued(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[_Replay]:
+        replay = self._replays.get(tracker.sender_id)
+        total = len(tracker.events)
+        if replay is None or replay.domain is not domain or replay.events > total:
+            return None
+        # The newest events, read from the end (the start of a long deque is far away).
+        newest = list(itertools.islice(reversed(tracker.events), total - replay.events + 1))[::-1]
+        if newest[0] is not replay.last or any(isinstance(e, REWINDING) for e in newest[1:]):
+            return None
+        for event in newest[1:]:
+            self._update(replay, event, domain)
+        replay.events, replay.last = total, tracker.events[-1]
+        return replay
+
+    def _replayed(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[_Replay]:
+        """From the start, as `DialogueStateTracker.generate_all_prior_trackers` replays."""
+        if any(isinstance(e, ActiveLoop) for e in tracker.events):
+            return None
+        replay = _Replay(domain, len(tracker.events), tracker.events[-1], tracker.init_copy(),
+                         deque(maxlen=self.keep))
+        for event in tracker.applied_events():
+            self._update(replay, event, domain)
+        return replay
+
+    def _update(self, replay: _Replay, event: Event, domain: Domain) -> None:
+        if isinstance(event, ActionExecuted):
+            replay.states.append(self._state(replay.tracker, domain))
+        replay.tracker.update(event)
+
+    @staticmethod
+    def _state(tracker: DialogueStateTracker, domain: Domain) -> State:
+        return domain._clean_state(domain.get_active_state(tracker))
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
+)
+class RecentRulePolicy(RulePolicy):
+    """RulePolicy matching rules against the last states of a conversation, computed turn by
+    turn instead of from the whole session on every prediction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recent: Optional[RecentStates] = None
+
+    def _longest_rule(self) -> int:
+        keys = itertools.chain(self.lookup.get(RULES, {}), self.lookup.get(RULES_FOR_LOOP_UNHAPPY_PATH, {}))
+        return max((len(self._rule_key_to_state(key)) for key in keys), default=0)
+
+    def _prediction_states(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        use_text_for_last_user_input: bool = False,
+        rule_only_data: Optional[Dict[Text, Any]] = None,
+    ) -> List[State]:
+        if self._recent is None:
+            # One state more than the longest rule: every rule sees all its states, as when
+            # matched against the whole session.
+            self._recent = RecentStates(self._longest_rule() + 1)
+        states = self._recent.states(tracker, domain)
+        if states is None:
+            return super()._prediction_states(tracker, domain, use_text_for_last_user_input,
+                                              rule_only_data)
+        # The featurizer's own post-processing (last user input as text or intent, ...).
+        return self.featurizer.prediction_states(
+            [_States(states)],
+            domain,
+            use_text_for_last_user_input=use_text_for_last_user_input,
+            ignore_rule_only_turns=False,
+            rule_only_data=rule_only_data,
+        )[0]
