@@ -40,6 +40,7 @@ def main(argv: List[str] | None = None) -> int:
     from bench.http import (
         StockServer,
         demo_environment,
+        growth,
         interleaved,
         load,
         post,
