@@ -23,6 +23,14 @@ so its memory rose with the call rate. Here calls reuse kept-alive connections
 (`KeepAliveSessions`), idle ones closed after ACTION_KEEPALIVE_SECONDS (2 s, below the
 action server's own 5 s, so the server never closes a connection a call is about to use).
 
+Rasa sends an action the whole session, every event of it, on every call: turn 500 of one
+conversation made the Rasa process serialise, and the action server parse, some 2.7 MB of
+JSON per action, most of the cost of such a turn. The action endpoint in endpoints.yml says
+how much an action gets (`history_turns`: the events from the merchant's last that many
+messages on; `whole_session_actions`: the actions that read the whole session, the handoff's
+summary for the agent). Slots, the latest message and everything else Rasa sends are as
+before; without `history_turns` every action gets the whole session, as in Rasa.
+
 `install()` is called by `python -m bot.rasa_server` (what `bot.serve` runs).
 """
 from __future__ import annotations
@@ -31,13 +39,17 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 import aiohttp
+import rasa
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from rasa.utils.endpoints import ClientResponseError as RasaClientResponseError
@@ -159,7 +171,42 @@ def install(timeout: float, retry_after: float, keepalive: float = 2.0) -> Actio
     run.unbounded = unbounded  # type: ignore[attr-defined]
     RemoteAction.run = run
     RemoteAction._validate_action_result = _validator_built_once()
+    RemoteAction._action_call_format = action_call_format
     return circuit
+
+
+def recent_events(tracker: DialogueStateTracker, turns: int) -> List[Event]:
+    """The events from the merchant's `turns`-th last message on (all of a shorter session),
+    read from the end."""
+    tail: List[Event] = []
+    messages = 0
+    for event in reversed(tracker.events):
+        tail.append(event)
+        if isinstance(event, UserUttered):
+            messages += 1
+            if messages == turns:
+                break
+    tail.reverse()
+    return tail
+
+
+def action_call_format(self: RemoteAction, tracker: DialogueStateTracker, domain: Domain) -> Dict[str, Any]:
+    """RemoteAction._action_call_format, with the events the action endpoint allows the
+    action (`history_turns`, `whole_session_actions`)."""
+    options = self.action_endpoint.kwargs if self.action_endpoint is not None else {}
+    turns = options.get("history_turns")
+    if not turns or self.name() in (options.get("whole_session_actions") or ()):
+        events = list(tracker.events)
+    else:
+        events = recent_events(tracker, int(turns))
+    tracker_state = tracker.current_state(EventVerbosity.NONE)
+    tracker_state["events"] = [e.as_dict() for e in events]
+    result = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": tracker_state,
+              "version": rasa.__version__}
+    needs_domain = domain.does_custom_action_explicitly_need_domain(self.name())
+    if not self._is_selective_domain_enabled() or needs_domain:
+        result["domain"] = domain.as_dict()
+    return result
 
 
 def _validator_built_once() -> Any:

@@ -1,7 +1,8 @@
 """`python -m bot.rasa_server run ...`: Rasa's own command line, with the project's changes to
 how the Rasa server works, installed before it starts (`bot.serve` starts it this way):
 
-- calls to the action server bounded in time, and the check of their responses done with a
+- calls to the action server bounded in time, sending an action the events of the last turns
+  (the whole session to those that read it), and the check of their responses done with a
   validator built once (bot/action_calls.py);
 - event types looked up once: Rasa 3.6 finds the class of every stored event, each time a
   conversation is read from the tracker store, by walking all subclasses of Event (about a

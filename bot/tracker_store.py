@@ -14,10 +14,11 @@
   process has written to it since, continues from the kept copy instead of reading and
   replaying every event of the session (about 4 ms of CPU for a ten-turn conversation); a save
   writes the new events without first counting the stored ones. The copies are `snapshot()`s,
-  whose cost does not grow with the conversation (Rasa's `tracker.copy()` replays every event
-  of the session, twice per turn). A copy is kept only of what
-  this process saved on top of what it read (not after another process wrote, not after a
-  new session started, never an empty conversation) and is dropped when the domain changes;
+  which share the logged events instead of replaying them as Rasa's `tracker.copy()` does
+  (0.1 ms against 1.6 ms for 2,800 events); the trackers handed to Rasa copy themselves the
+  same way. A copy is kept only of what this process saved on top of what it read (not after
+  another process wrote, not after a new session started, never an empty conversation) and
+  is dropped when the domain changes;
 - a ValueError while a session is open fails that request alone: Rasa 3.6 exits the whole
   server on any ValueError there (it means a missing PostgreSQL schema), so one request whose
   conversation id the database cannot store (a NUL byte, a lone surrogate) stopped the server
@@ -92,6 +93,14 @@ def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
         elif not isinstance(value, Event):
             setattr(clone, name, copy.deepcopy(value))
     return clone
+
+
+class ConversationTracker(DialogueStateTracker):
+    """The tracker a turn works on: Rasa's, copied by `snapshot()`. Rasa copies the tracker
+    before every action it runs (MessageProcessor._run_action), by replaying the session."""
+
+    def copy(self) -> "DialogueStateTracker":
+        return snapshot(self)
 
 
 @dataclass
@@ -172,6 +181,10 @@ class SQLConversationStore(SQLTrackerStore):
         while len(self._known) > max(self._keep, 0):
             self._known.popitem(last=False)
 
+    def init_tracker(self, sender_id: Text) -> DialogueStateTracker:
+        """A new conversation's tracker (as Rasa's, of the class that copies cheaply)."""
+        return ConversationTracker(sender_id, self.domain.slots, max_event_history=self.max_event_history)
+
     def _last_id(self, session: Any, sender_id: str) -> Optional[int]:
         return session.execute(self._newest, {"sender_id": sender_id}).scalar()
 
@@ -189,7 +202,8 @@ class SQLConversationStore(SQLTrackerStore):
         if not (self.domain and events):
             self._known.pop(sender_id, None)
             return None
-        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots,
+                                                self.max_event_history)
         self._remember(sender_id, _Known(last_id, len(tracker.events)))
         return tracker
 

@@ -3,15 +3,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from jsonschema import ValidationError
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
-from rasa.utils.endpoints import ClientResponseError
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
 from bot import action_calls
+
+ROOT = Path(__file__).resolve().parents[2]
+ENDPOINTS = ROOT / "endpoints.yml"
+DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 
 
 @pytest.fixture
@@ -39,6 +48,7 @@ def remote(monkeypatch):
 
     monkeypatch.setattr(RemoteAction, "run", fake_run)
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    monkeypatch.setattr(RemoteAction, "_action_call_format", RemoteAction._action_call_format)
     return state
 
 
@@ -187,3 +197,61 @@ async def test_an_error_status_from_the_real_server_fails_that_call_alone(action
         await _call(endpoint)
     assert len(action_server["ports"]) == calls == 2
     await endpoint.keep_alive.close()
+
+
+def _session(messages: int) -> DialogueStateTracker:
+    events = [ActionExecuted("action_session_start"), SessionStarted()]
+    for n in range(messages):
+        events += [ActionExecuted("action_listen"), UserUttered(f"第{n}个问题", {"name": "ask_programme"}),
+                   ActionExecuted("action_answer_programme"), BotUttered(f"第{n}个回答"),
+                   SlotSet("topic", f"t{n}")]
+    return DialogueStateTracker.from_events("m-1", events, DOMAIN.slots)
+
+
+def _endpoint(**options) -> EndpointConfig:
+    return EndpointConfig("http://127.0.0.1:1/webhook", **options)
+
+
+def _texts(payload: dict) -> list:
+    return [e["text"] for e in payload["tracker"]["events"] if e["event"] == "user"]
+
+
+@pytest.mark.parametrize("name", ["action_answer_programme", "action_handoff"])
+def test_without_history_turns_an_action_gets_what_rasa_sends(remote, name):
+    tracker = _session(12)
+    stock = RemoteAction(name, _endpoint())._action_call_format(tracker, DOMAIN)
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    assert RemoteAction(name, _endpoint())._action_call_format(tracker, DOMAIN) == stock
+
+
+def test_an_action_gets_the_last_turns_and_the_handoff_the_whole_session(remote):
+    tracker = _session(12)
+    stock = RemoteAction("action_answer_programme", _endpoint())._action_call_format(tracker, DOMAIN)
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    options = {"history_turns": 3, "whole_session_actions": ["action_handoff"]}
+    answer = RemoteAction("action_answer_programme", _endpoint(**options))
+    recent = answer._action_call_format(tracker, DOMAIN)
+    assert _texts(recent) == ["第9个问题", "第10个问题", "第11个问题"]
+    assert recent["tracker"]["events"] == stock["tracker"]["events"][-len(recent["tracker"]["events"]):]
+    # Everything else is as Rasa sends it: slots, the latest message, the domain, ...
+    assert {k: v for k, v in recent["tracker"].items() if k != "events"} == \
+        {k: v for k, v in stock["tracker"].items() if k != "events"}
+    assert {k: v for k, v in recent.items() if k != "tracker"} == \
+        {k: v for k, v in stock.items() if k != "tracker"}
+    whole = RemoteAction("action_handoff", _endpoint(**options))._action_call_format(tracker, DOMAIN)
+    assert _texts(whole) == [f"第{n}个问题" for n in range(12)]
+    short = _session(2)
+    assert _texts(answer._action_call_format(short, DOMAIN)) == ["第0个问题", "第1个问题"]
+
+
+def test_the_endpoints_file_sends_the_handoff_the_whole_session():
+    config = yaml.safe_load(ENDPOINTS.read_text(encoding="utf-8"))["action_endpoint"]
+    assert int(config["history_turns"]) >= action_calls_needs()
+    assert "action_handoff" in config["whole_session_actions"]
+
+
+def action_calls_needs() -> int:
+    """The most recent messages an action other than the handoff reads: the run of
+    misunderstood messages that leads to the offer of a human."""
+    from actions.fallback import FAILURES_BEFORE_HANDOFF
+    return FAILURES_BEFORE_HANDOFF + 1

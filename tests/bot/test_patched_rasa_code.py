@@ -1,8 +1,9 @@
 """The Rasa code the project replaces at run time, or relies on in detail, is the code it was
 written against (Rasa 3.6.21). These functions have no extension point: bot/rasa_server.py
-replaces RemoteAction.run and _validate_action_result (bot/action_calls.py), Event.resolve_by_type
-(the event-type cache) and an endpoint's session; the channels rely on the processor taking a
-message's parse data as given (bot/channels/understanding.py). After a Rasa upgrade this test
+replaces RemoteAction.run, _validate_action_result and _action_call_format
+(bot/action_calls.py), Event.resolve_by_type (the event-type cache) and an endpoint's session;
+the channels rely on the processor taking a message's parse data as given
+(bot/channels/understanding.py). After a Rasa upgrade this test
 fails until each replacement has been checked against the new code and its digest updated."""
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 PINNED = {
     ("rasa.core.actions.action", "RemoteAction", "run"): "b530fc5a6789c82f",
     ("rasa.core.actions.action", "RemoteAction", "_validate_action_result"): "24da0f6bdeb2d44f",
+    ("rasa.core.actions.action", "RemoteAction", "_action_call_format"): "b8da18ca9f78d3ae",
     ("rasa.shared.core.events", "Event", "resolve_by_type"): "ffabe9999fc8f7f3",
     ("rasa.utils.endpoints", "EndpointConfig", "session"): "f6136492eac7ede3",
     ("rasa.utils.endpoints", "EndpointConfig", "request"): "bc49eb77a158ac1e",

@@ -25,7 +25,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig, read_endpoint_config
 from sqlalchemy import event
 
-from bot.tracker_store import SQLConversationStore, engine_kwargs, snapshot
+from bot.tracker_store import ConversationTracker, SQLConversationStore, engine_kwargs, snapshot
 
 ENDPOINTS = Path(__file__).resolve().parents[2] / "endpoints.yml"
 
@@ -292,3 +292,16 @@ def test_a_turn_on_a_snapshot_leaves_the_original_as_it_was():
                              ActiveLoop(None), UserUttered("再问一个"), Restarted()], None)
     assert _state(tracker) == before
     assert len(snap.events) == len(tracker.events) + 5
+
+
+async def test_the_trackers_a_turn_works_on_copy_themselves_as_snapshots(tmp_path):
+    store = _store(tmp_path / "t.db")
+    await _turn(store, "m-1", 0)
+    fresh = await _store(tmp_path / "t.db").retrieve("m-1")  # read from the database
+    kept = await store.retrieve("m-1")  # continued from memory
+    for tracker in (fresh, kept):
+        assert isinstance(tracker, ConversationTracker)
+        copied = tracker.copy()
+        assert type(copied) is ConversationTracker and _state(copied) == _state(tracker)
+        copied.update(BotUttered("只在副本里"))
+        assert "只在副本里" not in _answers(tracker)
