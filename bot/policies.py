@@ -24,19 +24,11 @@ from typing import Any, Deque, Dict, List, Optional, Text
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.core.domain import Domain, State
-from rasa.shared.core.events import (
-    ActionExecuted,
-    ActionReverted,
-    ActiveLoop,
-    Event,
-    Restarted,
-    SessionStarted,
-    UserUtteranceReverted,
-)
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-# Events after which the dialogue so far is no longer the events before plus the new ones.
-REWINDING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
+from bot.tracker_store import REWINDING
+
 # Conversations whose replay is kept, the most recent first out of memory last.
 KEPT_CONVERSATIONS = 256
 

@@ -34,14 +34,21 @@ import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Generator, Optional, Text
+from typing import Any, Dict, Generator, List, Optional, Text
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_stores
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import (
+    ActionReverted,
+    ActiveLoop,
+    Event,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy import event
@@ -95,12 +102,51 @@ def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
     return clone
 
 
+# Events after which the applied events are not those before plus the new ones.
+REWINDING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
+
+
+class _Applied:
+    """A tracker's applied events as of its first `count` events (the last of them `last`),
+    shared by its snapshots: never changed once made."""
+
+    __slots__ = ("count", "last", "events")
+
+    def __init__(self, count: int, last: Event, events: List[Event]) -> None:
+        self.count, self.last, self.events = count, last, events
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "_Applied":
+        return self
+
+
 class ConversationTracker(DialogueStateTracker):
-    """The tracker a turn works on: Rasa's, copied by `snapshot()`. Rasa copies the tracker
-    before every action it runs (MessageProcessor._run_action), by replaying the session."""
+    """The tracker a turn works on: Rasa's, with two costs that grew with the session made
+    flat. It copies itself by `snapshot()` (Rasa copies the tracker before every action it
+    runs, MessageProcessor._run_action, by replaying the session), and its applied events
+    (read several times a turn: whether the session is new or has expired, ...) are continued
+    from the last time they were read when only plain events were added since."""
+
+    _applied: Optional[_Applied] = None
 
     def copy(self) -> "DialogueStateTracker":
         return snapshot(self)
+
+    def applied_events(self) -> List[Event]:
+        events, known = self.events, self._applied
+        total = len(events)
+        if known is not None and 0 < known.count <= total:
+            newest = list(itertools.islice(reversed(events), total - known.count + 1))[::-1]
+            if newest[0] is known.last and not any(isinstance(e, REWINDING) for e in newest[1:]):
+                if len(newest) > 1:
+                    known = _Applied(total, events[-1], known.events + newest[1:])
+                    self._applied = known
+                return list(known.events)
+        applied = super().applied_events()
+        # Continued later only while no form has run: a loop's later events change how its
+        # earlier ones count.
+        loops = any(isinstance(e, ActiveLoop) for e in events)
+        self._applied = _Applied(total, events[-1], applied) if total and not loops else None
+        return list(applied)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
+    ActionReverted,
     ActiveLoop,
     BotUttered,
     ConversationPaused,
@@ -19,6 +20,7 @@ from rasa.shared.core.events import (
     Restarted,
     SessionStarted,
     SlotSet,
+    UserUtteranceReverted,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -305,3 +307,28 @@ async def test_the_trackers_a_turn_works_on_copy_themselves_as_snapshots(tmp_pat
         assert type(copied) is ConversationTracker and _state(copied) == _state(tracker)
         copied.update(BotUttered("只在副本里"))
         assert "只在副本里" not in _answers(tracker)
+
+
+def test_applied_events_continued_turn_by_turn_are_rasas():
+    """ConversationTracker.applied_events against Rasa's own, through every kind of event that
+    rewinds or resets the dialogue, and through a form (whose events are never continued)."""
+    import random
+    rng = random.Random(17)
+    domain = Domain.from_dict({"intents": ["ask_programme"], "forms": {"a_form": {"required_slots": []}},
+                               "actions": ["action_answer_programme"]})
+    tracker = ConversationTracker("m-1", domain.slots)
+    rare = [[Restarted()], [ActionExecuted("action_session_start"), SessionStarted()],
+            [UserUtteranceReverted()], [ActionReverted()], [ConversationPaused(), ConversationResumed()]]
+    for n in range(80):
+        tracker = tracker.copy()
+        turn = [ActionExecuted("action_listen"), UserUttered(f"第{n}个问题", {"name": "ask_programme"}),
+                ActionExecuted("action_answer_programme"), BotUttered(f"第{n}个回答")]
+        if rng.random() < 0.15:
+            turn += rng.choice(rare)
+        if n == 60:
+            turn += [ActiveLoop("a_form"), ActionExecuted("a_form"), ActiveLoop(None)]
+        for logged in turn:
+            tracker.update(logged)
+            expected = DialogueStateTracker.applied_events(tracker)
+            assert tracker.applied_events() == expected, f"turn {n}, after {logged}"
+    assert tracker._applied is None, "after a form, applied events are read whole"
