@@ -25,6 +25,7 @@ TIER = "查一下商家 M1003 的金银牌状态"
 # Each kind's latency is measured in this many slices, taken in turn with the other kinds'.
 ROUNDS = 4
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = ("127.0.0.1", 6379)
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: List[str] | None = None) -> int:
     if args.quick:
         sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
-    from bench import batch, imports, stages
+    from bench import batch, imports, layout, stages
     from bench.http import (
         StockServer,
         demo_environment,
@@ -149,6 +150,10 @@ def main(argv: List[str] | None = None) -> int:
             stock.stop()
         ours.stop()
 
+    print("production layout: nginx, 2 Rasa servers, PostgreSQL trackers, Redis locks …", flush=True)
+    results["layout"] = layout.measure(model, env, PG_ADMIN, REDIS, OUT / "layout", PROGRAMME, 16,
+                                       sizes["turns_16"], ROUNDS)
+
     print(f"batch: {sizes['merchants']:,} merchants on SQLite and PostgreSQL …", flush=True)
     results["batch"] = batch.run(f"sqlite:///{OUT / 'batch.db'}", PG_ADMIN, sizes["merchants"], sizes["orm"])
 
@@ -165,6 +170,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     lat, mem, st, b = r["latency"], r["memory"], r["stages"], r["batch"]
     programme_p50, stock_greet_p50 = lat["programme"]["c1"]["p50_ms"], lat["stock_greeting"]["c1"]["p50_ms"]
     errors = sum(v[c]["errors"] for v in lat.values() for c in ("c1", "c16")) + r["soak"]["errors"]
+    errors += (r.get("layout") or {}).get("errors", 0)
     throughput = lat["programme"]["c16"]["throughput_per_s"]
     stock_throughput = lat["stock_programme"]["c16"]["throughput_per_s"]
     cpu = lat["programme"]["c16"].get("rasa_cpu_ms_per_turn")
@@ -179,6 +185,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
         ("Rasa CPU per programme turn at 16 <= 10 ms", cpu is not None and cpu <= 10,
          f"{cpu} ms (stock: {lat['stock_programme']['c16'].get('rasa_cpu_ms_per_turn')} ms)"),
         *growth_targets(r.get("growth") or {}),
+        *layout_targets(r.get("layout") or {}),
         ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024,
          f"{mem['rasa_after_soak_mib']} MiB"),
         ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250,
@@ -209,6 +216,36 @@ def growth_targets(g: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     first, last = g["turn_1_p50_ms"], g[f"turn_{g['turns']}_p50_ms"]
     return [(f"turn {g['turns']} of a conversation p50 <= 1.2x turn 1", last <= 1.2 * first,
              f"{last} ms vs {first} ms = {last / first:.2f}x (turn 100: {g['turn_100_p50_ms']} ms)")]
+
+
+def layout_targets(lay: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
+    """The production layout's latency (none before it was measured)."""
+    if not lay:
+        return []
+    return [("production layout: programme p95 at 16 <= 150 ms", lay["p95_ms"] <= 150,
+             f"{lay['p95_ms']} ms, {lay['errors']} errors, {lay['throughput_per_s']}/s")]
+
+
+def layout_lines(lay: Dict[str, Any], one: Dict[str, Any]) -> List[str]:
+    """The production layout beside one Rasa server, programme turns at 16 conversations."""
+    if not lay:
+        return []
+    cpu = " / ".join(str(lay[k]) for k in sorted(lay)
+                     if k.startswith("rasa_") and k.endswith("_cpu_ms_per_turn"))
+    return ["", "| programme turns at 16 | p50 / p95 ms | turns/s | Rasa CPU ms per turn (each server's share) | errors |",
+            "|---|---|---|---|---|",
+            f"| one Rasa server (SQLite, in-process locks) | {one['p50_ms']} / {one['p95_ms']} | "
+            f"{one['throughput_per_s']} | {one.get('rasa_cpu_ms_per_turn')} | {one['errors']} |",
+            f"| nginx, 2 Rasa servers (PostgreSQL, Redis locks), requests {lay['requests_per_server']} | "
+            f"{lay['p50_ms']} / {lay['p95_ms']} | {lay['throughput_per_s']} | {cpu} | {lay['errors']} |"]
+
+
+def growth_lines(g: Dict[str, Any]) -> List[str]:
+    """Latency at turn 1, 100 and 500 of one conversation."""
+    if not g:
+        return []
+    return ["", f"| one conversation of {g['turns']} turns ({g['conversations']} of them) | p50 ms |",
+            "|---|---|", *(f"| turn {m} | {g[f'turn_{m}_p50_ms']} |" for m in (1, 100, g["turns"]))]
 
 
 def import_targets(im: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
@@ -279,6 +316,8 @@ def write(r: Dict[str, Any]) -> None:
               f"{b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = "
               f"{b['batch_vs_orm_per_merchant']}x |",
               ]
+    lines += layout_lines(r.get("layout") or {}, r["latency"]["programme"]["c16"])
+    lines += growth_lines(r.get("growth") or {})
     lines += import_lines(r.get("imports") or {})
     lines += ["", "| target | met | figure |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {figure} |" for name, ok, figure in r["targets"]]

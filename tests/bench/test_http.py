@@ -85,3 +85,17 @@ def test_growth_is_a_target_of_the_benchmark_once_measured():
     assert [ok for _, ok, _ in growth_targets(flat)] == [True]
     assert [ok for _, ok, _ in growth_targets(steep)] == [False]
     assert "1.21x" in growth_targets(steep)[0][2]
+
+
+def test_the_production_layout_is_a_row_and_a_target_once_measured():
+    from bench.run import layout_lines, layout_targets
+    assert layout_targets({}) == [] and layout_lines({}, {}) == []
+    one = {"p50_ms": 300.0, "p95_ms": 420.0, "throughput_per_s": 49.0, "rasa_cpu_ms_per_turn": 22.0,
+           "errors": 0}
+    lay = {"p50_ms": 90.0, "p95_ms": 140.0, "throughput_per_s": 80.0, "errors": 0,
+           "rasa_0_cpu_ms_per_turn": 11.0, "rasa_1_cpu_ms_per_turn": 12.0, "actions_0_cpu_ms_per_turn": 1.0,
+           "requests_per_server": [400, 402]}
+    assert [ok for _, ok, _ in layout_targets(lay)] == [True]
+    assert [ok for _, ok, _ in layout_targets(dict(lay, p95_ms=151.0))] == [False]
+    row = layout_lines(lay, one)[-1]
+    assert "90.0 / 140.0" in row and "11.0 / 12.0" in row and "[400, 402]" in row

@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.serve import Servers
-from tests.e2e.conftest import ACTION_TOKEN, JWT_SECRET, PROJECT, REPORT, SUITE_LIMITS, TODAY, free_port
+from bench.layout import NGINX, fresh_database, production_layout
+from tests.e2e.conftest import ACTION_TOKEN, JWT_SECRET, PROJECT, REPORT, SUITE_LIMITS, TODAY
 from tests.e2e.services import PG_ADMIN, REDIS, require_postgres_and_redis
 
 pytestmark = pytest.mark.e2e
 
-NGINX = Path("/usr/sbin/nginx")
 CONVERSATIONS, TURNS, BURST, BURSTS = 24, 5, 10, 3
 QUESTIONS = ["金牌每个月有几个橱窗?", "第15条是什么?", "银牌贷款打几折?", "你好",
              "询价单订阅V2和V3有什么区别?"]
@@ -38,81 +35,19 @@ def _require_services() -> None:
 def database():
     """A fresh PostgreSQL database for trackers and merchant data, dropped afterwards."""
     _require_services()
-    name = f"scale_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
-
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {state}/nginx.pid;
-error_log {state}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  log_format upstream '$upstream_addr $status';
-  access_log {state}/nginx-access.log upstream;
-  client_body_temp_path {state}/body;
-  proxy_temp_path {state}/proxy;
-  fastcgi_temp_path {state}/fastcgi;
-  uwsgi_temp_path {state}/uwsgi;
-  scgi_temp_path {state}/scgi;
-  upstream rasa {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{ proxy_pass http://rasa; proxy_read_timeout 120s; }}
-  }}
-}}
-"""
+    with fresh_database(PG_ADMIN, "scale") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def cluster(trained_model, database, tmp_path_factory):
     state = tmp_path_factory.mktemp("scale")
-    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_ENDPOINT_URL",)}
-    env.update({"TRACKER_STORE_URL": database, "LOCK_STORE_TYPE": "redis",
-                "REDIS_HOST": REDIS[0], "REDIS_PORT": str(REDIS[1]), "REDIS_DB": "3",
-                "DATABASE_URL": database, "ASSISTANT_TODAY": TODAY,
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database, "ASSISTANT_TODAY": TODAY,
                 "ASSISTANT_JWT_SECRET": JWT_SECRET, "ACTION_SERVER_TOKEN": ACTION_TOKEN, **SUITE_LIMITS,
                 "KNOWLEDGE_DIR": str(PROJECT / "knowledge")})
-    pairs = [Servers(trained_model, free_port(), free_port(), env=dict(env),
-                     log_dir=state / f"server{i}", own_session=True) for i in range(2)]
-    for pair in pairs:
-        pair.start()
-    nginx = None
-    try:
-        for pair in pairs:
-            pair.wait_ready(timeout=300)
-        port = free_port()
-        conf = state / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(state=state, a=pairs[0].rasa_port,
-                                          b=pairs[1].rasa_port, port=port))
-        nginx = subprocess.Popen([str(NGINX), "-c", str(conf), "-p", str(state)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield {"port": port, "state": state, "database": database,
-               "servers": [p.rasa_port for p in pairs]}
-    finally:
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait(10)
-        for pair in pairs:
-            pair.stop()
+    with production_layout(trained_model, env, database, REDIS, state) as layout:
+        yield dict(layout, database=database)
 
 
 def send(port: int, sender: str, message: str) -> Tuple[int, List[Dict]]:
