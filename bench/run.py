@@ -232,7 +232,8 @@ def layout_lines(lay: Dict[str, Any], one: Dict[str, Any]) -> List[str]:
         return []
     cpu = " / ".join(str(lay[k]) for k in sorted(lay)
                      if k.startswith("rasa_") and k.endswith("_cpu_ms_per_turn"))
-    return ["", "| programme turns at 16 | p50 / p95 ms | turns/s | Rasa CPU ms per turn (each server's share) | errors |",
+    return ["", "| programme turns at 16 | p50 / p95 ms | turns/s | "
+                "Rasa CPU ms per turn (each server's share) | errors |",
             "|---|---|---|---|---|",
             f"| one Rasa server (SQLite, in-process locks) | {one['p50_ms']} / {one['p95_ms']} | "
             f"{one['throughput_per_s']} | {one.get('rasa_cpu_ms_per_turn')} | {one['errors']} |",
