@@ -37,7 +37,7 @@ def main(argv: List[str] | None = None) -> int:
     if args.quick:
         sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
-    from bench import batch, imports, layout, stages
+    from bench import batch, imports, layout, scaled, stages
     from bench.http import (
         StockServer,
         demo_environment,
@@ -154,6 +154,9 @@ def main(argv: List[str] | None = None) -> int:
     results["layout"] = layout.measure(model, env, PG_ADMIN, REDIS, OUT / "layout", PROGRAMME, 16,
                                        sizes["turns_16"], ROUNDS)
 
+    print("knowledge base 10x: training, latency and memory beside ours …", flush=True)
+    results["scaled"] = scaled.run(model, env, OUT / "scaled", PROGRAMME, sizes["turns_1"])
+
     print(f"batch: {sizes['merchants']:,} merchants on SQLite and PostgreSQL …", flush=True)
     results["batch"] = batch.run(f"sqlite:///{OUT / 'batch.db'}", PG_ADMIN, sizes["merchants"], sizes["orm"])
 
@@ -170,7 +173,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     lat, mem, st, b = r["latency"], r["memory"], r["stages"], r["batch"]
     programme_p50, stock_greet_p50 = lat["programme"]["c1"]["p50_ms"], lat["stock_greeting"]["c1"]["p50_ms"]
     errors = sum(v[c]["errors"] for v in lat.values() for c in ("c1", "c16")) + r["soak"]["errors"]
-    errors += (r.get("layout") or {}).get("errors", 0)
+    errors += (r.get("layout") or {}).get("errors", 0) + (r.get("scaled") or {}).get("errors", 0)
     throughput = lat["programme"]["c16"]["throughput_per_s"]
     stock_throughput = lat["stock_programme"]["c16"]["throughput_per_s"]
     cpu = lat["programme"]["c16"].get("rasa_cpu_ms_per_turn")
@@ -186,6 +189,7 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
          f"{cpu} ms (stock: {lat['stock_programme']['c16'].get('rasa_cpu_ms_per_turn')} ms)"),
         *growth_targets(r.get("growth") or {}),
         *layout_targets(r.get("layout") or {}),
+        *scaled_targets(r.get("scaled") or {}, r["training"]["ours_s"]),
         ("Rasa server memory <= 1.0 GB", mem["rasa_after_soak_mib"] <= 1024,
          f"{mem['rasa_after_soak_mib']} MiB"),
         ("action server memory <= 250 MB", mem["actions_after_soak_mib"] <= 250,
@@ -224,6 +228,23 @@ def layout_targets(lay: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
         return []
     return [("production layout: programme p95 at 16 <= 150 ms", lay["p95_ms"] <= 150,
              f"{lay['p95_ms']} ms, {lay['errors']} errors, {lay['throughput_per_s']}/s")]
+
+
+def scaled_targets(sc: Dict[str, Any], ours_training_s: float) -> List[Tuple[str, bool, str]]:
+    """A knowledge base `factor` times ours against ours (none before it was measured)."""
+    if not sc:
+        return []
+    x = sc["factor"]
+    p50, mib = sc["scaled_p50_ms"] / sc["ours_p50_ms"], sc["scaled_rasa_mib"] / sc["ours_rasa_mib"]
+    training = sc["training_s"] / ours_training_s
+    return [
+        (f"knowledge base {x}x: p50 <= 1.2x", p50 <= 1.2,
+         f"{sc['scaled_p50_ms']} ms vs {sc['ours_p50_ms']} ms = {p50:.2f}x"),
+        (f"knowledge base {x}x: Rasa memory <= 1.1x", mib <= 1.1,
+         f"{sc['scaled_rasa_mib']} MiB vs {sc['ours_rasa_mib']} MiB = {mib:.2f}x"),
+        (f"knowledge base {x}x: training <= 2x", training <= 2,
+         f"{sc['training_s']} s vs {ours_training_s} s = {training:.2f}x"),
+    ]
 
 
 def layout_lines(lay: Dict[str, Any], one: Dict[str, Any]) -> List[str]:
@@ -319,6 +340,14 @@ def write(r: Dict[str, Any]) -> None:
               ]
     lines += layout_lines(r.get("layout") or {}, r["latency"]["programme"]["c16"])
     lines += growth_lines(r.get("growth") or {})
+    if r.get("scaled"):
+        sc = r["scaled"]
+        lines += ["", "| knowledge base | programmes / entries | training s | p50 ms at 1 | Rasa MiB |",
+                  "|---|---|---|---|---|",
+                  f"| ours | {sc['programmes'] // sc['factor']} / {sc['entries'] // sc['factor']} | "
+                  f"{r['training']['ours_s']} | {sc['ours_p50_ms']} | {sc['ours_rasa_mib']} |",
+                  f"| {sc['factor']}x | {sc['programmes']} / {sc['entries']} | {sc['training_s']} | "
+                  f"{sc['scaled_p50_ms']} | {sc['scaled_rasa_mib']} |"]
     lines += import_lines(r.get("imports") or {})
     lines += ["", "| target | met | figure |", "|---|---|---|"]
     lines += [f"| {name} | {'yes' if ok else '**no**'} | {figure} |" for name, ok, figure in r["targets"]]
