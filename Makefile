@@ -103,7 +103,7 @@ clean:
 
 # Speed and memory beside stock Rasa (not part of `make test`; several minutes):
 # writes bench/results.json and bench/results.md.
-bench: artefacts
+bench: artefacts test-packages
 	$(PY) -m bench.run
 
 # NLU figures on the held-out set, ours beside the stock Rasa Chinese set-up, then whole answers

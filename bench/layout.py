@@ -126,9 +126,16 @@ def measure(model: Path, env: Mapping[str, str], admin_url: str, redis: Tuple[st
         pids = {f"{kind}_{n}": pid for n, pair in enumerate(layout["pids"]) for kind, pid in pair.items()}
         result = public(interleaved({"programme": programme}, concurrency, turns, rounds,
                                     {"programme": pids})["programme"])
-        served: Dict[str, int] = {}
-        for line in (state / "nginx-access.log").read_text().splitlines():
-            if line:
-                served[line.split()[0]] = served.get(line.split()[0], 0) + 1
-        result["requests_per_server"] = sorted(served.values())
+        result["requests_per_server"] = sorted(requests_per_server(state / "nginx-access.log").values())
         return result
+
+
+def requests_per_server(access_log: Path) -> Dict[str, int]:
+    """Requests each Rasa server was sent, by nginx's access log (warm-up and readiness checks
+    included; a request nginx retried on the other server counts for both)."""
+    served: Dict[str, int] = {}
+    for line in access_log.read_text().splitlines():
+        upstreams = line.rsplit(" ", 1)[0] if " " in line else ""
+        for address in filter(None, (a.strip() for a in upstreams.split(","))):
+            served[address] = served.get(address, 0) + 1
+    return served

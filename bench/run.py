@@ -33,9 +33,9 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
     args = parser.parse_args(argv)
-    sizes = dict(turns_1=200, turns_16=800, soak=10_000, merchants=1_000_000, orm=50_000)
+    sizes = dict(turns_1=200, turns_16=800, soak=10_000, merchants=1_000_000, orm=50_000, growth=500)
     if args.quick:
-        sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000)
+        sizes = dict(turns_1=20, turns_16=64, soak=200, merchants=20_000, orm=1_000, growth=100)
     os.environ.setdefault("ASSISTANT_TODAY", "2026-11-22")
     from bench import batch, imports, layout, scaled, stages
     from bench.http import (
@@ -140,7 +140,7 @@ def main(argv: List[str] | None = None) -> int:
         results["memory"] = memory
 
         print("growth: turn 1, 100 and 500 of one conversation …", flush=True)
-        results["growth"] = growth(kinds["programme"], turns=500)
+        results["growth"] = growth(kinds["programme"], turns=sizes["growth"])
 
         print("stages in process …", flush=True)
         results["stages"] = stages.run(model, f"http://127.0.0.1:{ours.action_port}/webhook", token,
@@ -151,8 +151,11 @@ def main(argv: List[str] | None = None) -> int:
         ours.stop()
 
     print("production layout: nginx, 2 Rasa servers, PostgreSQL trackers, Redis locks …", flush=True)
-    results["layout"] = layout.measure(model, env, PG_ADMIN, REDIS, OUT / "layout", PROGRAMME, 16,
-                                       sizes["turns_16"], ROUNDS)
+    try:
+        results["layout"] = layout.measure(model, env, PG_ADMIN, REDIS, OUT / "layout", PROGRAMME, 16,
+                                           sizes["turns_16"], ROUNDS)
+    except Exception as e:  # noqa: BLE001 - reported as a missed target; the rest still runs
+        results["layout"] = {"not_measured": f"{e.__class__.__name__}: {e}"}
 
     print("knowledge base 10x: training, latency and memory beside ours …", flush=True)
     results["scaled"] = scaled.run(model, env, OUT / "scaled", PROGRAMME, sizes["turns_1"])
@@ -226,6 +229,9 @@ def layout_targets(lay: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
     """The production layout's latency (none before it was measured)."""
     if not lay:
         return []
+    if "not_measured" in lay:
+        return [("production layout: programme p95 at 16 <= 150 ms", False,
+                 f"not measured: {lay['not_measured']}")]
     return [("production layout: programme p95 at 16 <= 150 ms", lay["p95_ms"] <= 150,
              f"{lay['p95_ms']} ms, {lay['errors']} errors, {lay['throughput_per_s']}/s")]
 
@@ -249,7 +255,7 @@ def scaled_targets(sc: Dict[str, Any], ours_training_s: float) -> List[Tuple[str
 
 def layout_lines(lay: Dict[str, Any], one: Dict[str, Any]) -> List[str]:
     """The production layout beside one Rasa server, programme turns at 16 conversations."""
-    if not lay:
+    if not lay or "not_measured" in lay:
         return []
     cpu = " / ".join(str(lay[k]) for k in sorted(lay)
                      if k.startswith("rasa_") and k.endswith("_cpu_ms_per_turn"))
@@ -258,7 +264,8 @@ def layout_lines(lay: Dict[str, Any], one: Dict[str, Any]) -> List[str]:
             "|---|---|---|---|---|",
             f"| one Rasa server (SQLite, in-process locks) | {one['p50_ms']} / {one['p95_ms']} | "
             f"{one['throughput_per_s']} | {one.get('rasa_cpu_ms_per_turn')} | {one['errors']} |",
-            f"| nginx, 2 Rasa servers (PostgreSQL, Redis locks), requests {lay['requests_per_server']} | "
+            f"| nginx, 2 Rasa servers (PostgreSQL, Redis locks), requests per server (warm-up "
+            f"included) {lay['requests_per_server']} | "
             f"{lay['p50_ms']} / {lay['p95_ms']} | {lay['throughput_per_s']} | {cpu} | {lay['errors']} |"]
 
 

@@ -99,3 +99,18 @@ def test_the_production_layout_is_a_row_and_a_target_once_measured():
     assert [ok for _, ok, _ in layout_targets(dict(lay, p95_ms=151.0))] == [False]
     row = layout_lines(lay, one)[-1]
     assert "90.0 / 140.0" in row and "11.0 / 12.0" in row and "[400, 402]" in row
+
+
+def test_requests_per_server_counts_a_retried_request_for_both_servers(tmp_path):
+    from bench.layout import requests_per_server
+    log = tmp_path / "access.log"
+    log.write_text("127.0.0.1:5005 200\n127.0.0.1:5006 200\n127.0.0.1:5005, 127.0.0.1:5006 200\n\n")
+    assert requests_per_server(log) == {"127.0.0.1:5005": 2, "127.0.0.1:5006": 2}
+
+
+def test_a_layout_that_could_not_be_measured_is_a_missed_target():
+    from bench.run import layout_lines, layout_targets
+    missing = {"not_measured": "FileNotFoundError: /usr/sbin/nginx"}
+    assert [(ok, figure) for _, ok, figure in layout_targets(missing)] == \
+        [(False, "not measured: FileNotFoundError: /usr/sbin/nginx")]
+    assert layout_lines(missing, {}) == []

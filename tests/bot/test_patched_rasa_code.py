@@ -3,7 +3,9 @@ written against (Rasa 3.6.21). These functions have no extension point: bot/rasa
 replaces RemoteAction.run, _validate_action_result and _action_call_format
 (bot/action_calls.py), Event.resolve_by_type (the event-type cache) and an endpoint's session;
 the channels rely on the processor taking a message's parse data as given
-(bot/channels/understanding.py). After a Rasa upgrade this test
+(bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
+trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
+how a tracker applies, replays and copies its events. After a Rasa upgrade this test
 fails until each replacement has been checked against the new code and its digest updated."""
 from __future__ import annotations
 
@@ -23,6 +25,19 @@ PINNED = {
     ("rasa.utils.endpoints", "EndpointConfig", "session"): "f6136492eac7ede3",
     ("rasa.utils.endpoints", "EndpointConfig", "request"): "bc49eb77a158ac1e",
     ("rasa.core.processor", "MessageProcessor", "_handle_message_with_tracker"): "52ddf94017c2cb84",
+    # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
+    ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
+    ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",
+    ("rasa.core.policies.rule_policy", "RulePolicy", "_find_action_from_rules"): "9a6c28d7af23def6",
+    ("rasa.core.policies.policy", "Policy", "_prediction_states"): "44545353b1ac5b87",
+    ("rasa.core.featurizers.tracker_featurizers", "MaxHistoryTrackerFeaturizer",
+     "prediction_states"): "27fac93ddb32db34",
+    ("rasa.shared.core.domain", "Domain", "states_for_tracker_history"): "9d6f120379ee768e",
+    # bot/tracker_store.py: snapshots instead of replayed copies, applied events carried forward.
+    ("rasa.shared.core.trackers", "DialogueStateTracker", "applied_events"): "78464fb46cdecd20",
+    ("rasa.shared.core.trackers", "DialogueStateTracker", "generate_all_prior_trackers"): "a8ee3547f7588887",
+    ("rasa.shared.core.trackers", "DialogueStateTracker", "travel_back_in_time"): "ac5dbfd3e3bc2df3",
+    ("rasa.shared.core.trackers", "DialogueStateTracker", "__init__"): "174966138a5c0aa0",
 }
 
 
