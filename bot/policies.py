@@ -12,6 +12,11 @@ events added since the last prediction, as long as those are plain additions. An
 rewinds or resets the dialogue (a restart, a new session, an undo, a rewind) starts that
 conversation over from its events, as Rasa does; a conversation with a form (an active loop,
 whose later events change how earlier ones count) is left to RulePolicy as it is.
+
+Rasa's training warns that RulePolicy is not configured (it looks for that exact class): the
+default intents `restart` and `back` still trigger their actions, as this subclass keeps
+RulePolicy's own logic for them, and the check of the fallback action against the domain,
+which Rasa also makes for that class only, is made here when the policy trains.
 """
 from __future__ import annotations
 
@@ -23,14 +28,19 @@ from typing import Any, Deque, Dict, List, Optional, Text
 
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.shared.constants import DEFAULT_SENDER_ID
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event
+from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.tracker_store import REWINDING
+from core import settings
 
-# Conversations whose replay is kept, the most recent first out of memory last.
-KEPT_CONVERSATIONS = 256
+# The events a replay keeps: nothing reads them (a state is made from the replay's slots,
+# latest message and latest action), so a replay's memory does not grow with its session.
+REPLAY_EVENTS = 16
 
 
 @dataclass
@@ -59,9 +69,11 @@ class RecentStates:
     then the current one, as `Domain.states_for_tracker_history` makes them), continued from
     one prediction to the next."""
 
-    def __init__(self, keep: int, conversations: int = KEPT_CONVERSATIONS) -> None:
+    def __init__(self, keep: int, conversations: Optional[int] = None) -> None:
         self.keep = keep
-        self.conversations = conversations
+        # As many as the tracker store keeps (TRACKER_KEPT_CONVERSATIONS): the others' next
+        # turn is read from the database, as new event objects, and replayed whole anyway.
+        self.conversations = settings.kept_conversations() if conversations is None else conversations
         self._replays: "OrderedDict[str, _Replay]" = OrderedDict()
 
     def states(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[List[State]]:
@@ -100,8 +112,10 @@ class RecentStates:
         """From the start, as `DialogueStateTracker.generate_all_prior_trackers` replays."""
         if any(isinstance(e, ActiveLoop) for e in tracker.events):
             return None
-        replay = _Replay(domain, len(tracker.events), tracker.events[-1], tracker.init_copy(),
-                         deque(maxlen=self.keep))
+        # As tracker.init_copy(), with few events kept.
+        start = DialogueStateTracker(tracker.sender_id or DEFAULT_SENDER_ID, tracker.slots.values(),
+                                     REPLAY_EVENTS, is_rule_tracker=tracker.is_rule_tracker)
+        replay = _Replay(domain, len(tracker.events), tracker.events[-1], start, deque(maxlen=self.keep))
         for event in tracker.applied_events():
             self._update(replay, event, domain)
         return replay
@@ -126,6 +140,12 @@ class RecentRulePolicy(RulePolicy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recent: Optional[RecentStates] = None
+
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
+              **kwargs: Any) -> Resource:
+        # Rasa's training checks this for RulePolicy by its exact class only.
+        self.raise_if_incompatible_with_domain(self.config, domain)
+        return super().train(training_trackers, domain, **kwargs)
 
     def _longest_rule(self) -> int:
         keys = itertools.chain(self.lookup.get(RULES, {}), self.lookup.get(RULES_FOR_LOOP_UNHAPPY_PATH, {}))

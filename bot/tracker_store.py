@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Generator, List, Optional, Text
+from typing import Any, Dict, Generator, List, Optional, Text, Type
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_stores
@@ -87,18 +87,21 @@ def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
-    """A copy of `tracker` as `tracker.copy()` makes it, without replaying its events: a turn
-    may change either without touching the other. The events themselves are shared, as Rasa
-    never changes an event once it is logged (the latest message and bot utterance stay the
-    very events in the list, as in a replayed copy); the state around them (slots, active
-    loop, latest action, ...) is copied."""
-    clone = copy.copy(tracker)
+def snapshot(tracker: DialogueStateTracker,
+             cls: Optional[Type[DialogueStateTracker]] = None) -> DialogueStateTracker:
+    """A copy of `tracker` (of class `cls`, else the tracker's own) as `tracker.copy()` makes
+    it, without replaying its events: a turn may change either without touching the other.
+    The events themselves are shared, as Rasa never changes an event once it is logged (the
+    latest message and bot utterance stay the very events in the list, as in a replayed copy);
+    the state around them (slots, active loop, latest action, ...) is copied."""
+    kind = cls or type(tracker)
+    clone = object.__new__(kind)
     for name, value in vars(tracker).items():
         if isinstance(value, deque):
-            setattr(clone, name, deque(value, maxlen=value.maxlen))
+            value = deque(value, maxlen=value.maxlen)
         elif not isinstance(value, Event):
-            setattr(clone, name, copy.deepcopy(value))
+            value = copy.deepcopy(value)
+        setattr(clone, name, value)
     return clone
 
 
@@ -227,10 +230,6 @@ class SQLConversationStore(SQLTrackerStore):
         while len(self._known) > max(self._keep, 0):
             self._known.popitem(last=False)
 
-    def init_tracker(self, sender_id: Text) -> DialogueStateTracker:
-        """A new conversation's tracker (as Rasa's, of the class that copies cheaply)."""
-        return ConversationTracker(sender_id, self.domain.slots, max_event_history=self.max_event_history)
-
     def _last_id(self, session: Any, sender_id: str) -> Optional[int]:
         return session.execute(self._newest, {"sender_id": sender_id}).scalar()
 
@@ -242,7 +241,7 @@ class SQLConversationStore(SQLTrackerStore):
             last_id = self._last_id(session, sender_id)
             if known is not None and known.tracker is not None and last_id == known.last_id:
                 self._known.move_to_end(sender_id)
-                return snapshot(known.tracker)
+                return snapshot(known.tracker, ConversationTracker)
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
         if not (self.domain and events):
@@ -283,7 +282,8 @@ class SQLConversationStore(SQLTrackerStore):
         # Kept only when the tracker holds exactly what is stored: this process's own turn on
         # top of what it read, in the session the database reads next.
         keep = continued and not any(isinstance(e, SessionStarted) for e in new)
-        self._remember(sender_id, _Known(last_id, len(tracker.events), snapshot(tracker) if keep else None))
+        kept = snapshot(tracker, ConversationTracker) if keep else None
+        self._remember(sender_id, _Known(last_id, len(tracker.events), kept))
 
     @contextmanager
     def session_scope(self) -> Generator[Any, None, None]:

@@ -13,7 +13,7 @@ from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
-from rasa.shared.core.domain import Domain
+from rasa.shared.core.domain import Domain, InvalidDomain
 from rasa.shared.core.events import (
     ActionExecuted,
     ActionReverted,
@@ -32,7 +32,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.policies import RecentRulePolicy, RecentStates
+from bot.policies import REPLAY_EVENTS, RecentRulePolicy, RecentStates
 from bot.tracker_store import snapshot
 
 DOMAIN = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
@@ -148,3 +148,34 @@ def test_rules_match_the_last_states_as_the_whole_session(tmp_path):
         tracker.update_with_events(turn[3:], DOMAIN)
     assert len(last) == 3 < len(full)
     assert 0 < matched < 60, "the rule matched some turns and not others"
+
+
+def test_a_replay_keeps_few_events_however_long_the_session():
+    rng = random.Random(9)
+    recent = RecentStates(keep=3)
+    tracker = DialogueStateTracker.from_events("m-1", [], DOMAIN.slots)
+    for n in range(100):
+        tracker.update_with_events(_turn(rng, n), DOMAIN)
+        assert recent.states(tracker, DOMAIN) == _expected(tracker, 3)
+    assert len(recent._replays["m-1"].tracker.events) <= REPLAY_EVENTS < len(tracker.events)
+
+
+def test_training_checks_the_fallback_action_against_the_domain_as_for_rule_policy(tmp_path):
+    """Rasa's training makes this check for RulePolicy by its exact class only."""
+    config = dict(RecentRulePolicy.get_default_config(), core_fallback_action_name="action_not_in_domain")
+    policy = RecentRulePolicy(config, LocalModelStorage(tmp_path), Resource("p"),
+                              ExecutionContext(GraphSchema({}), "test"))
+    with pytest.raises(InvalidDomain):
+        policy.train([], DOMAIN)
+
+
+def test_the_default_intents_still_trigger_their_actions(tmp_path):
+    policy = RecentRulePolicy(RecentRulePolicy.get_default_config(), LocalModelStorage(tmp_path),
+                              Resource("p"), ExecutionContext(GraphSchema({}), "test"))
+    policy.lookup = {"rules": {}, "rule_only_slots": [], "rule_only_loops": [],
+                     "rules_for_loop_unhappy_path": {}}
+    tracker = DialogueStateTracker.from_events("m-1", [ActionExecuted("action_listen"),
+                                                       UserUttered("/restart", {"name": "restart"})],
+                                               DOMAIN.slots)
+    prediction = policy.predict_action_probabilities(tracker, DOMAIN)
+    assert DOMAIN.action_names_or_texts[prediction.max_confidence_index] == "action_restart"
