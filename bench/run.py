@@ -158,7 +158,7 @@ def main(argv: List[str] | None = None) -> int:
         results["layout"] = {"not_measured": f"{e.__class__.__name__}: {e}"}
 
     print("knowledge base 10x: training, latency and memory beside ours …", flush=True)
-    results["scaled"] = scaled.run(model, env, OUT / "scaled", PROGRAMME, sizes["turns_1"])
+    results["scaled"] = scaled.run(model, env, OUT / "scaled", PROGRAMME, sizes["turns_1"], ROUNDS)
 
     print(f"batch: {sizes['merchants']:,} merchants on SQLite and PostgreSQL …", flush=True)
     results["batch"] = batch.run(f"sqlite:///{OUT / 'batch.db'}", PG_ADMIN, sizes["merchants"], sizes["orm"])

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 import yaml
 
@@ -75,11 +76,11 @@ def scaled_project(out: Path, factor: int) -> Tuple[Path, Dict[str, int]]:
     return out, counts
 
 
-def measure(model: Path, env: Mapping[str, str], knowledge: Path, questions: List[str],
-            turns: int, log_dir: Path) -> Dict[str, Any]:
-    """Serve `model` with the action server on `knowledge`: one conversation at a time, the
-    p50 of `turns` programme turns and the Rasa server's memory after them."""
-    from bench.http import load, post, public, rss_mib, wait_answering
+@contextmanager
+def serving(model: Path, env: Mapping[str, str], knowledge: Path, log_dir: Path) -> Iterator[Tuple[str, int]]:
+    """`model` served with the action server on `knowledge`: the REST webhook's URL and the
+    Rasa server's process id."""
+    from bench.http import wait_answering
     from bot.serve import Servers, free_port
 
     servers = Servers(model, free_port(), free_port(), env=dict(env, KNOWLEDGE_DIR=str(knowledge)),
@@ -87,31 +88,34 @@ def measure(model: Path, env: Mapping[str, str], knowledge: Path, questions: Lis
     try:
         rest = f"http://127.0.0.1:{servers.rasa_port}/webhooks/rest/webhook"
         wait_answering(rest, 300)
-
-        def programme(sender: str, i: int) -> Tuple[bool, float]:
-            return post(rest, {"sender": sender, "message": questions[i % len(questions)]})
-
-        load(programme, 1, 32)  # warm-up
-        result = public(load(programme, 1, turns))
-        result["rasa_mib"] = rss_mib(servers.processes[1].pid)
-        return result
+        yield rest, servers.processes[1].pid
     finally:
         servers.stop()
 
 
 def run(model: Path, env: Mapping[str, str], out: Path, questions: List[str], turns: int,
-        factor: int = 10) -> Dict[str, Any]:
-    """Ours and a knowledge base `factor` times the size, trained and served one after the
-    other: training time, p50 at one conversation and Rasa memory of each."""
+        rounds: int, factor: int = 10) -> Dict[str, Any]:
+    """Ours and a knowledge base `factor` times the size: the training time of the larger one,
+    then both served at once and measured in interleaved rounds at one conversation (p50),
+    and the Rasa server's memory of each after them."""
+    from bench.http import interleaved, load, post, rss_mib
     from bot import train
 
     project, counts = scaled_project(out / "project", factor)
     started = time.monotonic()
     scaled_model = train.train(out / "model", root=project, force=True)
     trained = time.monotonic() - started
-    ours = measure(model, env, PROJECT / "knowledge", questions, turns, out / "logs-ours")
-    scaled = measure(scaled_model, env, project / "knowledge", questions, turns, out / "logs-scaled")
+    with serving(model, env, PROJECT / "knowledge", out / "logs-ours") as (ours_url, ours_pid), \
+            serving(scaled_model, env, project / "knowledge", out / "logs-x") as (scaled_url, scaled_pid):
+        def asking(url: str) -> Callable[[str, int], Tuple[bool, float]]:
+            return lambda sender, i: post(url, {"sender": sender, "message": questions[i % len(questions)]})
+
+        kinds = {"ours": asking(ours_url), "scaled": asking(scaled_url)}
+        for kind in kinds.values():
+            load(kind, 1, 32)  # warm-up
+        measured = interleaved(kinds, 1, turns, rounds)
+        memory = {"ours": rss_mib(ours_pid), "scaled": rss_mib(scaled_pid)}
     return {"factor": factor, **counts, "training_s": round(trained, 1),
-            "ours_p50_ms": ours["p50_ms"], "scaled_p50_ms": scaled["p50_ms"],
-            "ours_rasa_mib": ours["rasa_mib"], "scaled_rasa_mib": scaled["rasa_mib"],
-            "errors": ours["errors"] + scaled["errors"]}
+            "ours_p50_ms": measured["ours"]["p50_ms"], "scaled_p50_ms": measured["scaled"]["p50_ms"],
+            "ours_rasa_mib": memory["ours"], "scaled_rasa_mib": memory["scaled"],
+            "errors": measured["ours"]["errors"] + measured["scaled"]["errors"]}
