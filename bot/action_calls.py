@@ -14,7 +14,10 @@ reply and apologises with the offer of a human (`bot/agent_relay.py`, `utter_ser
 Rasa also checks every action server response against its JSON schema with
 `jsonschema.validate`, which checks the schema itself again on every call (about 35 ms a turn
 on this project's machine, more than the NLU). `install()` makes that check with one validator
-built once: the same schema, the same errors.
+built once: the same schema, the same errors. And since the schema's events are `oneOf` 23
+kinds, each told apart by its `event`, a response is first checked event by event against the
+kind its `event` names (0.07 ms instead of 0.43 ms for a response with two slot events); only
+one that fails that check is checked whole, for Rasa's error.
 
 Rasa also opens a new connection (a new HTTP client session) for every action call: at 50
 turns a second that is a hundred connections a second, each leaving a socket in TIME_WAIT and
@@ -36,10 +39,11 @@ before; without `history_turns` every action gets the whole session, as in Rasa.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 import weakref
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import aiohttp
 import rasa
@@ -209,14 +213,48 @@ def action_call_format(self: RemoteAction, tracker: DialogueStateTracker, domain
     return result
 
 
+def _by_event_kind(schema: Dict[str, Any], cls: Any) -> Optional[Callable[[Any], bool]]:
+    """A check that accepts exactly the responses `schema` accepts, when it accepts them, made
+    per event: the schema's events are `oneOf` some 23 kinds, each told apart by the constant
+    its `event` must have, so jsonschema checked every event against every kind; an event can
+    only match the kind its `event` names. None when the schema is not of that shape."""
+    items = schema.get("properties", {}).get("events", {}).get("items", {})
+    kinds = items.get("oneOf") or []
+    names = [kind.get("properties", {}).get("event", {}).get("const") for kind in kinds]
+    if not names or None in names or len(set(names)) != len(names):
+        return None
+    common = {key: value for key, value in items.items() if key != "oneOf"}
+    per_kind = {name: cls({**common, "allOf": [kind]}) for name, kind in zip(names, kinds, strict=True)}
+    outer = copy.deepcopy(schema)
+    outer["properties"]["events"]["items"] = {}
+    response = cls(outer)
+
+    def accepted(result: Any) -> bool:
+        if not response.is_valid(result):
+            return False
+        for event in result.get("events") or []:
+            kind = event.get("event") if isinstance(event, dict) else None
+            check = per_kind.get(kind) if isinstance(kind, str) else None
+            if check is None or not check.is_valid(event):
+                return False
+        return True
+
+    return accepted
+
+
 def _validator_built_once() -> Any:
-    """RemoteAction._validate_action_result with the schema checked and compiled once."""
+    """RemoteAction._validate_action_result with the schema checked and compiled once; a
+    response is first checked event by event against its own kind (`_by_event_kind`), and
+    one that fails that is checked as Rasa checks it, for Rasa's error."""
     schema = RemoteAction.action_response_format_spec()
     cls = validator_for(schema)
     cls.check_schema(schema)
     validator = cls(schema)
+    accepted = _by_event_kind(schema, cls)
 
     def validate_action_result(self: RemoteAction, result: Any) -> bool:
+        if accepted is not None and accepted(result):
+            return True
         error = best_match(validator.iter_errors(result))
         if error is None:
             return True

@@ -255,3 +255,73 @@ def action_calls_needs() -> int:
     misunderstood messages that leads to the offer of a human."""
     from actions.fallback import FAILURES_BEFORE_HANDOFF
     return FAILURES_BEFORE_HANDOFF + 1
+
+
+def _responses() -> list:
+    """Responses of every event kind Rasa knows, as actions send them, and broken variants."""
+    from rasa.shared.core.events import (
+        ActionExecutionRejected,
+        ActionReverted,
+        AgentUttered,
+        AllSlotsReset,
+        ConversationPaused,
+        ConversationResumed,
+        DefinePrevUserUtteredFeaturization,
+        EntitiesAdded,
+        FollowupAction,
+        LoopInterrupted,
+        ReminderCancelled,
+        ReminderScheduled,
+        Restarted,
+        StoryExported,
+        UserUtteranceReverted,
+    )
+    from rasa.shared.core.events import ActiveLoop as Loop
+    gold = [{"entity": "tier", "value": "gold"}]
+    events = [UserUttered("你好", {"name": "greet", "confidence": 0.9}, gold),
+              ActionExecuted("action_listen"), SlotSet("topic", ["a", 1]), SlotSet("x", None),
+              EntitiesAdded(gold), DefinePrevUserUtteredFeaturization(False),
+              ReminderCancelled("r"), ActionExecutionRejected("a"), LoopInterrupted(True), Loop("f"),
+              AllSlotsReset(), ConversationResumed(), ConversationPaused(), FollowupAction("a"),
+              StoryExported(), Restarted(), UserUtteranceReverted(), ActionReverted(),
+              BotUttered("回答", {"buttons": [{"title": "是", "payload": "/affirm"}]}, {"utter_action": "u"}),
+              SessionStarted(), AgentUttered("人工", {"x": 1})]
+    good = [e.as_dict() for e in events]
+    good.append(ReminderScheduled("greet", __import__("datetime").datetime(2026, 1, 1)).as_dict())
+    cases = [{"events": good, "responses": [{"text": "x"}]}, {"events": []}, {}, {"responses": []}]
+    cases += [{"events": [event]} for event in good]
+    broken = [{"events": "x"}, {"events": [{"event": "nonsense"}]}, {"events": [{}]}, {"events": [1]},
+              {"events": [{"event": 3}]}, {"events": [{"event": "slot"}]}, {"responses": [1]}, [],
+              {"events": [{"event": "user", "text": 5}]}, {"events": [{"event": "bot", "timestamp": "x"}]},
+              {"events": [{"event": "action", "name": None, "policy": 3}]}, "text", None]
+    for event in good:  # each kind with a field of the wrong type
+        for key, value in event.items():
+            if key != "event" and value is not None:
+                broken.append({"events": [dict(event, **{key: [] if not isinstance(value, list) else 1.5})]})
+    return cases + broken
+
+
+def test_the_check_by_event_kind_accepts_exactly_what_rasa_accepts(remote):
+    stock = RemoteAction._validate_action_result
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    outcomes = {"accepted": 0, "refused": 0}
+    for response in _responses():
+        try:
+            expected = stock(action(), response)
+        except ValidationError as e:
+            expected = e.message
+        try:
+            got = RemoteAction._validate_action_result(action(), response)
+        except ValidationError as e:
+            got = e.message
+        assert got == expected, response
+        outcomes["accepted" if got is True else "refused"] += 1
+    assert outcomes["accepted"] >= 25 and outcomes["refused"] >= 40, outcomes
+
+
+def test_the_check_by_event_kind_takes_the_schema_as_rasa_states_it():
+    from jsonschema.validators import validator_for
+    schema = RemoteAction.action_response_format_spec()
+    assert action_calls._by_event_kind(schema, validator_for(schema)) is not None
+    unkeyed = {"properties": {"events": {"items": {"oneOf": [{"properties": {}}]}}}}
+    assert action_calls._by_event_kind(unkeyed, validator_for(schema)) is None
