@@ -78,8 +78,10 @@ class RecentStates:
 
     def states(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[List[State]]:
         """The last `keep` states of `tracker`'s dialogue, or None for a dialogue that must
-        be read whole (a form's)."""
-        if tracker.is_rule_tracker or tracker.active_loop_name or not tracker.events:
+        be read whole (a form's) and for the training data's trackers (RulePolicy checks its
+        rules against them while it trains, before it knows their length)."""
+        if (tracker.is_rule_tracker or isinstance(tracker, TrackerWithCachedStates)
+                or tracker.active_loop_name or not tracker.events):
             return None
         replay = self._continued(tracker, domain)
         if replay is None:

@@ -179,3 +179,12 @@ def test_the_default_intents_still_trigger_their_actions(tmp_path):
                                                DOMAIN.slots)
     prediction = policy.predict_action_probabilities(tracker, DOMAIN)
     assert DOMAIN.action_names_or_texts[prediction.max_confidence_index] == "action_restart"
+
+
+def test_the_training_data_trackers_are_left_to_rasa():
+    from rasa.shared.core.generator import TrackerWithCachedStates
+    events = _turn(random.Random(1), 0)
+    training = TrackerWithCachedStates.from_events("story", events, DOMAIN.slots, domain=DOMAIN)
+    assert RecentStates(keep=3).states(training, DOMAIN) is None
+    assert RecentStates(keep=3).states(DialogueStateTracker.from_events("m-1", events, DOMAIN.slots),
+                                       DOMAIN) == _expected(training, 3)
