@@ -35,7 +35,7 @@ from rasa.shared.core.events import ActionExecuted, ActiveLoop, Event
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import REWINDING
+from bot.tracker_store import appended
 from core import settings
 
 # The events a replay keeps: nothing reads them (a state is made from the replay's slots,
@@ -98,16 +98,14 @@ class RecentStates:
 
     def _continued(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[_Replay]:
         replay = self._replays.get(tracker.sender_id)
-        total = len(tracker.events)
-        if replay is None or replay.domain is not domain or replay.events > total:
+        if replay is None or replay.domain is not domain:
             return None
-        # The newest events, read from the end (the start of a long deque is far away).
-        newest = list(itertools.islice(reversed(tracker.events), total - replay.events + 1))[::-1]
-        if newest[0] is not replay.last or any(isinstance(e, REWINDING) for e in newest[1:]):
+        added = appended(tracker.events, replay.events, replay.last)
+        if added is None:
             return None
-        for event in newest[1:]:
+        for event in added:
             self._update(replay, event, domain)
-        replay.events, replay.last = total, tracker.events[-1]
+        replay.events, replay.last = len(tracker.events), tracker.events[-1]
         return replay
 
     def _replayed(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[_Replay]:

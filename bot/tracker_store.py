@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, Generator, List, Optional, Text, Type
+from typing import Any, Deque, Dict, Generator, List, Optional, Text, Type
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_stores
@@ -111,6 +111,20 @@ def snapshot(tracker: DialogueStateTracker,
 REWINDING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
 
 
+def appended(events: Deque[Event], count: int, last: Event) -> Optional[List[Event]]:
+    """The events added after the first `count` of `events` (read from the end: the start of
+    a long deque is far away), when the `count`-th is still `last` (the very object: another
+    process's events are new ones) and none of the added ones rewinds or resets the
+    dialogue; else None."""
+    total = len(events)
+    if not 0 < count <= total:
+        return None
+    newest = list(itertools.islice(reversed(events), total - count + 1))[::-1]
+    if newest[0] is not last or any(isinstance(e, REWINDING) for e in newest[1:]):
+        return None
+    return newest[1:]
+
+
 class _Applied:
     """A tracker's applied events as of its first `count` events (the last of them `last`),
     shared by its snapshots: never changed once made."""
@@ -139,13 +153,12 @@ class ConversationTracker(DialogueStateTracker):
     def applied_events(self) -> List[Event]:
         events, known = self.events, self._applied
         total = len(events)
-        if known is not None and 0 < known.count <= total:
-            newest = list(itertools.islice(reversed(events), total - known.count + 1))[::-1]
-            if newest[0] is known.last and not any(isinstance(e, REWINDING) for e in newest[1:]):
-                if len(newest) > 1:
-                    known = _Applied(total, events[-1], known.events + newest[1:])
-                    self._applied = known
-                return list(known.events)
+        added = appended(events, known.count, known.last) if known is not None else None
+        if known is not None and added is not None:
+            if added:
+                known = _Applied(total, events[-1], known.events + added)
+                self._applied = known
+            return list(known.events)
         applied = super().applied_events()
         # Continued later only while no form has run: a loop's later events change how its
         # earlier ones count.
