@@ -129,12 +129,23 @@ _CRITERIA = re.compile(r"(金银牌|金牌|银牌)[^,,。??!!]{0,12}(看什么|�
 # of the metrics named.
 _WHOLE = re.compile(r"都要|都需要|都得|全部|满足一个|满足其中|一个就行|一项就|一个就够|其中一|其中一个|"
                     r"稳了|稳吗|稳不稳|稳唔稳|稳阵|还是没|还是冇|仲系冇|仲係冇|为啥没|为什么没|为什么还没|"
-                    r"点解冇|點解冇|怎么还没|咋还没|还差什么|还差啥|仲差咩|还缺什么|还缺啥|仲缺咩|就一定|就能|就可以|"
+                    r"点解冇|點解冇|怎么还没|咋还没|就一定|就能|就可以|"
+                    # "还差什么", "仲要满足咩先上到金牌", "其他条件呢": what else it takes, beside
+                    # the figures given
+                    r"(还|仲|另外|其他|其它|别的|其余|剩下)(要|需要|需|差|缺|得)?(再)?(满足|达到|做到|符合)?"
+                    r"(什么|啥|咩|乜|哪些|边啲|的条件|嘅条件|条件)|"
                     # "…钉钉天天用 够金牌了吧": enough for the tier
                     r"够(得上|格|资格)?(做|评|拿|上)?(金银牌|金牌|银牌)")
 # ... unless what it brings is asked ("评上金牌有什么好处").
 _BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什么用|有啥用|有咩用|送什么|送啥|给什么|给啥|"
                             r"多咗|多了|多出|多啲|多些")
+
+# A programme referred to without its name ("呢个计划", "这个活动"), in a message that names no
+# entry: any of our programmes may be meant.
+_THIS_PROGRAMME = re.compile(r"(这|呢|该|那|此)(个|项)?(计划|活动|政策|项目|扶持|体系)")
+
+# Several things asked for at once ("有哪些", "边啲", "讲几个"), not one.
+_SEVERAL_ASKED = re.compile(r"哪些|哪几|边啲|边几|有什么|有啥|有咩|有乜|几个|几项|几条|列出|都有")
 
 Compose = Callable[[Question], Tuple[Optional[object], Optional[str]]]
 
@@ -352,14 +363,22 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score \
                 and not _two_close_entries(question, allowed):
             allowed = []
-        if question.compare and _both_tiers(question):
-            allowed = []  # "金牌跟银牌差在哪": the tiers compared are the question
+        if question.compare and _both_tiers(question) or (
+                len(question.of("tier")) > 1 and _BENEFIT_ASKED.search(text.lower())):
+            # "金牌跟银牌差在哪"; "银牌想冲金牌 权益多出哪些" (each tier named): the tiers compared
+            # are the question
+            allowed = []
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
     top = (allowed[0] if allowed and allowed[0].score >= MIN_SCORE and not retriever.weak(allowed[0])
            else None)
     if top is not None and top.kind == "programme" and top.facet is None and question.of("programme"):
         top = None  # a programme's overview is what naming it already gives
+    # "呢个计划主要帮边类商家": a programme referred to without its name, and what is asked (who,
+    # when, how much) of it; a programme the ranking finds by the word 计划 is a guess.
+    unnamed = not hinted and bool(question.of("aspect")) and bool(_THIS_PROGRAMME.search(text.lower()))
+    if unnamed and top is not None and top.kind == "programme":
+        top = None
     # "速卖通的客服": the name is 1688's, the platform word says AliExpress.
     programme = kb.programme_of(topic) if topic else None
     other_platform = bool(answer is not None and hinted and programme
@@ -381,9 +400,17 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             answer, topic, how = candidate, candidate_topic, "retrieval"
             if isinstance(answer, Answer):
                 _add_close_second(kb, answer, top, allowed, question, compose)
+    if top is not None and not specific:
+        # "湖北商家有哪些专属优惠": several of one programme's entries answer the aspect asked,
+        # and the programme's own facet for it lists them all.
+        listed = _listing_facet(kb, question, allowed, text)
+        if listed is not None:
+            candidate, candidate_topic = compose(listed)
+            if isinstance(candidate, Answer):
+                answer, topic, how, question = candidate, candidate_topic, "retrieval", listed
     # "1688和速卖通的客服各是怎样" / "两边各给什么": both platforms asked for at once.
     both = len(hinted) > 1 or asks_both(kb, text)
-    if answer is None and both:
+    if answer is None and (both or unnamed):
         every = _every_programme(kb, question, compose)
         return Choice(every, None, question, "retrieval" if every else "none", hits)
     if answer is None:
@@ -498,6 +525,29 @@ def _every_programme(kb: KnowledgeBase, question: Question, compose: Compose) ->
             for source in part.sources:
                 merged.cite(source)
     return merged if merged.sources else None
+
+
+def _listing_facet(kb: KnowledgeBase, question: Question, ranked: Sequence[Hit],
+                   text: str) -> Optional[Question]:
+    """The programme facet that answers a question asking for several things at once, when
+    at least two of the three best-ranked entries belong to that programme and the
+    programme's own facet for an aspect asked lists them in the message's own words for
+    that aspect ("湖北商家有哪些专属优惠": the measures for Hubei, from the plan's region facet)."""
+    if not _SEVERAL_ASKED.search(text.lower()):
+        return None
+    best = [h for h in ranked[:3] if h.kind != "programme"]
+    for programme_id in dict.fromkeys(h.programme for h in best):
+        programme = kb.programmes.get(programme_id)
+        if programme is None or sum(h.programme == programme_id for h in best) < 2:
+            continue
+        # The facet must speak of what the message says of the aspect ("湖北" in a facet about
+        # Hubei; "全国" is not what it lists).
+        lowered = text.lower()
+        asked = [a for a in question.of("aspect") if a in programme.facets
+                 and any(w in lowered and w in programme.facets[a] for w in kb.aspects.get(a, ()))]
+        if asked:
+            return Question(ids={"programme": [programme_id], "aspect": asked[:1]})
+    return None
 
 
 def _member_of_named_group(kb: KnowledgeBase, question: Question, top: Hit) -> bool:

@@ -199,7 +199,9 @@ def undefined_term(text: str, body: str, names: Collection[str]) -> Optional[str
 
 # A share asked for ("每家能分到多少", "我一家店能领几多"): what one merchant gets ...
 _SHARE_ASKED = re.compile(r"(?:每|单|我一|一)(?:一)?(?:家|间|户|位商家|个商家|个店|个卖家|家店|间店|间铺)"
-                          r"[^,，。;；!！?？]{0,8}?(?:多少|几多|几个|几钱)")
+                          r"[^,，。;；!！?？]{0,8}?(?:多少|几多|几个|几钱)|"
+                          # "我可以领几多", "我们能分到多少": what the merchant asking gets
+                          r"我(?:们|哋)?[^,，。;；!！?？]{0,4}?(?:领|拿|分|得|攞)(?:到|得到)?(?:多少|几多)")
 # ... where the answer gives a total ("总价值约2000万", "近亿元") and no share of it.
 _TOTAL_GIVEN = re.compile(r"总价值|总额|总计|合计|总共|共计|近亿|近\d|约\d")
 _SHARE_GIVEN = re.compile(r"每(?:家|个|间|位|户|店|月|个月)|单个商家|单店|最高额度|上限")

@@ -330,6 +330,11 @@ class Retriever:
         # Names of the knowledge base (an entry, a term, a synonym), each one token as the
         # tokenizer keeps it whole; not the everyday words inside them ("在哪看" holds 在哪).
         self._name_words = frozenset(name.strip().lower() for name in _all_names(kb))
+        # Words that say what is asked (申请, 多少钱, 截止: knowledge/glossary.yml's aspects), not
+        # what it is asked about.
+        # A region (湖北) is a subject as much as an aspect.
+        self._aspect_words = frozenset(word.lower() for aspect, words in kb.aspects.items()
+                                       if aspect != "region" for word in words)
 
     def _own(self, text: str) -> List[str]:
         """The text's tokens and those of the names it misspells: what the merchant wrote."""
@@ -378,10 +383,17 @@ class Retriever:
         """A match on one everyday word of the message alone ("公司", "工厂", "外贸"): the
         passage shares a word with it, not a subject. A word that names something of the
         knowledge base, a rare word ("重灾区"), two words, or a match through synonyms is not
-        weak. A match on ways of asking alone ("去哪查", "怎么查") is weak too."""
+        weak. A match on ways of asking alone ("去哪查", "怎么查"), or on words that say what is
+        asked alone ("申请", "多少钱"), is weak too."""
         words = [w for w in hit.words if not w.startswith("#")]
         if words and all(_asks_only(w) for w in words):
             return True  # "去哪查", "怎么查": a way of asking, whatever it asks about
+        asked = [w for w in words if w in self._aspect_words]
+        if asked and all(w in asked or len(w) == 1 for w in words) and all(
+                any(pair[1:] in w for w in asked) for pair in hit.words if pair.startswith("#")):
+            # "香港的基金点申请": what is asked (申请), and a single character (点), is in every
+            # entry that says how to apply; it is not what the message asks about.
+            return True
         if (len(words) != 1 or words[0] in self._name_words
                 or self.tokenize.frequency(words[0]) < EVERYDAY_FREQUENCY):
             return False

@@ -1039,3 +1039,69 @@ async def test_where_something_takes_place_is_not_given(action):
         message = await reply(action, text, named, entity("aspect", "place"))
         assert message["answer"].startswith("原文没有写明"), message["answer"]
         assert "举办地点" in message["answer"].split("\n", 1)[0]
+
+
+def test_a_match_on_what_is_asked_alone_is_weak(kb):
+    """申请, 多少钱: words that say what is asked are in every entry that says how to apply or
+    what it costs; sharing them alone says nothing about what the message is about."""
+    retriever = Retriever(kb)
+    top = retriever.rank("我们想申请英国政府的出口补助,点申请")[0]
+    assert retriever.weak(top), top
+    # A word naming a subject beside them still counts.
+    top = retriever.rank("电票贴现怎么申请")[0]
+    assert top.id == "measure_3" and not retriever.weak(top)
+
+
+async def test_an_application_elsewhere_is_not_answered_from_our_ways_to_apply(action):
+    messages, _ = await run(action, tracker_for("我们想申请英国政府的出口补助,点申请",
+                                                [entity("aspect", "apply")]))
+    assert messages[0]["response"] in ("utter_out_of_scope", "utter_ask_which_programme"), messages[0]
+
+
+async def test_a_programme_referred_to_without_its_name_is_answered_for_each(action):
+    """"这个计划" in a message that names nothing: any of our programmes may be meant, so the
+    aspect asked is answered for each, under its platform's label."""
+    message = await reply(action, "这个计划是给什么企业的", entity("aspect", "eligibility"))
+    answer = message["answer"]
+    assert answer.startswith("两份资料分别是这样写的")
+    assert "【1688】" in answer and "【速卖通金银牌】" in answer
+    assert "中小企业" in answer and "成交服务标杆" in answer
+
+
+async def test_what_else_a_tier_takes_beside_the_figures_given_is_every_condition(action):
+    message = await reply(action, "我店好评率95% 上网率90%,还需要满足哪些才能评金牌",
+                          entity("metric", "metric_positive_feedback"),
+                          entity("metric", "metric_online_72h"), entity("tier", "gold"))
+    assert all(f in message["answer"] for f in ("排名靠前", "钉钉", "其他条件")), message["answer"]
+
+
+async def test_benefits_gained_from_one_tier_to_the_other_are_the_comparison(action):
+    message = await reply(action, "目前银牌,下季度想升金牌,权益会多出来什么",
+                          entity("tier", "silver"), entity("tier", "gold"))
+    assert "区别在权益" in message["answer"] and "3个/月" in message["answer"], message["answer"]
+
+
+async def test_what_one_merchant_gets_of_a_total_is_said_to_be_missing(action):
+    message = await reply(action, "那个近亿元的工具补贴,我们能分到多少", entity("measure", "measure_5"),
+                          entity("aspect", "amount"))
+    assert message["answer"].startswith("原文没有写明每家商家能分到多少"), message["answer"]
+
+
+async def test_several_entries_asked_for_at_once_are_listed_by_the_programme(action):
+    """"湖北商家有哪些…" with no programme named: several 春雷 measures answer it, and the
+    plan's region facet lists them all; a region word the facet does not speak of ("全国")
+    is not answered from it."""
+    message = await reply(action, "专门给湖北商家的扶持都有哪些", entity("aspect", "region"))
+    assert all(f in message["answer"] for f in ("极速到账", "备货贷", "10bps", "单独打标")), message["answer"]
+    other = await reply(action, "有哪些优惠是全国商家都能拿的", entity("aspect", "region"),
+                        entity("aspect", "eligibility"))
+    assert not other["answer"].startswith("专门针对湖北地区商家的措施"), other["answer"]
+
+
+async def test_programme_facts_from_the_documents_openings(action):
+    """Why the tiers exist (出海, the document's first line) and where the service pack sits in
+    each 1688 document."""
+    why = await reply(action, "速卖通推金银牌的目的是什么", entity("tier", "all"), entity("aspect", "what"))
+    assert "出海" in why["answer"], why["answer"]
+    pack = await reply(action, "基础服务包是什么", entity("resource", "resource_service_pack"))
+    assert "商家服务保障" in pack["answer"] and "经营赋能保障" in pack["answer"]
