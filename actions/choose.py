@@ -144,6 +144,8 @@ _BENEFIT_ASKED = re.compile(r"权益|好处|福利|待遇|享受|特权|有什�
 # entry: any of our programmes may be meant.
 _THIS_PROGRAMME = re.compile(r"(这|呢|该|那|此)(个|项)?(计划|活动|政策|项目|扶持|体系)")
 
+# Which or what things are asked for ("哪些", "什么", "边啲").
+_WHICH = re.compile(r"哪|什么|啥|咩|乜|边啲|边几")
 # Several things asked for at once ("有哪些", "边啲", "讲几个"), not one.
 _SEVERAL_ASKED = re.compile(r"哪些|哪几|边啲|边几|有什么|有啥|有咩|有乜|几个|几项|几条|列出|都有")
 
@@ -363,10 +365,12 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
         if len(allowed) > 1 and allowed[0].score < RESIDUAL_LEAD * allowed[1].score \
                 and not _two_close_entries(question, allowed):
             allowed = []
+        lowered = text.lower()
         if question.compare and _both_tiers(question) or (
-                len(question.of("tier")) > 1 and _BENEFIT_ASKED.search(text.lower())):
-            # "金牌跟银牌差在哪"; "银牌想冲金牌 权益多出哪些" (each tier named): the tiers compared
-            # are the question
+                len(question.of("tier")) > 1 and _BENEFIT_ASKED.search(lowered) and _WHICH.search(lowered)):
+            # "金牌跟银牌差在哪"; "银牌想冲金牌 权益多出哪些" (each tier named, which benefits
+            # asked): the tiers compared are the question. ("金牌掉到银牌 权益马上取消吗" asks
+            # when, not which.)
             allowed = []
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's

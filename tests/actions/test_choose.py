@@ -1079,6 +1079,10 @@ async def test_benefits_gained_from_one_tier_to_the_other_are_the_comparison(act
     message = await reply(action, "目前银牌,下季度想升金牌,权益会多出来什么",
                           entity("tier", "silver"), entity("tier", "gold"))
     assert "区别在权益" in message["answer"] and "3个/月" in message["answer"], message["answer"]
+    # When they take effect, not which they are, is another question.
+    when = await reply(action, "银牌升到金牌以后,权益是马上生效吗", entity("tier", "silver"),
+                       entity("tier", "gold"))
+    assert "逐步生效" in when["answer"] and "区别在权益" not in when["answer"], when["answer"]
 
 
 async def test_what_one_merchant_gets_of_a_total_is_said_to_be_missing(action):
