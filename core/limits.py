@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from limits import parse, storage, strategies
+from limits.storage import MemoryStorage
 
 from core import contract, settings
 from core.logsafe import failure
@@ -47,6 +48,28 @@ UNLIMITED = {name: "1000000/minute" for name in DEFAULTS}
 STORAGE_VARIABLE = "ASSISTANT_LIMIT_STORAGE"
 # Where a channel puts the client's address in a message's metadata (for the ticket limit).
 CLIENT_ADDRESS = contract.META_CLIENT_ADDRESS
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """`limits`' in-process storage, swept of expired entries by the call that finds a sweep
+    due (at most once a second), not by a timer thread. `limits` 2.4 starts a new
+    `threading.Timer` on every hit whose last timer has fired, 10 ms after it: one thread
+    started and one sweep of every key per message. Counters and windows read their own
+    expiry, so a sweep only frees memory; what it frees is the same."""
+
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: Optional[str] = None, **options: Any) -> None:
+        super().__init__(uri, **options)
+        self.timer.cancel()  # the one timer MemoryStorage starts as it is made
+        self.timer.join()
+        self._swept = time.monotonic()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now - self._swept >= self.SWEEP_SECONDS:
+            self._swept = now
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
 def _rate(name: str, configured: Optional[str], default: str) -> Any:
@@ -74,7 +97,7 @@ class Limits:
         env = settings.environment() if env is None else dict(env)
         self.rates = {name: _rate(name, env.get(name), default) for name, default in DEFAULTS.items()}
         url = env.get(STORAGE_VARIABLE) or "memory://"
-        self.storage = storage.storage_from_string(url)
+        self.storage = SweptMemoryStorage() if url == "memory://" else storage.storage_from_string(url)
         self.limiter = strategies.MovingWindowRateLimiter(self.storage)
         self._unwritten: Dict[Tuple[str, str], int] = {}
         self._lock = threading.Lock()

@@ -2,12 +2,14 @@
 in memory and in Redis shared by several servers."""
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
 import pytest
 
-from core.limits import DEFAULTS, Limits
+from core.limits import DEFAULTS, Limits, SweptMemoryStorage
+from tests.bot.test_patched_rasa_code import source_digest
 from tests.conftest import redis_or_skip
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -103,3 +105,45 @@ def test_a_key_forgotten_is_taken_again():
     assert not limits.first_time("dingtalk", "msg-retry", 60)
     limits.forget("dingtalk", "msg-retry")
     assert limits.first_time("dingtalk", "msg-retry", 60)
+
+
+# limits 2.4's MemoryStorage as SweptMemoryStorage was written against: its timer started in
+# __init__ and on every hit (__schedule_expiry), the sweep it runs, and the two hits that call
+# it. After an upgrade of `limits` this fails until the subclass has been checked again.
+MEMORY_STORAGE_PINNED = {
+    "__init__": "add6c11b0e9cb040",
+    "__schedule_expiry": "c9800d5c45f7d991",
+    "__expire_events": "dcf260ff99939aca",
+    "incr": "70af0fe6b88c5763",
+    "acquire_entry": "a029fdd1345e893c",
+}
+
+
+@pytest.mark.parametrize("function, digest", MEMORY_STORAGE_PINNED.items(), ids=list(MEMORY_STORAGE_PINNED))
+def test_the_memory_storage_code_is_the_code_the_sweep_was_written_for(function, digest):
+    assert source_digest("limits.storage.memory", "MemoryStorage", function) == digest
+
+
+def test_hits_in_memory_start_no_timer_thread():
+    limits = limits_with(per_conversation="1000/minute", per_address="1000/minute")
+    assert isinstance(limits.storage, SweptMemoryStorage)
+    before = {t.ident for t in threading.enumerate()}
+    for i in range(50):
+        assert limits.message("rest", "10.0.0.9", f"c{i % 5}") is None
+        assert limits.first_time("callback", f"m{i}", 60)
+    assert not limits.storage.timer.is_alive()
+    assert {t.ident for t in threading.enumerate()} <= before
+
+
+def test_expired_entries_are_swept_by_a_later_hit(monkeypatch):
+    limits = limits_with(per_conversation="2/second", per_address="1000/minute")
+    monkeypatch.setattr(SweptMemoryStorage, "SWEEP_SECONDS", 0.0)
+    assert limits.message("rest", "10.0.0.8", "old") is None
+    assert limits.first_time("callback", "old-message", 1)
+    key = next(k for k in limits.storage.events if "old" in k)
+    time.sleep(1.1)
+    # Another conversation's hit sweeps the expired window and counter; the limits still hold.
+    assert limits.message("rest", "10.0.0.8", "new") is None
+    assert not limits.storage.events.get(key) and "seen/callback/old-message" not in limits.storage.storage
+    assert limits.first_time("callback", "old-message", 1)
+    assert [limits.message("rest", "10.0.0.8", "new") for _ in range(2)][-1] is not None
