@@ -59,7 +59,7 @@ class SweptMemoryStorage(MemoryStorage):
 
     SWEEP_SECONDS = 1.0
 
-    def __init__(self, uri: Optional[str] = None, **options: Any) -> None:
+    def __init__(self, uri: str = "memory://", **options: Any) -> None:
         super().__init__(uri, **options)
         self.timer.cancel()  # the one timer MemoryStorage starts as it is made
         self.timer.join()
