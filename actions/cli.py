@@ -1,11 +1,12 @@
-"""Operator commands: `python -m actions.cli import-metrics|assess|init-db|agent|token ...`."""
+"""Operator commands: `python -m actions.cli import-metrics|watch-tiers|deliver-alerts|alerts|assess|
+init-db|agent|token ...`."""
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from core import settings
 from core.db.session import database_url, make_engine, make_session_factory
@@ -52,6 +53,76 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.metrics}: {report.imported} of {report.rows} rows imported"
           + (f", {len(report.errors)} bad rows skipped" if report.errors else ""))
+    if not args.no_watch:
+        return cmd_watch(args)
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from core import clock
+    from core.tiers.watch import watch
+
+    _factory(args.database_url)  # migrated
+    engine = make_engine(args.database_url or database_url())
+    try:
+        print(watch(engine, clock.today()).render())
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _alert_senders() -> Dict[str, Any]:
+    """The pushed channels configured: DingTalk work notifications with app key, secret and
+    agent id set."""
+    from actions.alerts import DingTalkNotifier
+
+    senders: Dict[str, Any] = {}
+    key, secret = settings.dingtalk_app_key(), settings.dingtalk_app_secret()
+    agent = settings.dingtalk_agent_id()
+    if key and secret and agent:
+        senders["dingtalk"] = DingTalkNotifier(key, secret, agent, settings.dingtalk_api_base())
+    return senders
+
+
+def cmd_deliver_alerts(args: argparse.Namespace) -> int:
+    import time
+
+    from actions.alerts import DeliveryRules, deliver_due, parse_quiet_hours
+    from core.knowledge import shared_store
+    from core.tiers.engine import load_rules, rules_path
+
+    try:
+        quiet = parse_quiet_hours(settings.alert_quiet_hours())
+    except ValueError as e:
+        print(f"error: ASSISTANT_ALERT_QUIET_HOURS: {e}", file=sys.stderr)
+        return 2
+    rules = DeliveryRules(quiet[0], quiet[1], settings.alert_daily_cap())
+    senders = _alert_senders()
+    if not senders:
+        print("no pushed channel configured (DINGTALK_APP_KEY, DINGTALK_APP_SECRET, DINGTALK_AGENT_ID); "
+              "alerts wait for the merchant's app", file=sys.stderr)
+        return 0
+    factory = _factory(args.database_url)
+    while True:
+        report = deliver_due(factory, senders, shared_store().get(), load_rules(rules_path()),
+                             dt.datetime.utcnow(), rules)
+        print(report.render(), flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from actions.alerts import set_alerts
+    from core.db.models import Merchant
+
+    factory = _factory(args.database_url)
+    with factory.begin() as session:
+        if session.get(Merchant, args.merchant) is None:
+            print(f"error: no merchant {args.merchant}", file=sys.stderr)
+            return 1
+        set_alerts(session, args.merchant, args.state == "on", None, "cli")
+    print(f"tier alerts {args.state} for merchant {args.merchant}")
     return 0
 
 
@@ -92,6 +163,26 @@ def cmd_link_dingtalk(args: argparse.Namespace) -> int:
         user.linked_at = dt.datetime.utcnow()
         session.add(user)
     print(f"DingTalk account {args.staff_id} now speaks for merchant {args.merchant}")
+    return 0
+
+
+def cmd_link_wecom(args: argparse.Namespace) -> int:
+    from core.db.models import Merchant, WeComUser
+
+    user_id = args.user_id.strip()
+    if not user_id or len(user_id) > 128 or not user_id.isprintable():
+        print("error: the WeCom UserID must be 1-128 printable characters", file=sys.stderr)
+        return 1
+    factory = _factory(args.database_url)
+    with factory.begin() as session:
+        if session.get(Merchant, args.merchant) is None:
+            print(f"error: no merchant {args.merchant}", file=sys.stderr)
+            return 1
+        user = session.get(WeComUser, user_id) or WeComUser(user_id=user_id)
+        user.merchant_id = args.merchant
+        user.linked_at = dt.datetime.utcnow()
+        session.add(user)
+    print(f"WeCom account {user_id} now speaks for merchant {args.merchant}")
     return 0
 
 
@@ -176,7 +267,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("metrics", type=Path)
     p.add_argument("--categories", type=Path, help="CSV with l2_category,snad_dispute_avg")
     p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--no-watch", action="store_true", help="do not compare projections for tier alerts")
     p.set_defaults(run=cmd_import)
+    p = sub.add_parser("watch-tiers", help="compare every projection with the last one; write tier alerts")
+    p.set_defaults(run=cmd_watch)
+    p = sub.add_parser("deliver-alerts", help="push the tier alerts that are due (DingTalk)")
+    p.add_argument("--every", type=float, default=0, help="keep running, every this many seconds")
+    p.set_defaults(run=cmd_deliver_alerts)
+    p = sub.add_parser("alerts", help="turn a merchant's tier alerts on or off")
+    p.add_argument("state", choices=("on", "off"))
+    p.add_argument("merchant")
+    p.set_defaults(run=cmd_alerts)
     p = sub.add_parser("assess", help="assess every merchant for a quarter, e.g. 2026Q4")
     p.add_argument("--quarter", required=True)
     p.set_defaults(run=cmd_assess)
@@ -186,6 +287,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("staff_id", help="the senderStaffId DingTalk sends")
     p.add_argument("merchant", help="merchant id")
     p.set_defaults(run=cmd_link_dingtalk)
+    p = sub.add_parser("link-wecom", help="let a WeCom (企业微信) account speak for a merchant")
+    p.add_argument("user_id", help="the UserID WeCom sends as FromUserName")
+    p.add_argument("merchant", help="merchant id")
+    p.set_defaults(run=cmd_link_wecom)
     p = sub.add_parser("agent", help="create an agent account for the console, or disable one")
     p.add_argument("action", choices=("add", "disable"))
     p.add_argument("name")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions import context
+from actions.alerts import remember_script
 from actions.answers import Answer
 from actions.choose import MIN_SCORE, decide
 from actions.programme_terms import CONDITIONS, ActionAnswerProgramme, entry_answer
@@ -231,7 +232,17 @@ class ActionTierStatus(Action):
                else kb.replies["status_own_store"])
         self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
                                              f"{who}({metrics.merchant_id})", only), "status")
+        if identity and identity.role == "merchant" and not delegate:
+            # Their tier alerts are written in the script they write in.
+            await asyncio.to_thread(self._remember_script, identity.sub, message.get(contract.PARSE_SCRIPT))
         return withdrawn()
+
+    def _remember_script(self, merchant_id: str, merchant_script: Optional[str]) -> None:
+        try:
+            with self._session_factory().begin() as session:
+                remember_script(session, merchant_id, merchant_script)
+        except SQLAlchemyError as e:  # the answer is sent; the alerts keep the script they had
+            logger.error("merchant's script not kept: %s", failure(e))
 
     def _rule_answer(self, kb: KnowledgeBase, message: Dict[str, Any]) -> Optional[Answer]:
         """The rules a status question is about (the entry conditions when only a tier is named)."""

@@ -211,6 +211,9 @@ def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
          f"{b['postgresql']['assess_s']} s"),
         (">= 20x faster per merchant than the ORM loop", b["batch_vs_orm_per_merchant"] >= 20,
          f"{b['batch_vs_orm_per_merchant']}x"),
+        (f"tier alerts for {b['merchants']:,} merchants, 5% changed, <= 60 s on PostgreSQL",
+         b["postgresql"]["watch"]["watch_s"] <= 60,
+         f"{b['postgresql']['watch']['watch_s']} s, {b['postgresql']['watch']['alerts']:,} alerts"),
     ]
     rows += import_targets(r.get("imports") or {})
     return rows
@@ -341,6 +344,11 @@ def write(r: Dict[str, Any]) -> None:
               f"p95 {r['soak']['p95_ms']} ms |",
               f"| batch, {b['merchants']:,} merchants, SQLite / PostgreSQL | {b['sqlite']['assess_s']} s / "
               f"{b['postgresql']['assess_s']} s |",
+              f"| tier watch, {b['merchants']:,} merchants: first run / after 5% changed "
+              f"({b['postgresql']['watch']['changed_merchants']:,}), SQLite / PostgreSQL | "
+              f"{b['sqlite']['watch']['baseline_s']} s / {b['sqlite']['watch']['watch_s']} s "
+              f"({b['sqlite']['watch']['alerts']:,} alerts); {b['postgresql']['watch']['baseline_s']} s / "
+              f"{b['postgresql']['watch']['watch_s']} s ({b['postgresql']['watch']['alerts']:,} alerts) |",
               f"| per-merchant ORM loop ({b['orm_loop_sqlite']['merchants']:,}, SQLite) vs batch | "
               f"{b['orm_loop_sqlite']['per_merchant_us']} µs vs {b['sqlite']['per_merchant_us']} µs = "
               f"{b['batch_vs_orm_per_merchant']}x |",

@@ -8,6 +8,7 @@ in worker threads, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
@@ -31,7 +32,9 @@ from core.db import tickets
 from core.db.models import HandoffTicket
 from core.db.session import shared_factory
 from core.identity import Identity, seal_delegation, secret
+from core.knowledge import shared_store
 from core.logsafe import failure
+from core.tiers import engine
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -210,6 +213,24 @@ async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:
     return [{"recipient_id": conversation_id, "text": m.text,
              "custom": {"from": "agent" if m.kind == "agent_message" else "assistant",
                         "ticket": m.ticket_id}} for m in waiting]
+
+
+async def alerts_for_merchant(conversation_id: str, merchant_id: str) -> List[Dict[str, Any]]:
+    """Tier alerts waiting for the merchant's app (actions/alerts.py), marked sent; none if the
+    database or the rules cannot be read."""
+    from actions.alerts import take_app_alerts
+
+    rules = engine.shared_rules().get()
+    if rules is None:
+        return []
+    try:
+        texts = await in_transaction(take_app_alerts, merchant_id, shared_store().get(), rules,
+                                     dt.datetime.utcnow())
+    except Exception as e:  # noqa: BLE001 - the agents' messages must still go out
+        logger.error("tier alerts not read: %s", failure(e))
+        return []
+    return [{"recipient_id": conversation_id, "text": text,
+             "custom": {"from": "assistant", "kind": "tier_alert"}} for text in texts]
 
 
 async def answer_silence(agent: Agent, conversation_id: str, channel: str) -> List[Dict[str, Any]]:

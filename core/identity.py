@@ -4,8 +4,8 @@ The merchant channel verifies the bearer token (HS256 JWT, `sub` = merchant or a
 `role` = merchant|agent) and passes the identity to the action server in the message
 metadata, sealed with an HMAC over (sender, sub, role, expiry) under a key derived from the
 secret. The action server trusts an identity only when the message came in through such a
-channel (the merchant channel, or DingTalk with a linked account; Rasa records the input
-channel and clients cannot set it), the seal is valid for this
+channel (the merchant channel, or DingTalk or WeCom with a linked account; Rasa records the
+input channel and clients cannot set it), the seal is valid for this
 conversation and has not expired. So neither the message text, the sender field, slots,
 `/intent{...}` payloads nor metadata replayed through another channel can claim one.
 """
@@ -29,7 +29,7 @@ METADATA_KEY = contract.META_IDENTITY
 DELEGATION_KEY = contract.META_DELEGATION
 DELEGATION_SECONDS = 300
 # Channels that authenticate their callers and seal the identity into the metadata.
-CHANNELS = ("merchant", "dingtalk", "webchat")
+CHANNELS = ("merchant", "dingtalk", "wecom", "webchat")
 ALGORITHM = "HS256"
 # What an id may be made of: no control, zero-width or direction characters can reach a
 # conversation id, an audit row or an agent's screen through a token.

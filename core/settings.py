@@ -85,6 +85,39 @@ def dingtalk_app_secret() -> Optional[str]:
     return _text("DINGTALK_APP_SECRET") or None
 
 
+DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com"
+
+
+def wecom_corp_id() -> Optional[str]:
+    """$WECOM_CORP_ID: the organisation's CorpID in WeCom (企业ID)."""
+    return _text("WECOM_CORP_ID").strip() or None
+
+
+def wecom_token() -> Optional[str]:
+    """$WECOM_TOKEN: the Token set for the app's callback URL; WeCom signs its calls with it."""
+    return _text("WECOM_TOKEN").strip() or None
+
+
+def wecom_encoding_aes_key() -> Optional[str]:
+    """$WECOM_ENCODING_AES_KEY: the 43-character EncodingAESKey the callbacks are encrypted with."""
+    return _text("WECOM_ENCODING_AES_KEY").strip() or None
+
+
+def wecom_secret() -> Optional[str]:
+    """$WECOM_SECRET: the app's Secret, for the access token that sends replies."""
+    return _text("WECOM_SECRET").strip() or None
+
+
+def wecom_agent_id() -> Optional[str]:
+    """$WECOM_AGENT_ID: the app's AgentId, the app replies are sent as."""
+    return _text("WECOM_AGENT_ID").strip() or None
+
+
+def wecom_api_base() -> str:
+    """$WECOM_API_BASE: WeCom's server API, without a trailing slash (https://qyapi.weixin.qq.com)."""
+    return (_text("WECOM_API_BASE").strip() or DEFAULT_WECOM_API_BASE).rstrip("/")
+
+
 def server_ports() -> Tuple[int, int]:
     """($RASA_PORT, $ACTION_PORT): 5005 and 5055."""
     return int(_text("RASA_PORT", "5005")), int(_text("ACTION_PORT", "5055"))
@@ -120,3 +153,32 @@ def tracker_store_url(env: Optional[Mapping[str, str]] = None) -> str:
     if url:
         return url
     return f"sqlite:///{Path(source.get('TRACKER_STORE_DB') or VAR / 'trackers.db').resolve()}"
+
+
+DEFAULT_DINGTALK_API_BASE = "https://oapi.dingtalk.com"
+
+
+def dingtalk_app_key() -> Optional[str]:
+    """$DINGTALK_APP_KEY: the DingTalk app's AppKey, for work notifications (tier alerts)."""
+    return _text("DINGTALK_APP_KEY") or None
+
+
+def dingtalk_agent_id() -> Optional[str]:
+    """$DINGTALK_AGENT_ID: the DingTalk app's AgentId that sends work notifications."""
+    return _text("DINGTALK_AGENT_ID") or None
+
+
+def dingtalk_api_base() -> str:
+    """$DINGTALK_API_BASE: DingTalk's server API (work notifications); its public address by default."""
+    return _text("DINGTALK_API_BASE", DEFAULT_DINGTALK_API_BASE).rstrip("/")
+
+
+def alert_quiet_hours() -> str:
+    """$ASSISTANT_ALERT_QUIET_HOURS: local hours in which no alert is pushed ("22-8"; "off")."""
+    return _text("ASSISTANT_ALERT_QUIET_HOURS", "22-8")
+
+
+def alert_daily_cap() -> int:
+    """$ASSISTANT_ALERT_DAILY_CAP: alerts pushed to one merchant per channel in 24 hours (3)."""
+    raw = _text("ASSISTANT_ALERT_DAILY_CAP", "3").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 3

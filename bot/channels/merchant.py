@@ -40,13 +40,17 @@ class MerchantInput(InputChannel):
 
         @hook.route("/messages", methods=["GET"])
         async def messages(request: Request) -> HTTPResponse:
-            """Messages from a human agent that arrived since the merchant last heard from us."""
+            """Messages from a human agent that arrived since the merchant last heard from us, then
+            the merchant's tier alerts that wait (docs/alerts.md)."""
             try:
                 identity = bearer_identity(request)
             except InvalidToken as e:
                 return await unauthorised(self.name(), e, request)
             sender = conversation_id(_key(), identity)
-            return response.json(await agent_relay.pending_for_merchant(sender))
+            waiting = await agent_relay.pending_for_merchant(sender)
+            if identity.role == "merchant":
+                waiting += await agent_relay.alerts_for_merchant(sender, identity.sub)
+            return response.json(waiting)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

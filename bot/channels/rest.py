@@ -23,9 +23,9 @@ from bot.channels.guard import guarded, printable_id
 from bot.channels.understanding import understood
 
 MAX_SENDER_CHARS = 128
-# Conversation ids of the signed-in channels (actions/identity.conversation_id, DingTalk's
-# conversation_for): an anonymous client may not name them, not even to poll.
-RESERVED_PREFIXES = ("merchant:", "agent:", "dingtalk:", "webchat:")
+# Conversation ids of the signed-in channels (actions/identity.conversation_id, DingTalk's and
+# WeCom's conversation_for): an anonymous client may not name them, not even to poll.
+RESERVED_PREFIXES = ("merchant:", "agent:", "dingtalk:", "wecom:", "webchat:")
 SAFE_SENDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:-]*")
 
 
@@ -63,8 +63,9 @@ class PublicRestInput(InputChannel):
         async def reserved(sender: str, request: Request) -> HTTPResponse:
             await audit_refusal(self.name(), f"sender id of a signed-in channel: {sender[:100]}",
                                 source=limits.client_address(request))
-            return response.json({"error": "sender ids starting with merchant:, agent:, dingtalk: "
-                                           "or webchat: belong to signed-in channels"}, status=403)
+            return response.json({"error": "sender ids starting with merchant:, agent:, dingtalk:, "
+                                           "wecom: or webchat: belong to signed-in channels"},
+                                 status=403)
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

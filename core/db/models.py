@@ -128,6 +128,16 @@ class DingTalkUser(Base):
     linked_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
 
 
+class WeComUser(Base):
+    """A WeCom (企业微信) account (the UserID WeCom sends as FromUserName) that speaks for a merchant
+    on the WeCom channel."""
+
+    __tablename__ = "wecom_users"
+    user_id = Column(String(128), primary_key=True)
+    merchant_id = Column(String(64), nullable=False)
+    linked_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+
+
 class AgentAccount(Base):
     """A customer-service agent who signs in to the agent console with a password.
 
@@ -142,3 +152,76 @@ class AgentAccount(Base):
     # Every console session carries the epoch it was issued in; signing out moves it on, which
     # ends them all.
     session_epoch = Column(Integer, nullable=False, default=0, server_default="0")
+
+
+class TierProjection(Base):
+    """A merchant's tier as their latest imported metrics would be assessed, and the gold and
+    silver conditions they miss: what the next import is compared with (core/tiers/watch.py)."""
+
+    __tablename__ = "tier_projections"
+    merchant_id = Column(String(64), ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True)
+    outcome = Column(String(16), nullable=False)
+    missed_gold = Column(Text, nullable=False, default="")  # comma-separated metric names
+    missed_silver = Column(Text, nullable=False, default="")
+    as_of = Column(Date, nullable=False)
+    updated_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+
+
+class TierAlert(Base):
+    """A change of a merchant's projection that matters, with the metrics as they were then."""
+
+    __tablename__ = "tier_alerts"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    merchant_id = Column(String(64), ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False)
+    as_of = Column(Date, nullable=False)
+    old_outcome = Column(String(16), nullable=False)
+    new_outcome = Column(String(16), nullable=False)
+    old_missed_gold = Column(Text, nullable=False, default="")
+    new_missed_gold = Column(Text, nullable=False, default="")
+    old_missed_silver = Column(Text, nullable=False, default="")
+    new_missed_silver = Column(Text, nullable=False, default="")
+    payment_rank_top_pct = Column(Float, nullable=False)
+    online_72h_rate = Column(Float, nullable=False)
+    snad_dispute_rate = Column(Float, nullable=False)
+    positive_feedback_rate = Column(Float, nullable=False)
+    dingtalk_active_days_90d = Column(Integer, nullable=False)
+    industry_conditions_met = Column(Boolean, nullable=False)
+    ip_severe_infringements = Column(Integer, nullable=False)
+    ip_prohibited_points = Column(Integer, nullable=False)
+    trade_violation_points = Column(Integer, nullable=False)
+    banned_or_frozen = Column(Boolean, nullable=False)
+    snad_dispute_avg = Column(Float, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    __table_args__ = (Index("ix_tier_alerts_merchant", "merchant_id", "as_of"),)
+
+
+class AlertDelivery(Base):
+    """One alert to one address on one channel: the alerts' outbox. Delivered at least once;
+    the key (alert, channel, address) is unique."""
+
+    __tablename__ = "alert_deliveries"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    alert_id = Column(Integer, ForeignKey("tier_alerts.id", ondelete="CASCADE"), nullable=False)
+    merchant_id = Column(String(64), nullable=False)
+    channel = Column(String(16), nullable=False)  # dingtalk | wecom | app
+    address = Column(String(128), nullable=False)  # the linked account, or the merchant id (app)
+    idempotency_key = Column(String(200), nullable=False, unique=True)
+    status = Column(String(16), nullable=False, default="pending")  # pending | sent | given_up
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    sent_at = Column(DateTime, nullable=True)
+    last_error = Column(String(300), nullable=True)
+    created_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
+    __table_args__ = (Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+                      Index("ix_alert_deliveries_merchant", "merchant_id", "channel", "sent_at"))
+
+
+class MerchantPreference(Base):
+    """What a merchant chose: whether they get tier alerts, and the script they last wrote in
+    (alerts are written in it)."""
+
+    __tablename__ = "merchant_preferences"
+    merchant_id = Column(String(64), primary_key=True)
+    alerts_enabled = Column(Boolean, nullable=False, default=True)
+    script = Column(String(8), nullable=True)
+    updated_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)

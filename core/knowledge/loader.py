@@ -397,7 +397,11 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries", "not_given_detail",
                     "not_given_focus", "not_given_definition", "not_mentioned", "detail_share",
-                    "detail_names")
+                    "detail_names",
+                    "alert_header", "alert_outcome", "alert_outcome_gold", "alert_outcome_silver",
+                    "alert_outcome_none", "alert_outcome_disqualified", "alert_outcome_protected",
+                    "alert_outcome_no_trade", "alert_newly_missed", "alert_newly_met",
+                    "alert_protection_over", "alert_time_left", "alert_opt_out")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

@@ -63,9 +63,10 @@ def outcome_expression(rules: Rules, today: dt.date):
     )
 
 
-def missed_expression(rules: Rules):
-    """Comma-separated silver conditions the merchant misses (what keeps them from a tier)."""
-    parts = [case((not_(_met(t)), t.metric + ","), else_="") for t in rules.tiers[rules_engine.SILVER]]
+def missed_expression(rules: Rules, tier: str = rules_engine.SILVER):
+    """Comma-separated conditions of a tier the merchant misses (by default silver's: what
+    keeps them from any tier)."""
+    parts = [case((not_(_met(t)), t.metric + ","), else_="") for t in rules.tiers[tier]]
     expression = literal("")
     for part in parts:
         expression = expression + part

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from actions.tier_status import ActionTierStatus
 from core.db.demo import seed_demo
-from core.db.models import AuditRecord
+from core.db.models import AuditRecord, MerchantPreference
 from core.db.session import make_engine
 from core.identity import Identity, seal, seal_delegation
 from tests.actions.helpers import run
@@ -301,3 +301,11 @@ def test_a_tickets_merchant_is_read_exactly_as_stored(factory):
     agent = merchant("agent-7", role="agent")
     assert lookup(factory, agent, "m1001", exact=True).missing
     assert lookup(factory, agent, "m1001").metrics.merchant_id == "M1001"  # an id typed by an agent
+
+
+async def test_a_merchants_script_is_kept_for_their_alerts(action, factory):
+    tracker = status_tracker("merchant:M1003", seal(SECRET, "merchant:M1003", merchant("M1003")))
+    tracker.latest_message["script"] = "zh-HK"
+    await run(action, tracker)
+    with factory() as s:
+        assert s.get(MerchantPreference, "M1003").script == "zh-HK"

@@ -45,3 +45,17 @@ def test_kept_conversations_is_a_whole_number_else_the_default(monkeypatch, raw,
     else:
         monkeypatch.setenv("TRACKER_KEPT_CONVERSATIONS", raw)
     assert settings.kept_conversations() == kept
+
+
+def test_wecom_settings_are_trimmed_and_the_api_base_has_its_default(monkeypatch):
+    for name in ("WECOM_CORP_ID", "WECOM_TOKEN", "WECOM_ENCODING_AES_KEY", "WECOM_SECRET",
+                 "WECOM_AGENT_ID", "WECOM_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert (settings.wecom_corp_id(), settings.wecom_token(), settings.wecom_encoding_aes_key(),
+            settings.wecom_secret(), settings.wecom_agent_id()) == (None,) * 5
+    assert settings.wecom_api_base() == "https://qyapi.weixin.qq.com"
+    monkeypatch.setenv("WECOM_CORP_ID", " ww123 ")
+    monkeypatch.setenv("WECOM_AGENT_ID", "1000002\n")
+    monkeypatch.setenv("WECOM_API_BASE", "http://127.0.0.1:8080/")
+    assert (settings.wecom_corp_id(), settings.wecom_agent_id()) == ("ww123", "1000002")
+    assert settings.wecom_api_base() == "http://127.0.0.1:8080"

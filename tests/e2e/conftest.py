@@ -15,6 +15,8 @@ import pytest
 from bot import train
 from bot.serve import Servers, free_port
 from core.limits import UNLIMITED
+from tests import wecom
+from tests.e2e.fake_wecom import FakeWeCom
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +98,15 @@ def start_servers(model: Path, state: Path, env: Dict[str, str], timeout: float)
 
 
 @pytest.fixture(scope="session")
-def servers(trained_model, knowledge_dir, tmp_path_factory):
+def wecom_api():
+    """The fake WeCom API (tests/e2e/fake_wecom.py) the servers send WeCom replies to."""
+    fake = FakeWeCom()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def servers(trained_model, knowledge_dir, tmp_path_factory, wecom_api):
     state = tmp_path_factory.mktemp("servers")
     # The embedded defaults, whatever the calling shell has configured.
     env = {k: v for k, v in os.environ.items()
@@ -107,6 +117,10 @@ def servers(trained_model, knowledge_dir, tmp_path_factory):
                 "ACTION_SERVER_TOKEN": ACTION_TOKEN,
                 # DingTalk replies go to the fake DingTalk server of the tests, on loopback.
                 "DINGTALK_APP_SECRET": DINGTALK_SECRET, "DINGTALK_WEBHOOK_HOSTS": "127.0.0.1",
+                # WeCom replies go to the fake WeCom API of the tests, on loopback.
+                "WECOM_CORP_ID": wecom.CORP_ID, "WECOM_TOKEN": wecom.TOKEN,
+                "WECOM_ENCODING_AES_KEY": wecom.AES_KEY, "WECOM_SECRET": wecom.APP_SECRET,
+                "WECOM_AGENT_ID": wecom.AGENT_ID, "WECOM_API_BASE": wecom_api.base,
                 "DATABASE_URL": f"sqlite:///{state / 'merchants.db'}", **SUITE_LIMITS})
     srv = start_servers(trained_model, state, env, timeout=240)
     yield srv

@@ -167,7 +167,8 @@ def channel_environment(monkeypatch, tmp_path, migrated_database):
     shutil.copyfile(migrated_database, database)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
     for name in (*core_limits.DEFAULTS, core_limits.STORAGE_VARIABLE, "ASSISTANT_MAX_TOKEN_HOURS",
-                 "DINGTALK_APP_SECRET", "DINGTALK_WEBHOOK_HOSTS"):
+                 "DINGTALK_APP_SECRET", "DINGTALK_WEBHOOK_HOSTS", "WECOM_CORP_ID", "WECOM_TOKEN",
+                 "WECOM_ENCODING_AES_KEY", "WECOM_SECRET", "WECOM_AGENT_ID", "WECOM_API_BASE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(core_limits, "_shared", None)
     factories: Dict[str, Any] = {}
