@@ -311,3 +311,44 @@ class DingTalkNotifier:
                 continue
             raise RuntimeError(f"DingTalk asyncsend_v2 errcode {code}")
 
+
+
+class WeComNotifier:
+    """A sender of WeCom (企业微信) app messages to a linked member (UserID), with the app's
+    access token, kept until it expires and fetched again when WeCom says so."""
+
+    TOKEN_ERRORS = {40014, 42001}
+
+    def __init__(self, corp_id: str, secret: str, agent_id: str, api_base: str,
+                 timeout: float = 10.0, session: Optional["requests.Session"] = None) -> None:
+        self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
+        self.api_base, self.timeout = api_base.rstrip("/"), timeout
+        self.http = session or requests.Session()
+        self._token: Optional[Tuple[str, float]] = None
+
+    def _access_token(self) -> str:
+        if self._token is None or self._token[1] <= time.monotonic():
+            reply = self.http.get(f"{self.api_base}/cgi-bin/gettoken", timeout=self.timeout,
+                                  params={"corpid": self.corp_id, "corpsecret": self.secret})
+            reply.raise_for_status()
+            body = reply.json()
+            if body.get("errcode") != 0 or not body.get("access_token"):
+                raise RuntimeError(f"WeCom gettoken errcode {body.get('errcode')}")
+            self._token = (body["access_token"], time.monotonic() + int(body.get("expires_in", 7200)) - 300)
+        return self._token[0]
+
+    def __call__(self, address: str, text: str) -> None:
+        for attempt in range(2):
+            reply = self.http.post(
+                f"{self.api_base}/cgi-bin/message/send", params={"access_token": self._access_token()},
+                timeout=self.timeout,
+                json={"touser": address, "msgtype": "text", "agentid": int(self.agent_id),
+                      "text": {"content": text}})
+            reply.raise_for_status()
+            code = reply.json().get("errcode")
+            if code == 0:
+                return
+            if code in self.TOKEN_ERRORS and attempt == 0:
+                self._token = None  # fetched again, once
+                continue
+            raise RuntimeError(f"WeCom message/send errcode {code}")

@@ -72,15 +72,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _alert_senders() -> Dict[str, Any]:
-    """The pushed channels configured: DingTalk work notifications with app key, secret and
-    agent id set."""
-    from actions.alerts import DingTalkNotifier
+    """The pushed channels configured: DingTalk work notifications (app key, secret and agent
+    id set), WeCom app messages (corp id, secret and a numeric agent id set)."""
+    from actions.alerts import DingTalkNotifier, WeComNotifier
 
     senders: Dict[str, Any] = {}
     key, secret = settings.dingtalk_app_key(), settings.dingtalk_app_secret()
     agent = settings.dingtalk_agent_id()
     if key and secret and agent:
         senders["dingtalk"] = DingTalkNotifier(key, secret, agent, settings.dingtalk_api_base())
+    corp, wecom_secret = settings.wecom_corp_id(), settings.wecom_secret()
+    wecom_agent = settings.wecom_agent_id()
+    if corp and wecom_secret and wecom_agent and wecom_agent.isdigit():
+        senders["wecom"] = WeComNotifier(corp, wecom_secret, wecom_agent, settings.wecom_api_base())
     return senders
 
 
@@ -99,8 +103,9 @@ def cmd_deliver_alerts(args: argparse.Namespace) -> int:
     rules = DeliveryRules(quiet[0], quiet[1], settings.alert_daily_cap())
     senders = _alert_senders()
     if not senders:
-        print("no pushed channel configured (DINGTALK_APP_KEY, DINGTALK_APP_SECRET, DINGTALK_AGENT_ID); "
-              "alerts wait for the merchant's app", file=sys.stderr)
+        print("no pushed channel configured (DINGTALK_APP_KEY, DINGTALK_APP_SECRET, DINGTALK_AGENT_ID; "
+              "WECOM_CORP_ID, WECOM_SECRET, WECOM_AGENT_ID): alerts wait for the merchant's app",
+              file=sys.stderr)
         return 0
     factory = _factory(args.database_url)
     while True:
@@ -271,7 +276,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.set_defaults(run=cmd_import)
     p = sub.add_parser("watch-tiers", help="compare every projection with the last one; write tier alerts")
     p.set_defaults(run=cmd_watch)
-    p = sub.add_parser("deliver-alerts", help="push the tier alerts that are due (DingTalk)")
+    p = sub.add_parser("deliver-alerts", help="push the tier alerts that are due (DingTalk, WeCom)")
     p.add_argument("--every", type=float, default=0, help="keep running, every this many seconds")
     p.set_defaults(run=cmd_deliver_alerts)
     p = sub.add_parser("alerts", help="turn a merchant's tier alerts on or off")

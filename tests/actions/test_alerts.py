@@ -22,6 +22,7 @@ from actions.alert_preference import ActionAlertPreference
 from actions.alerts import (
     DeliveryRules,
     DingTalkNotifier,
+    WeComNotifier,
     deliver_due,
     parse_quiet_hours,
     remember_script,
@@ -45,7 +46,9 @@ from core.tiers.engine import load_rules, rules_path
 from core.tiers.watch import watch
 from tests.actions.helpers import run
 from tests.conftest import knowledge_store
+from tests.e2e.fake_wecom import FakeWeCom
 from tests.metrics_csv import ROW, write_csv
+from tests.wecom import AGENT_ID, APP_SECRET, CORP_ID
 
 TODAY = dt.date(2026, 11, 21)
 # 10:00 in China on TODAY: outside the default quiet hours (22:00-08:00).
@@ -353,3 +356,41 @@ async def test_a_signed_in_merchant_turns_alerts_off_and_on_in_the_conversation(
         assert message["response"] == "utter_alerts_need_login"
     with factory() as session:
         assert session.get(MerchantPreference, "M2002") is None
+
+
+def test_the_wecom_notifier_sends_as_the_app_and_fetches_an_expired_token_again():
+    api = FakeWeCom()
+    try:
+        notify = WeComNotifier(CORP_ID, APP_SECRET, AGENT_ID, api.base)
+        notify("wecom-9", "金银牌提醒")
+        notify("wecom-9", "第二条")
+        assert api.tokens_issued == 1
+        assert api.sent[0] == {"touser": "wecom-9", "msgtype": "text", "agentid": int(AGENT_ID),
+                               "text": {"content": "金银牌提醒"}}
+        api.expired |= api.valid  # the token expired: fetched again, the message sent once
+        notify("wecom-9", "第三条")
+        assert api.tokens_issued == 2 and [m["text"]["content"] for m in api.sent] == [
+            "金银牌提醒", "第二条", "第三条"]
+        with pytest.raises(RuntimeError):
+            WeComNotifier(CORP_ID, "wrong", AGENT_ID, api.base)("wecom-9", "x")
+    finally:
+        api.server.shutdown()
+
+
+def test_wecom_deliveries_are_pushed_when_wecom_is_configured(factory, db_url, tmp_path, monkeypatch, capsys):
+    api = FakeWeCom()
+    try:
+        for name, value in (("WECOM_CORP_ID", CORP_ID), ("WECOM_SECRET", APP_SECRET),
+                            ("WECOM_AGENT_ID", AGENT_ID), ("WECOM_API_BASE", api.base),
+                            ("ASSISTANT_ALERT_QUIET_HOURS", "off"), ("ASSISTANT_TODAY", "2026-11-21")):
+            monkeypatch.setenv(name, value)
+        base = ["--database-url", db_url]
+        assert cli.main([*base, "import-metrics", str(write_csv(tmp_path / "a.csv", [GOLD_ROW]))]) == 0
+        assert cli.main([*base, "link-wecom", "wecom-9", "M2001"]) == 0
+        fallen = write_csv(tmp_path / "b.csv", [dict(GOLD_ROW, positive_feedback_rate="91.5")])
+        assert cli.main([*base, "import-metrics", str(fallen)]) == 0
+        assert cli.main([*base, "deliver-alerts"]) == 0
+        assert "1 sent" in capsys.readouterr().out
+        assert [m["touser"] for m in api.sent] == ["wecom-9"] and "91.5%" in api.sent[0]["text"]["content"]
+    finally:
+        api.server.shutdown()
