@@ -106,8 +106,57 @@ def _criteria(rules: Rules, alert: TierAlert, tier: str) -> Dict[str, engine.Cri
             for t in rules.tiers[tier]}
 
 
+def _gain_or_loss(kb: KnowledgeBase, old: str, new: str) -> List[str]:
+    """What a move from one tier to another brings or takes away (none when neither is a tier)."""
+    r = kb.replies
+    old_rank, new_rank = RANK.get(old, 0), RANK.get(new, 0)
+    if new_rank > old_rank:
+        return [r["status_gain"].format(tier=r[f"tier_name_{new}"], benefits=_benefits(kb, new))]
+    if old_rank > new_rank:
+        return [r["status_loss"].format(tier=r[f"tier_name_{old}"], benefits=_benefits(kb, old))]
+    return []
+
+
+def _render_assessment(kb: KnowledgeBase, rules: Rules, alert: TierAlert, today: dt.date) -> str:
+    """An assessment's result: the tier before and after, the silver conditions it missed, the
+    violations that disqualified it, what it gains or loses."""
+    r = kb.replies
+    lines = [r["alert_assessment"].format(month=month(kb, alert.as_of),
+                                          old=r[f"tier_name_{alert.old_outcome}"],
+                                          new=r[f"alert_outcome_{alert.new_outcome}"])]
+    missed = _missed(alert.new_missed_silver)
+    if missed and alert.new_outcome == engine.NONE:
+        lines.append(r["alert_assessment_missed"])
+        criteria = _criteria(rules, alert, engine.SILVER)
+        lines += [criterion_line(kb, rules, criteria[m]) for m in missed if m in criteria]
+    lines += _violations(kb, rules, alert)
+    after = alert.new_outcome if alert.new_outcome in RANK else (
+        alert.old_outcome if alert.new_outcome == engine.PROTECTED else engine.NONE)
+    lines += _gain_or_loss(kb, alert.old_outcome, after)
+    next_day = engine.next_assessment(rules, today)
+    lines.append(r["alert_time_left"].format(next_month=month(kb, next_day), days=(next_day - today).days))
+    lines.append(r["alert_opt_out"])
+    return "\n".join(lines)
+
+
+def _violations(kb: KnowledgeBase, rules: Rules, alert: TierAlert) -> List[str]:
+    if alert.new_outcome != engine.DISQUALIFIED:
+        return []
+    lines = []
+    for t in rules.disqualifying:
+        value = float(getattr(alert, t.metric))
+        if engine.apply(t, value, None).met:
+            name = rules.metric_names.get(t.metric, {}).get("name", t.metric)
+            unit = rules.metric_names.get(t.metric, {}).get("unit", "")
+            lines.append(kb.replies["status_violation_line"].format(
+                name=name, value=f"{value:g}{unit}", threshold=f"{float(t.value):g}{unit}"))
+    return lines
+
+
 def render_alert(kb: KnowledgeBase, rules: Rules, alert: TierAlert, today: dt.date) -> str:
     """The alert's text (simplified; converted to the merchant's script when sent)."""
+    if alert.kind == "assessment":
+        return _render_assessment(kb, rules, alert, today)
     r = kb.replies
     lines = [r["alert_header"].format(as_of=format_date(kb, alert.as_of))]
     if alert.old_outcome != alert.new_outcome:
@@ -135,23 +184,10 @@ def render_alert(kb: KnowledgeBase, rules: Rules, alert: TierAlert, today: dt.da
                 lines.append(per_tier[0][1] + r["status_same_for_tiers"].format(lower=lower, higher=higher))
             else:
                 lines += [r[f"tier_name_{tier}"] + line for tier, line in per_tier]
-    if alert.new_outcome == engine.DISQUALIFIED:
-        for t in rules.disqualifying:
-            value = float(getattr(alert, t.metric))
-            if engine.apply(t, value, None).met:
-                name = rules.metric_names.get(t.metric, {}).get("name", t.metric)
-                unit = rules.metric_names.get(t.metric, {}).get("unit", "")
-                lines.append(r["status_violation_line"].format(
-                    name=name, value=f"{value:g}{unit}", threshold=f"{float(t.value):g}{unit}"))
+    lines += _violations(kb, rules, alert)
     next_day = engine.next_assessment(rules, today)
     lines.append(r["alert_time_left"].format(next_month=month(kb, next_day), days=(next_day - today).days))
-    old_rank, new_rank = RANK.get(alert.old_outcome, 0), RANK.get(alert.new_outcome, 0)
-    if new_rank > old_rank:
-        lines.append(r["status_gain"].format(tier=r[f"tier_name_{alert.new_outcome}"],
-                                             benefits=_benefits(kb, alert.new_outcome)))
-    elif old_rank > new_rank:
-        lines.append(r["status_loss"].format(tier=r[f"tier_name_{alert.old_outcome}"],
-                                             benefits=_benefits(kb, alert.old_outcome)))
+    lines += _gain_or_loss(kb, alert.old_outcome, alert.new_outcome)
     lines.append(r["alert_opt_out"])
     return "\n".join(lines)
 

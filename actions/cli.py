@@ -143,6 +143,13 @@ def cmd_assess(args: argparse.Namespace) -> int:
     _factory(args.database_url)
     summary = assess_all(engine, quarter, today, progress=sys.stderr.isatty())
     print(summary.render())
+    if not args.no_alerts:
+        from core.tiers.watch import assessment_alerts
+
+        alerts = assessment_alerts(engine, quarter, today)
+        print(f"assessment alerts: {alerts.alerts} merchants get another tier, "
+              f"{alerts.deliveries} deliveries")
+    engine.dispose()
     return 0
 
 
@@ -285,6 +292,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.set_defaults(run=cmd_alerts)
     p = sub.add_parser("assess", help="assess every merchant for a quarter, e.g. 2026Q4")
     p.add_argument("--quarter", required=True)
+    p.add_argument("--no-alerts", action="store_true", help="do not alert merchants whose tier changes")
     p.set_defaults(run=cmd_assess)
     p = sub.add_parser("init-db", help="migrate the schema and seed demo merchants if empty")
     p.set_defaults(run=cmd_init_db)

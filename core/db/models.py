@@ -172,6 +172,9 @@ class TierAlert(Base):
 
     __tablename__ = "tier_alerts"
     id = Column(Integer, primary_key=True, autoincrement=True)
+    # projection: the metrics of an import changed what the next assessment would give;
+    # assessment: a quarterly assessment gave the store another tier than it has.
+    kind = Column(String(16), nullable=False, default="projection", server_default="projection")
     merchant_id = Column(String(64), ForeignKey("merchants.id", ondelete="CASCADE"), nullable=False)
     as_of = Column(Date, nullable=False)
     old_outcome = Column(String(16), nullable=False)

@@ -401,7 +401,8 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "alert_header", "alert_outcome", "alert_outcome_gold", "alert_outcome_silver",
                     "alert_outcome_none", "alert_outcome_disqualified", "alert_outcome_protected",
                     "alert_outcome_no_trade", "alert_newly_missed", "alert_newly_met",
-                    "alert_protection_over", "alert_time_left", "alert_opt_out")
+                    "alert_protection_over", "alert_time_left", "alert_opt_out", "alert_assessment",
+                    "alert_assessment_missed")
 
 
 def _load_replies(path: Path) -> Dict[str, str]:

@@ -14,6 +14,9 @@ or WeCom account, and the merchant's own app (the merchant channel's message pol
 who turned alerts off (core/alerts.py) gets none. A delivery's key (alert, channel, address) is
 unique: running the watch twice writes each once.
 
+After a quarterly assessment, a merchant whose result is another tier than the one they have
+gets an alert of the result (`assessment_alerts`).
+
 Statements, not rows: one INSERT ... SELECT per table, so that an import of a million merchants
 is followed by its alerts in seconds (`make bench` measures it on PostgreSQL).
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import sqlalchemy as sa
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
@@ -30,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.db.models import (
     AlertDelivery,
+    AssessmentResult,
     CategoryBenchmark,
     DingTalkUser,
     Merchant,
@@ -170,3 +174,40 @@ def watch(engine: Engine, today: dt.date, rules: Optional[Rules] = None,
         changes.drop(conn)
         run.drop(conn)
     return WatchSummary(int(projected), int(alerts), deliveries, time.monotonic() - started)
+
+
+def _tier_after(outcome: Any, current: Any) -> Any:
+    """The tier a store has after an assessment with this outcome: gold or silver as assessed,
+    the tier it had while protected, else none (no trade, disqualified, conditions missed)."""
+    return sa.case((outcome.in_([rules_engine.GOLD, rules_engine.SILVER]), outcome),
+                   (outcome == rules_engine.PROTECTED, current), else_=literal(rules_engine.NONE))
+
+
+def assessment_alerts(engine: Engine, quarter: str, assessed_on: dt.date,
+                      now: Optional[dt.datetime] = None) -> WatchSummary:
+    """After a quarterly assessment (core/tiers/batch.py): an alert for each merchant whose
+    result is another tier than the one they have (a tier gained, kept from them or lost),
+    with the metrics it was decided on and the silver conditions missed, and its deliveries.
+    Assessing the same quarter again writes nothing new."""
+    started = time.monotonic()
+    now = now or dt.datetime.utcnow()
+    AR = AssessmentResult.__table__
+    with engine.begin() as conn:
+        first_alert = (conn.execute(select(func.max(TA.c.id))).scalar() or 0) + 1
+        columns: List[str] = ["kind", "merchant_id", "as_of", "old_outcome", "new_outcome", "old_missed_gold",
+                              "new_missed_gold", "old_missed_silver", "new_missed_silver",
+                              "snad_dispute_avg", "created_at", *FIGURES]
+        conn.execute(insert(TA).from_select(columns, select(
+            literal("assessment"), AR.c.merchant_id, literal(assessed_on), M.c.current_tier, AR.c.outcome,
+            literal(""), literal(""), literal(""), AR.c.missed, CB.c.snad_dispute_avg, literal(now),
+            *[MM.c[f] for f in FIGURES])
+            .select_from(AR.join(M, M.c.id == AR.c.merchant_id)
+                         .join(MM, MM.c.merchant_id == AR.c.merchant_id)
+                         .outerjoin(CB, CB.c.l2_category == M.c.l2_category))
+            .where(AR.c.quarter == quarter, _tier_after(AR.c.outcome, M.c.current_tier) != M.c.current_tier,
+                   ~exists().where(and_(TA.c.kind == "assessment", TA.c.merchant_id == AR.c.merchant_id,
+                                        TA.c.as_of == assessed_on)))))
+        alerts = conn.execute(select(func.count()).where(TA.c.id >= first_alert)).scalar() or 0
+        deliveries = _deliveries(conn, first_alert, now) if alerts else 0
+        assessed = conn.execute(select(func.count()).where(AR.c.quarter == quarter)).scalar() or 0
+    return WatchSummary(int(assessed), int(alerts), deliveries, time.monotonic() - started)

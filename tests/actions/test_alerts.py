@@ -42,8 +42,9 @@ from core.db.models import (
 )
 from core.db.session import make_engine
 from core.identity import Identity, seal
+from core.tiers.batch import assess_all, parse_quarter
 from core.tiers.engine import load_rules, rules_path
-from core.tiers.watch import watch
+from core.tiers.watch import assessment_alerts, watch
 from tests.actions.helpers import run
 from tests.conftest import knowledge_store
 from tests.e2e.fake_wecom import FakeWeCom
@@ -394,3 +395,27 @@ def test_wecom_deliveries_are_pushed_when_wecom_is_configured(factory, db_url, t
         assert [m["touser"] for m in api.sent] == ["wecom-9"] and "91.5%" in api.sent[0]["text"]["content"]
     finally:
         api.server.shutdown()
+
+
+def test_an_assessment_that_changes_a_tier_is_an_alert_once(factory, db_url, tmp_path, rules, kb, linked):
+    """The quarterly assessment's result, for a store it gives another tier (gold kept from a
+    store whose 好评率 fell); a store without a tier and no trade is told nothing."""
+    _import(factory, tmp_path, "q.csv", [dict(GOLD_ROW, positive_feedback_rate="91.5"),
+                                         dict(GOLD_ROW, merchant_id="M2002", current_tier="gold"),
+                                         dict(GOLD_ROW, merchant_id="M2003", current_tier="none",
+                                              has_trade_90d="0")])
+    quarter, assessed_on = parse_quarter("2026Q4")
+    engine = make_engine(db_url)
+    try:
+        assess_all(engine, quarter, assessed_on, rules)
+        first = assessment_alerts(engine, quarter, assessed_on, now=DAYTIME)
+        again = assessment_alerts(engine, quarter, assessed_on, now=DAYTIME)
+    finally:
+        engine.dispose()
+    assert (first.alerts, first.deliveries, again.alerts) == (1, 3, 0)
+    with factory() as session:
+        alert = session.execute(select(TierAlert)).scalar_one()
+        text = render_alert(kb, rules, alert, assessed_on)
+    assert alert.kind == "assessment" and alert.merchant_id == "M2001"
+    assert "2027年1月的季度考核:您店铺由“金牌”变为“不满足银牌条件”" in text
+    assert "近90天店铺好评率:您是91.5%,要求≥92%,差0.5%" in text and "将失去金牌的" in text
