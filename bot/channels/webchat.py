@@ -53,7 +53,7 @@ from bot.channels.understanding import understood
 from bot.nlg import convert_response, reply_script
 from core import contract, script
 from core.db import tickets
-from core.identity import InvalidToken, conversation_id, seal, secret
+from core.identity import Identity, InvalidToken, conversation_id, seal, secret
 from core.logsafe import failure
 from core.settings import PROJECT
 
@@ -239,6 +239,13 @@ class WebchatInput(SocketIOInput):
             await agent.tracker_store.save(tracker)
         return [{"recipient_id": sender, "text": text, "buttons": buttons}]
 
+    async def _alerts(self, sender: str, identity: Identity) -> List[Dict[str, Any]]:
+        """A signed-in merchant's tier alerts that wait (docs/alerts.md): shown when the page
+        opens and after each reply, each once."""
+        if identity.role != "merchant":
+            return []
+        return await agent_relay.alerts_for_merchant(sender, identity.sub)
+
     async def _emit(self, messages: Iterable[Dict[str, Any]], room: str) -> None:
         for message in messages:
             for part in to_widget(message):
@@ -405,7 +412,7 @@ class WebchatInput(SocketIOInput):
                 except Exception as e:  # noqa: BLE001 - the window says so instead of staying silent
                     logger.error("web chat greeting not sent: %s", failure(e))
                     opening = [{"text": UNAVAILABLE_NOTICE}]
-                await self._emit(opening, sid)
+                await self._emit(opening + await self._alerts(sender, identity), sid)
                 return
 
             async def turn() -> List[Dict[str, Any]]:
@@ -422,7 +429,7 @@ class WebchatInput(SocketIOInput):
             if replies is None:
                 await self._emit([{"text": in_script_of(UNAVAILABLE_NOTICE, text)}], sid)
                 return
-            await self._emit(replies, sid)
+            await self._emit(replies + await self._alerts(sender, identity), sid)
             tracker = await agent.tracker_store.retrieve(sender)
             if tracker is not None and tracker.is_paused():
                 self._watch(sender)

@@ -30,7 +30,7 @@ from bot.agent_relay import TICKET_SLOT
 from core import limits as core_limits
 from core.db import session as db_session
 from core.db.migrate import upgrade
-from core.db.models import AuditRecord
+from core.db.models import AlertDelivery, AuditRecord, Merchant, TierAlert
 from core.identity import issue_token
 
 SECRET = "channel-tests-jwt-secret-of-32-bytes!"
@@ -218,3 +218,24 @@ def audit_rows(action: Optional[str] = None) -> List[Dict[str, Any]]:
         return [{"actor": r.actor, "actor_role": r.actor_role, "subject": r.subject_merchant,
                  "action": r.action, "allowed": r.allowed, "reason": r.reason, "source": r.source}
                 for r in session.execute(query).scalars()]
+
+
+def waiting_alert(merchant_id: str) -> None:
+    """A merchant (made if missing) whose 好评率 fell to 91.5%: a tier alert waiting for their app
+    (docs/alerts.md)."""
+    missed = "positive_feedback_rate,"
+    with db_session.shared_factory().begin() as session:
+        if session.get(Merchant, merchant_id) is None:
+            session.add(Merchant(id=merchant_id, name="店", l2_category="女装"))
+            session.flush()
+        alert = TierAlert(merchant_id=merchant_id, as_of=dt.date(2026, 11, 22), old_outcome="gold",
+                          new_outcome="none", old_missed_gold="", new_missed_gold=missed,
+                          old_missed_silver="", new_missed_silver=missed, payment_rank_top_pct=4.5,
+                          online_72h_rate=90, snad_dispute_rate=0, positive_feedback_rate=91.5,
+                          dingtalk_active_days_90d=61, industry_conditions_met=True,
+                          ip_severe_infringements=0, ip_prohibited_points=0, trade_violation_points=0,
+                          banned_or_frozen=False)
+        session.add(alert)
+        session.flush()
+        session.add(AlertDelivery(alert_id=alert.id, merchant_id=merchant_id, channel="app",
+                                  address=merchant_id, idempotency_key=f"{alert.id}|app|{merchant_id}"))

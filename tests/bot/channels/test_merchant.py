@@ -16,9 +16,8 @@ from bot.channels.merchant import MerchantInput
 from bot.nlu.normalizer import INTENT_PREFIX
 from core.db import session as db_session
 from core.db import tickets
-from core.db.models import AlertDelivery, Merchant, TierAlert
 from core.identity import Identity, conversation_id, unseal, verify_token
-from tests.bot.channels.conftest import ADDRESS, REPLY, SECRET, audit_rows, paused, token
+from tests.bot.channels.conftest import ADDRESS, REPLY, SECRET, audit_rows, paused, token, waiting_alert
 
 WEBHOOK = "/webhooks/merchant/webhook"
 MESSAGES = "/webhooks/merchant/messages"
@@ -217,22 +216,8 @@ async def test_a_merchant_polls_their_tier_alerts_once(merchant):
     """The app's deliveries of the tier watch (docs/alerts.md) come with the poll, each once;
     another merchant's do not."""
     signed = token("T9001")
-    with db_session.shared_factory().begin() as session:
-        for merchant_id in ("T9001", "T9002"):
-            session.add(Merchant(id=merchant_id, name="店", l2_category="女装"))
-            session.flush()
-            missed = "positive_feedback_rate,"
-            alert = TierAlert(merchant_id=merchant_id, as_of=dt.date(2026, 11, 22), old_outcome="gold",
-                              new_outcome="none", old_missed_gold="", new_missed_gold=missed,
-                              old_missed_silver="", new_missed_silver=missed,
-                              payment_rank_top_pct=4.5, online_72h_rate=90, snad_dispute_rate=0,
-                              positive_feedback_rate=91.5, dingtalk_active_days_90d=61,
-                              industry_conditions_met=True, ip_severe_infringements=0,
-                              ip_prohibited_points=0, trade_violation_points=0, banned_or_frozen=False)
-            session.add(alert)
-            session.flush()
-            session.add(AlertDelivery(alert_id=alert.id, merchant_id=merchant_id, channel="app",
-                                      address=merchant_id, idempotency_key=f"{alert.id}|app|{merchant_id}"))
+    for merchant_id in ("T9001", "T9002"):
+        waiting_alert(merchant_id)
     first = (await merchant.client.get(MESSAGES, headers=bearer(signed))).json()
     assert len(first) == 1 and first[0]["custom"]["kind"] == "tier_alert"
     assert "91.5%" in first[0]["text"] and "金牌" in first[0]["text"]

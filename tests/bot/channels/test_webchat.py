@@ -30,7 +30,7 @@ from bot.nlu.normalizer import INTENT_PREFIX
 from core.db import session as db_session
 from core.db import tickets
 from core.identity import Identity, conversation_id, unseal, verify_token
-from tests.bot.channels.conftest import ADDRESS, REPLY, SECRET, audit_rows, paused, token
+from tests.bot.channels.conftest import ADDRESS, REPLY, SECRET, audit_rows, paused, token, waiting_alert
 
 PAGE = "/webhooks/webchat"
 SOCKET_ADDRESS = "192.0.2.44"
@@ -408,3 +408,17 @@ async def test_the_page_learns_whether_a_person_has_the_conversation(chat):
     assert (await chat.client.get(f"{PAGE}/state")).status_code == 401
     expired = {"Authorization": f"Bearer {token('T9001', ttl=dt.timedelta(hours=-1))}"}
     assert (await chat.client.get(f"{PAGE}/state", headers=expired)).status_code == 401
+
+
+async def test_a_merchants_tier_alerts_come_with_the_next_reply_once(chat):
+    """Tier alerts waiting for the merchant's app (docs/alerts.md) reach the open page after the
+    reply, each once; another merchant's do not."""
+    waiting_alert("T9001")
+    waiting_alert("T9002")
+    socket = await Socket(chat).connect()
+    await socket.say("你好", token("T9001"))
+    first = texts_to(chat, socket.sid)
+    assert first[0] == REPLY and len(first) > 1 and "91.5%" in "".join(first[1:])
+    chat.emitted.clear()
+    await socket.say("你好", token("T9001"))
+    assert texts_to(chat, socket.sid) == [REPLY]
