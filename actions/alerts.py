@@ -12,8 +12,11 @@ least once: a delivery is marked sent only after the platform accepted it; a fai
 with back-off (1, 2, 4 ... minutes, at most 6 hours apart) and given up after MAX_ATTEMPTS. In
 quiet hours nothing is pushed (the deliveries wait: delayed, not dropped), and no merchant gets
 more than the daily cap of pushed alerts per channel in 24 hours (the rest wait their turn). The
-merchant's app (the merchant channel's message poll) takes its deliveries when it next asks.
-A merchant who turned alerts off gets nothing more, even of alerts already queued.
+merchant's app (the merchant channel's message poll, and the web chat page) takes its
+deliveries when it next asks: at most once (marked sent as they are handed over). Two delivery
+processes never push the same delivery (each is claimed first, for CLAIM_LEASE), and an
+account linked to another store meanwhile gets nothing. A merchant who turned alerts off gets
+nothing more, even of alerts already queued.
 """
 from __future__ import annotations
 
@@ -21,17 +24,17 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.status import format_date
 from actions.tier_render import _benefits, criterion_line, month
 from core import script
 from core.audit import record
-from core.db.models import AlertDelivery, MerchantPreference, TierAlert
+from core.db.models import AlertDelivery, DingTalkUser, MerchantPreference, TierAlert, WeComUser
 from core.identity import Identity
 from core.knowledge.model import KnowledgeBase
 from core.tiers import engine
@@ -40,6 +43,11 @@ from core.tiers.engine import Rules
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+# How long a delivery process holds a delivery it took; one that died lets it go after this.
+CLAIM_LEASE = dt.timedelta(minutes=5)
+# The pushed channels' link tables (model, account column): checked again at send time.
+LINKED_ACCOUNTS: Dict[str, Tuple[Any, str]] = {"dingtalk": (DingTalkUser, "staff_id"),
+                                               "wecom": (WeComUser, "user_id")}
 BACKOFF_SECONDS = 60
 MAX_BACKOFF_SECONDS = 6 * 3600
 # The merchants' local time (China Standard Time) for quiet hours and the daily cap.
@@ -106,6 +114,15 @@ def _criteria(rules: Rules, alert: TierAlert, tier: str) -> Dict[str, engine.Cri
             for t in rules.tiers[tier]}
 
 
+def _time_left(kb: KnowledgeBase, rules: Rules, today: dt.date) -> str:
+    """'距下次考核(2027年4月)还有…天': in an assessment month, the one after it (this one is under way)."""
+    next_day = engine.next_assessment(rules, today)
+    if next_day <= today:
+        following = dt.date(next_day.year + next_day.month // 12, next_day.month % 12 + 1, 1)
+        next_day = engine.next_assessment(rules, following)
+    return kb.replies["alert_time_left"].format(next_month=month(kb, next_day), days=(next_day - today).days)
+
+
 def _gain_or_loss(kb: KnowledgeBase, old: str, new: str) -> List[str]:
     """What a move from one tier to another brings or takes away (none when neither is a tier)."""
     r = kb.replies
@@ -133,8 +150,7 @@ def _render_assessment(kb: KnowledgeBase, rules: Rules, alert: TierAlert, today:
     after = alert.new_outcome if alert.new_outcome in RANK else (
         alert.old_outcome if alert.new_outcome == engine.PROTECTED else engine.NONE)
     lines += _gain_or_loss(kb, alert.old_outcome, after)
-    next_day = engine.next_assessment(rules, today)
-    lines.append(r["alert_time_left"].format(next_month=month(kb, next_day), days=(next_day - today).days))
+    lines.append(_time_left(kb, rules, today))
     lines.append(r["alert_opt_out"])
     return "\n".join(lines)
 
@@ -185,8 +201,7 @@ def render_alert(kb: KnowledgeBase, rules: Rules, alert: TierAlert, today: dt.da
             else:
                 lines += [r[f"tier_name_{tier}"] + line for tier, line in per_tier]
     lines += _violations(kb, rules, alert)
-    next_day = engine.next_assessment(rules, today)
-    lines.append(r["alert_time_left"].format(next_month=month(kb, next_day), days=(next_day - today).days))
+    lines.append(_time_left(kb, rules, today))
     lines += _gain_or_loss(kb, alert.old_outcome, alert.new_outcome)
     lines.append(r["alert_opt_out"])
     return "\n".join(lines)
@@ -228,6 +243,43 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
+def _claim(factory: "sessionmaker[Session]", delivery_id: int, now: dt.datetime) -> bool:
+    """Take a due delivery for this process: pending (or claimed by a process whose lease ran
+    out), conditionally, so that two delivery processes never push the same one."""
+    with factory.begin() as session:
+        claimed = session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id == delivery_id, AlertDelivery.next_attempt_at <= now,
+                   AlertDelivery.status.in_(("pending", "sending")))
+            .values(status="sending", next_attempt_at=now + CLAIM_LEASE))
+        return claimed.rowcount == 1
+
+
+def _still_linked(session: Session, delivery: AlertDelivery) -> bool:
+    """Whether the account is still the merchant's: a re-linked account gets no other store's alert."""
+    linked = LINKED_ACCOUNTS.get(delivery.channel)
+    if linked is None:
+        return True
+    model, column = linked
+    return session.execute(select(model.merchant_id).where(getattr(model, column) == delivery.address)
+                           ).scalar() == delivery.merchant_id
+
+
+def _over_cap(session: Session, delivery: AlertDelivery, now: dt.datetime, cap: int) -> Optional[dt.datetime]:
+    """When the merchant has had `cap` alerts on this channel in the last 24 hours (an alert
+    sent to several linked accounts counts once, and its other copies are never held back):
+    the time the earliest of them leaves the window; else None."""
+    window = and_(AlertDelivery.merchant_id == delivery.merchant_id,
+                  AlertDelivery.channel == delivery.channel, AlertDelivery.status == "sent",
+                  AlertDelivery.sent_at > now - dt.timedelta(hours=24))
+    if session.execute(select(AlertDelivery.id).where(window, AlertDelivery.alert_id == delivery.alert_id)
+                       .limit(1)).first() is not None:
+        return None
+    count, earliest = session.execute(select(func.count(func.distinct(AlertDelivery.alert_id)),
+                                             func.min(AlertDelivery.sent_at)).where(window)).one()
+    return earliest + dt.timedelta(hours=24) if count >= cap else None
+
+
 def deliver_due(factory: "sessionmaker[Session]", senders: Mapping[str, Sender], kb: KnowledgeBase,
                 rules: Rules, now: dt.datetime, settings: Optional[DeliveryRules] = None,
                 batch: int = 500) -> DeliveryReport:
@@ -240,36 +292,35 @@ def deliver_due(factory: "sessionmaker[Session]", senders: Mapping[str, Sender],
     today = (now + LOCAL_OFFSET).date()
     with factory() as session:
         due = session.execute(
-            select(AlertDelivery.id).where(AlertDelivery.status == "pending",
+            select(AlertDelivery.id).where(AlertDelivery.status.in_(("pending", "sending")),
                                           AlertDelivery.next_attempt_at <= now,
                                           AlertDelivery.channel.in_(list(senders)))
             .order_by(AlertDelivery.id).limit(batch)).scalars().all()
     for delivery_id in due:
+        if not _claim(factory, delivery_id, now):
+            continue  # another delivery process has it
         # One transaction per delivery: marked sent only once the platform has it.
         with factory.begin() as session:
             delivery = session.get(AlertDelivery, delivery_id)
-            if delivery is None or delivery.status != "pending":
+            if delivery is None:
                 continue
-            if not alerts_enabled(session, delivery.merchant_id):
+            delivery.status = "pending"  # unless it is sent, cancelled or given up below
+            if not alerts_enabled(session, delivery.merchant_id) or not _still_linked(session, delivery):
                 delivery.status = "cancelled"
                 report.cancelled += 1
                 continue
-            sent_today = session.execute(
-                select(func.count(), func.min(AlertDelivery.sent_at))
-                .where(AlertDelivery.merchant_id == delivery.merchant_id,
-                       AlertDelivery.channel == delivery.channel,
-                       AlertDelivery.sent_at > now - dt.timedelta(hours=24))).one()
-            if sent_today[0] >= settings.daily_cap:
-                delivery.next_attempt_at = sent_today[1] + dt.timedelta(hours=24)
+            wait_until = _over_cap(session, delivery, now, settings.daily_cap)
+            if wait_until is not None:
+                delivery.next_attempt_at = wait_until
                 report.capped += 1
                 continue
-            alert = session.get(TierAlert, delivery.alert_id)
-            text = script.from_simplified(render_alert(kb, rules, alert, today),
-                                          _merchant_script(session, delivery.merchant_id))
             delivery.attempts += 1
             try:
+                alert = session.get(TierAlert, delivery.alert_id)
+                text = script.from_simplified(render_alert(kb, rules, alert, today),
+                                              _merchant_script(session, delivery.merchant_id))
                 senders[delivery.channel](delivery.address, text)
-            except Exception as e:  # noqa: BLE001 - any failure of the platform: retried
+            except Exception as e:  # noqa: BLE001 - any failure to write or send it: retried
                 delivery.last_error = f"{e.__class__.__name__}: {e}"[:300]
                 if delivery.attempts >= MAX_ATTEMPTS:
                     delivery.status = "given_up"
@@ -296,13 +347,15 @@ def take_app_alerts(session: Session, merchant_id: str, kb: KnowledgeBase, rules
     target = _merchant_script(session, merchant_id)
     texts = []
     for delivery in rows:
-        if not enabled:
-            delivery.status = "cancelled"
+        # Conditional: of two polls at once, one takes each alert.
+        taken = session.execute(update(AlertDelivery).where(
+            AlertDelivery.id == delivery.id, AlertDelivery.status == "pending").values(
+            status="sent" if enabled else "cancelled", sent_at=now, attempts=AlertDelivery.attempts + 1))
+        if taken.rowcount != 1 or not enabled:
             continue
         alert = session.get(TierAlert, delivery.alert_id)
         texts.append(script.from_simplified(render_alert(kb, rules, alert, (now + LOCAL_OFFSET).date()),
                                             target))
-        delivery.status, delivery.sent_at, delivery.attempts = "sent", now, delivery.attempts + 1
     return texts
 
 

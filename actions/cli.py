@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from core import settings
 from core.db.session import database_url, make_engine, make_session_factory
+
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
 
 
 def _factory(url: Optional[str]):
@@ -93,7 +96,8 @@ def cmd_deliver_alerts(args: argparse.Namespace) -> int:
 
     from actions.alerts import DeliveryRules, deliver_due, parse_quiet_hours
     from core.knowledge import shared_store
-    from core.tiers.engine import load_rules, rules_path
+    from core.logsafe import failure
+    from core.tiers.engine import shared_rules
 
     try:
         quiet = parse_quiet_hours(settings.alert_quiet_hours())
@@ -109,9 +113,17 @@ def cmd_deliver_alerts(args: argparse.Namespace) -> int:
         return 0
     factory = _factory(args.database_url)
     while True:
-        report = deliver_due(factory, senders, shared_store().get(), load_rules(rules_path()),
-                             dt.datetime.utcnow(), rules)
-        print(report.render(), flush=True)
+        tier_rules = shared_rules().get()  # the last good rules when the file is being edited
+        try:
+            if tier_rules is None:
+                raise RuntimeError("the tier rules cannot be read")
+            report = deliver_due(factory, senders, shared_store().get(), tier_rules, dt.datetime.utcnow(),
+                                 rules)
+            print(report.render(), flush=True)
+        except Exception as e:  # noqa: BLE001 - a database restart must not end the delivery loop
+            print(f"error: alerts not delivered this round: {failure(e)}", file=sys.stderr, flush=True)
+            if not args.every:
+                return 1
         if not args.every:
             return 0
         time.sleep(args.every)
@@ -162,9 +174,18 @@ def cmd_init_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _account_id(account: str) -> bool:
+    """A linked account id the platforms read as one person: the send APIs read "|", "," and
+    "@all" as several recipients or everyone, and tier alerts go to these ids."""
+    return bool(ACCOUNT_ID.fullmatch(account)) and account.lower() != "@all"
+
+
 def cmd_link_dingtalk(args: argparse.Namespace) -> int:
     from core.db.models import DingTalkUser, Merchant
 
+    if not _account_id(args.staff_id):
+        print("error: a DingTalk staff id is 1-128 letters, digits and _ . @ -", file=sys.stderr)
+        return 1
     factory = _factory(args.database_url)
     with factory.begin() as session:
         if session.get(Merchant, args.merchant) is None:
@@ -182,8 +203,8 @@ def cmd_link_wecom(args: argparse.Namespace) -> int:
     from core.db.models import Merchant, WeComUser
 
     user_id = args.user_id.strip()
-    if not user_id or len(user_id) > 128 or not user_id.isprintable():
-        print("error: the WeCom UserID must be 1-128 printable characters", file=sys.stderr)
+    if not _account_id(user_id):
+        print("error: a WeCom UserID is 1-128 letters, digits and _ . @ - (not @all)", file=sys.stderr)
         return 1
     factory = _factory(args.database_url)
     with factory.begin() as session:

@@ -199,8 +199,9 @@ class TierAlert(Base):
 
 
 class AlertDelivery(Base):
-    """One alert to one address on one channel: the alerts' outbox. Delivered at least once;
-    the key (alert, channel, address) is unique."""
+    """One alert to one address on one channel: the alerts' outbox. Pushed channels deliver at
+    least once, the app at most once (actions/alerts.py); the key (alert, channel, address) is
+    unique."""
 
     __tablename__ = "alert_deliveries"
     id = Column(Integer, primary_key=True, autoincrement=True)
@@ -209,7 +210,8 @@ class AlertDelivery(Base):
     channel = Column(String(16), nullable=False)  # dingtalk | wecom | app
     address = Column(String(128), nullable=False)  # the linked account, or the merchant id (app)
     idempotency_key = Column(String(200), nullable=False, unique=True)
-    status = Column(String(16), nullable=False, default="pending")  # pending | sent | given_up
+    # pending | sending (claimed by a delivery process) | sent | given_up | cancelled
+    status = Column(String(16), nullable=False, default="pending")
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
     sent_at = Column(DateTime, nullable=True)

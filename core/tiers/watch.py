@@ -159,10 +159,7 @@ def watch(engine: Engine, today: dt.date, rules: Optional[Rules] = None,
             .select_from(changes.join(MM, MM.c.merchant_id == changes.c.merchant_id)
                          .join(M, M.c.id == changes.c.merchant_id)
                          .outerjoin(CB, CB.c.l2_category == M.c.l2_category))
-            .where(changes.c.known, ~exists().where(and_(
-                TA.c.merchant_id == changes.c.merchant_id, TA.c.as_of == changes.c.as_of,
-                TA.c.new_outcome == changes.c.outcome, TA.c.new_missed_gold == changes.c.missed_gold,
-                TA.c.new_missed_silver == changes.c.missed_silver)))))
+            .where(changes.c.known)))
         alerts = conn.execute(select(func.count()).where(TA.c.id >= first_alert)).scalar() or 0
         deliveries = _deliveries(conn, first_alert, now) if alerts else 0
         conn.execute(delete(TP).where(TP.c.merchant_id.in_(

@@ -20,9 +20,11 @@ from sqlalchemy import func, select, update
 from actions import cli
 from actions.alert_preference import ActionAlertPreference
 from actions.alerts import (
+    CLAIM_LEASE,
     DeliveryRules,
     DingTalkNotifier,
     WeComNotifier,
+    _claim,
     deliver_due,
     parse_quiet_hours,
     remember_script,
@@ -419,3 +421,83 @@ def test_an_assessment_that_changes_a_tier_is_an_alert_once(factory, db_url, tmp
     assert alert.kind == "assessment" and alert.merchant_id == "M2001"
     assert "2027年1月的季度考核:您店铺由“金牌”变为“不满足银牌条件”" in text
     assert "近90天店铺好评率:您是91.5%,要求≥92%,差0.5%" in text and "将失去金牌的" in text
+
+
+def test_two_delivery_processes_push_each_alert_once(factory, db_url, tmp_path, rules, kb, linked):
+    _one_alert(factory, db_url, tmp_path, rules)
+    sent = []
+    with factory() as session:
+        delivery_id = session.execute(select(AlertDelivery.id).where(AlertDelivery.channel == "dingtalk")
+                                      ).scalar_one()
+    # Another process took it a moment ago: this one leaves it alone until its lease runs out.
+    assert _claim(factory, delivery_id, DAYTIME)
+    assert deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules, DAYTIME).sent == 0
+    assert not _claim(factory, delivery_id, DAYTIME)
+    later = DAYTIME + CLAIM_LEASE + dt.timedelta(seconds=1)  # that process died
+    assert deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules, later).sent == 1
+    assert sent == ["staff-9"]
+
+
+def test_an_account_linked_to_another_store_meanwhile_gets_nothing(
+        factory, db_url, tmp_path, rules, kb, linked):
+    _one_alert(factory, db_url, tmp_path, rules)
+    with factory.begin() as session:
+        session.get(DingTalkUser, "staff-9").merchant_id = "M2002"
+    sent = []
+    report = deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules, DAYTIME)
+    assert (report.sent, report.cancelled, sent) == (0, 1, [])
+
+
+def test_an_alert_to_several_accounts_counts_once_against_the_cap(factory, db_url, tmp_path, rules, kb):
+    with factory.begin() as session:
+        for staff in ("a", "b", "c", "d"):
+            session.add(DingTalkUser(staff_id=f"staff-{staff}", merchant_id="M2001"))
+    _one_alert(factory, db_url, tmp_path, rules)
+    sent = []
+    report = deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules, DAYTIME,
+                         DeliveryRules(daily_cap=1))
+    assert report.sent == 4 and sorted(sent) == ["staff-a", "staff-b", "staff-c", "staff-d"]
+
+
+def test_in_an_assessment_month_the_time_left_is_to_the_next_one(factory, db_url, tmp_path, rules, kb):
+    _one_alert(factory, db_url, tmp_path, rules)
+    with factory() as session:
+        alert = session.execute(select(TierAlert)).scalar_one()
+        text = render_alert(kb, rules, alert, dt.date(2027, 1, 15))
+    assert "距下次考核(2027年4月)还有76天" in text
+
+
+def test_an_alert_that_cannot_be_written_is_retried_then_given_up(
+        factory, db_url, tmp_path, rules, kb, linked, monkeypatch):
+    _one_alert(factory, db_url, tmp_path, rules)
+
+    def broken(*args):
+        raise KeyError("positive_feedback_rate")
+
+    monkeypatch.setattr("actions.alerts.render_alert", broken)
+    monkeypatch.setattr("actions.alerts.MAX_ATTEMPTS", 2)
+    sent = []
+    first = deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules, DAYTIME)
+    second = deliver_due(factory, {"dingtalk": lambda a, t: sent.append(a)}, kb, rules,
+                         DAYTIME + dt.timedelta(minutes=2))
+    assert (first.retried, second.given_up, sent) == (1, 1, [])
+    assert ("dingtalk", "staff-9", "given_up") in _deliveries(factory)
+
+
+def test_a_dingtalk_account_id_is_one_person(db_url, factory, capsys):
+    for staff in ("a,b", "a|b", "", "a b"):
+        assert cli.main(["--database-url", db_url, "link-dingtalk", staff, "M2001"]) == 1
+    assert "1-128 letters, digits" in capsys.readouterr().err
+
+
+def test_a_projection_back_and_forth_on_corrected_files_is_an_alert_each_time(
+        factory, db_url, tmp_path, rules):
+    """Corrected exports of the same day: each change of the projection is told, also a change
+    back to one the merchant was told of before."""
+    _import(factory, tmp_path, "0.csv", [GOLD_ROW])
+    _watch(db_url, rules)
+    alerts = []
+    for i, feedback in enumerate(("91.5", "93", "91.5")):
+        _import(factory, tmp_path, f"{i + 1}.csv", [dict(GOLD_ROW, positive_feedback_rate=feedback)])
+        alerts.append(_watch(db_url, rules).alerts)
+    assert alerts == [1, 1, 1]

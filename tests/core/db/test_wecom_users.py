@@ -83,10 +83,13 @@ def test_link_wecom_links_and_moves_an_account(db_url, factory, capsys):
 
 @pytest.mark.parametrize("user_id, merchant, error", [
     ("zhangsan", "M9999", "no merchant M9999"),
-    ("u" * 129, "M7001", "1-128 printable characters"),
-    ("  ", "M7001", "1-128 printable characters"),
-    ("zhang\nsan", "M7001", "1-128 printable characters"),
-], ids=["unknown-merchant", "too-long", "blank", "newline"])
+    ("u" * 129, "M7001", "1-128 letters, digits"),
+    ("  ", "M7001", "1-128 letters, digits"),
+    ("zhang\nsan", "M7001", "1-128 letters, digits"),
+    # WeCom's send API reads these as several members, or the whole organisation.
+    ("zhangsan|lisi", "M7001", "1-128 letters, digits"),
+    ("@all", "M7001", "(not @all)"),
+], ids=["unknown-merchant", "too-long", "blank", "newline", "two-members", "everyone"])
 def test_link_wecom_refuses_what_it_cannot_link(db_url, factory, capsys, user_id, merchant, error):
     add_merchant(factory, "M7001")
     assert cli.main(["--database-url", db_url, "link-wecom", user_id, merchant]) == 1
