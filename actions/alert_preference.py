@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
@@ -13,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.alerts import remember_script, set_alerts
+from actions.programme_terms import ActionAnswerProgramme
 from core import contract
 from core.db.session import shared_factory
 from core.identity import Identity, secret, unseal
@@ -20,6 +22,8 @@ from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 ALERTS_ON = "alerts_on"
+# What the alerts are called: a message about turning something else on or off is not theirs.
+_ABOUT_ALERTS = re.compile(r"提醒|通知|推送|预警|提示|订阅|退订|alert|notif")
 
 
 class ActionAlertPreference(Action):
@@ -42,6 +46,10 @@ class ActionAlertPreference(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[str, Any]) -> List[EventType]:
         message = tracker.latest_message or {}
+        if not _ABOUT_ALERTS.search(str(message.get("text") or "").lower()):
+            # "花呗怎么关掉": turning something off, but not the alerts. Answered (or declined)
+            # as any other question.
+            return await ActionAnswerProgramme().run(dispatcher, tracker, domain)
         enabled = (message.get("intent") or {}).get("name") == ALERTS_ON
         channel = tracker.get_latest_input_channel() or ""
         identity = unseal(secret(), tracker.sender_id, message.get("metadata"), channel)

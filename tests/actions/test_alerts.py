@@ -328,9 +328,10 @@ def test_an_operator_imports_twice_and_the_merchant_gets_one_dingtalk_alert(
             AuditRecord.subject_merchant == "M2001")).scalars().all() == ["alerts_off"]
 
 
-def _preference_tracker(sender: str, intent: str, metadata=None, script_of_text: str = "zh-Hans") -> Tracker:
-    events = [{"event": "user", "text": "…", "input_channel": "merchant"}]
-    return Tracker(sender, {}, {"text": "…", "intent": {"name": intent}, "entities": [],
+def _preference_tracker(sender: str, intent: str, metadata=None, script_of_text: str = "zh-Hans",
+                        text: str = "以后有变化再提醒我") -> Tracker:
+    events = [{"event": "user", "text": text, "input_channel": "merchant"}]
+    return Tracker(sender, {}, {"text": text, "intent": {"name": intent}, "entities": [],
                                 "metadata": metadata or {}, "script": script_of_text},
                    events, False, None, {}, "action_listen")
 
@@ -501,3 +502,16 @@ def test_a_projection_back_and_forth_on_corrected_files_is_an_alert_each_time(
         _import(factory, tmp_path, f"{i + 1}.csv", [dict(GOLD_ROW, positive_feedback_rate=feedback)])
         alerts.append(_watch(db_url, rules).alerts)
     assert alerts == [1, 1, 1]
+
+
+async def test_turning_off_something_else_is_not_about_alerts(factory, monkeypatch):
+    """"花呗怎么关掉" read as turning alerts off: no alert is touched, and it is answered as any
+    other question (here: declined)."""
+    monkeypatch.setenv("ASSISTANT_JWT_SECRET", "test-secret")
+    me = Identity("M2001", "merchant", int(time.time()) + 3600)
+    tracker = _preference_tracker("merchant:M2001", "alerts_off", seal("test-secret", "merchant:M2001", me),
+                                  text="花呗怎么关掉")
+    [message], _ = await run(ActionAlertPreference(factory), tracker)
+    assert message["response"] == "utter_out_of_scope"
+    with factory() as session:
+        assert session.get(MerchantPreference, "M2001") is None
