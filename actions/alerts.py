@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import requests
 from sqlalchemy import and_, func, select, update
@@ -335,9 +335,11 @@ def deliver_due(factory: "sessionmaker[Session]", senders: Mapping[str, Sender],
     return report
 
 
-def take_app_alerts(session: Session, merchant_id: str, kb: KnowledgeBase, rules: Rules,
+def take_app_alerts(session: Session, merchant_id: str,
+                    kb: Union[KnowledgeBase, Callable[[], KnowledgeBase]], rules: Rules,
                     now: dt.datetime) -> List[str]:
-    """The merchant's app deliveries that wait, rendered and marked sent (each once)."""
+    """The merchant's app deliveries that wait, rendered and marked sent (each once). `kb` may
+    be a function that gives it: called only when something waits."""
     rows = session.execute(select(AlertDelivery).where(
         AlertDelivery.merchant_id == merchant_id, AlertDelivery.channel == "app",
         AlertDelivery.status == "pending").order_by(AlertDelivery.id)).scalars().all()
@@ -345,6 +347,8 @@ def take_app_alerts(session: Session, merchant_id: str, kb: KnowledgeBase, rules
         return []
     enabled = alerts_enabled(session, merchant_id)
     target = _merchant_script(session, merchant_id)
+    if callable(kb):
+        kb = kb()
     texts = []
     for delivery in rows:
         # Conditional: of two polls at once, one takes each alert.

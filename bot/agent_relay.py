@@ -224,7 +224,8 @@ async def alerts_for_merchant(conversation_id: str, merchant_id: str) -> List[Di
     if rules is None:
         return []
     try:
-        texts = await in_transaction(take_app_alerts, merchant_id, shared_store().get(), rules,
+        # The knowledge base is read in the worker thread, and only when an alert waits.
+        texts = await in_transaction(take_app_alerts, merchant_id, shared_store().get, rules,
                                      dt.datetime.utcnow())
     except Exception as e:  # noqa: BLE001 - the agents' messages must still go out
         logger.error("tier alerts not read: %s", failure(e))

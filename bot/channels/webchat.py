@@ -65,6 +65,8 @@ WIDGET = PAGE_DIR / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 STATIC = {"webchat.js": WIDGET, "page.js": PAGE_DIR / "page.js", "page.css": PAGE_DIR / "page.css"}
 # How often the outbox of a conversation held by a human agent is checked for the page.
 AGENT_POLL_SECONDS = 3.0
+# How often an open page of a signed-in merchant is given the tier alerts that wait for them.
+ALERT_POLL_SECONDS = 30.0
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # whole string: fullmatch
 # The widget's stylesheets import a web font from Google's servers. The page loads nothing
 # from elsewhere (its Content-Security-Policy would block it anyway), so the import is left
@@ -201,6 +203,8 @@ class WebchatInput(SocketIOInput):
         self.cors_allowed_origins = cors_allowed_origins or None
         self.app: Optional[Sanic] = None
         self._watched: Dict[str, "asyncio.Task[None]"] = {}
+        # Per conversation with an open page of a signed-in merchant: the tier alerts' watch.
+        self._alert_watches: Dict[str, "asyncio.Task[None]"] = {}
         # Each socket's client address, for the per-address rate limit (bot/channels/limits.py).
         self._addresses: Dict[str, str] = {}
         # Each socket's conversation and its latest token's expiry: a socket hears its
@@ -308,6 +312,26 @@ class WebchatInput(SocketIOInput):
 
         self._watched[conversation] = asyncio.ensure_future(watch())
 
+    def _watch_alerts(self, conversation: str, identity: Identity) -> None:
+        """While a signed-in merchant's page is open, pass on their tier alerts as they come."""
+        task = self._alert_watches.get(conversation)
+        if identity.role != "merchant" or (task is not None and not task.done()):
+            return
+
+        async def watch() -> None:
+            try:
+                while self._connected(conversation):
+                    await asyncio.sleep(ALERT_POLL_SECONDS)
+                    if self._connected(conversation):
+                        await self._emit(await agent_relay.alerts_for_merchant(conversation, identity.sub),
+                                         conversation)
+            except Exception as e:  # noqa: BLE001 - the next reply or opening brings them
+                logger.error("webchat: tier alerts not passed on: %s", failure(e))
+            finally:
+                self._alert_watches.pop(conversation, None)
+
+        self._alert_watches[conversation] = asyncio.ensure_future(watch())
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
         self.sio = sio
@@ -405,6 +429,7 @@ class WebchatInput(SocketIOInput):
                 await self._emit([{"text": in_script_of(TOO_MANY.format(seconds=wait), text)}], sid)
                 return
             await self._join(sid, sender, identity.expires)
+            self._watch_alerts(sender, identity)
             agent = self.agent
             if text == OPENING_PAYLOAD:
                 try:

@@ -77,7 +77,7 @@ async def chat(serve):
     yield served
     for sid in list(served.channel._rooms) + list(served.channel._addresses):
         await served.channel.sio.handlers["/"]["disconnect"](sid)
-    for task in list(served.channel._watched.values()):
+    for task in list(served.channel._watched.values()) + list(served.channel._alert_watches.values()):
         task.cancel()
     await served.channel.sio.shutdown()
 
@@ -422,3 +422,17 @@ async def test_a_merchants_tier_alerts_come_with_the_next_reply_once(chat):
     chat.emitted.clear()
     await socket.say("你好", token("T9001"))
     assert texts_to(chat, socket.sid) == [REPLY]
+
+
+async def test_an_open_page_gets_an_alert_written_while_it_is_idle(chat, monkeypatch):
+    monkeypatch.setattr(webchat, "ALERT_POLL_SECONDS", 0.05)
+    socket = await Socket(chat).connect()
+    signed = token("T9001")
+    await socket.say("你好", signed)
+    sender = conversation_id(SECRET, verify_token(SECRET, signed))
+    waiting_alert("T9001")  # written by the tier watch after the page opened
+    for _ in range(100):
+        if texts_to(chat, sender):
+            break
+        await asyncio.sleep(0.05)
+    assert "91.5%" in "".join(texts_to(chat, sender))
