@@ -45,7 +45,6 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from wechatpy.enterprise.crypto import WeChatCrypto
 
 from bot import agent_relay
 from bot.channels import limits
@@ -57,6 +56,14 @@ from core import settings
 from core.db.models import WeComUser
 from core.identity import Identity, seal, secret
 from core.logsafe import failure
+
+
+def _crypto(config: Any) -> Any:
+    """WeCom's message crypto for the app (wechatpy's), imported when the channel is first
+    used: a Rasa server without WeCom callbacks does not load it."""
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    return WeChatCrypto(config.token, config.aes_key, config.corp_id)
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
@@ -344,7 +351,7 @@ class WeComInput(InputChannel):
             if not signed(config.token, timestamp, nonce, echo, msg_signature):
                 return await refuse(request, 401, "bad signature")
             try:
-                plain = WeChatCrypto(config.token, config.aes_key, config.corp_id).check_signature(
+                plain = _crypto(config).check_signature(
                     msg_signature, timestamp, nonce, echo)
             except Exception:  # noqa: BLE001 - base64, AES, padding and CorpID faults alike
                 return await refuse(request, 400, "echostr does not decrypt for this organisation")
@@ -372,7 +379,7 @@ class WeComInput(InputChannel):
             if not signed(config.token, timestamp, nonce, encrypted, msg_signature):
                 return await refuse(request, 401, "bad signature")
             try:
-                plain = WeChatCrypto(config.token, config.aes_key, config.corp_id).decrypt_message(
+                plain = _crypto(config).decrypt_message(
                     {"Encrypt": encrypted}, msg_signature, timestamp, nonce)
                 fields = xml_fields(plain)
             except Exception:  # noqa: BLE001 - base64, AES, padding, CorpID and XML faults alike
