@@ -65,6 +65,7 @@ def _crypto(config: Any) -> Any:
 
     return WeChatCrypto(config.token, config.aes_key, config.corp_id)
 
+
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
 # How long a sealed WeCom identity is good for: one message's processing.
