@@ -363,85 +363,92 @@ def take_app_alerts(session: Session, merchant_id: str,
     return texts
 
 
-class DingTalkNotifier:
-    """A sender of DingTalk work notifications (工作通知) to a linked account (staff id), with
-    the app's access token, kept until it expires and fetched again when DingTalk says so."""
+class _AppNotifier:
+    """A sender of text messages to one linked account through a platform app's server API,
+    with the app's access token, kept until shortly before it expires and fetched again (once
+    per message) when the platform says it is no longer good."""
 
+    PLATFORM = ""
+    TOKEN_PATH = ""  # GET, with `_token_params()`
+    SEND_PATH = ""  # POST, with ?access_token=
+    TOKEN_ERRORS: frozenset = frozenset()
+    TOKEN_MARGIN_SECONDS = 60
+
+    def __init__(self, api_base: str, agent_id: str, timeout: float = 10.0,
+                 session: Optional["requests.Session"] = None) -> None:
+        self.api_base, self.agent_id, self.timeout = api_base.rstrip("/"), agent_id, timeout
+        self.http = session or requests.Session()
+        self._token: Optional[Tuple[str, float]] = None
+
+    def _token_params(self) -> Dict[str, str]:
+        raise NotImplementedError
+
+    def _message(self, address: str, text: str) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def _access_token(self) -> str:
+        if self._token is None or self._token[1] <= time.monotonic():
+            reply = self.http.get(f"{self.api_base}{self.TOKEN_PATH}", params=self._token_params(),
+                                  timeout=self.timeout)
+            reply.raise_for_status()
+            body = reply.json()
+            if body.get("errcode") != 0 or not body.get("access_token"):
+                raise RuntimeError(f"{self.PLATFORM} gettoken errcode {body.get('errcode')}")
+            expires = int(body.get("expires_in", 7200)) - self.TOKEN_MARGIN_SECONDS
+            self._token = (body["access_token"], time.monotonic() + expires)
+        return self._token[0]
+
+    def __call__(self, address: str, text: str) -> None:
+        for attempt in range(2):
+            reply = self.http.post(f"{self.api_base}{self.SEND_PATH}", timeout=self.timeout,
+                                   params={"access_token": self._access_token()},
+                                   json=self._message(address, text))
+            reply.raise_for_status()
+            code = reply.json().get("errcode")
+            if code == 0:
+                return
+            if code in self.TOKEN_ERRORS and attempt == 0:
+                self._token = None  # fetched again, once
+                continue
+            raise RuntimeError(f"{self.PLATFORM} {self.SEND_PATH} errcode {code}")
+
+
+class DingTalkNotifier(_AppNotifier):
+    """DingTalk work notifications (工作通知) to a linked account (staff id)."""
+
+    PLATFORM, TOKEN_PATH = "DingTalk", "/gettoken"
+    SEND_PATH = "/topapi/message/corpconversation/asyncsend_v2"
     # DingTalk's answers for an access token that is missing, invalid or expired.
-    TOKEN_ERRORS = {40014, 42001, 88}
+    TOKEN_ERRORS = frozenset({40014, 42001, 88})
 
     def __init__(self, app_key: str, app_secret: str, agent_id: str, api_base: str,
                  timeout: float = 10.0, session: Optional["requests.Session"] = None) -> None:
-        self.app_key, self.app_secret, self.agent_id = app_key, app_secret, agent_id
-        self.api_base, self.timeout = api_base.rstrip("/"), timeout
-        self.http = session or requests.Session()
-        self._token: Optional[Tuple[str, float]] = None
+        super().__init__(api_base, agent_id, timeout, session)
+        self.app_key, self.app_secret = app_key, app_secret
 
-    def _access_token(self) -> str:
-        if self._token is None or self._token[1] <= time.monotonic():
-            reply = self.http.get(f"{self.api_base}/gettoken", timeout=self.timeout,
-                                  params={"appkey": self.app_key, "appsecret": self.app_secret})
-            reply.raise_for_status()
-            body = reply.json()
-            if body.get("errcode") != 0 or not body.get("access_token"):
-                raise RuntimeError(f"DingTalk gettoken errcode {body.get('errcode')}")
-            self._token = (body["access_token"], time.monotonic() + int(body.get("expires_in", 7200)) - 60)
-        return self._token[0]
+    def _token_params(self) -> Dict[str, str]:
+        return {"appkey": self.app_key, "appsecret": self.app_secret}
 
-    def __call__(self, address: str, text: str) -> None:
-        for attempt in range(2):
-            reply = self.http.post(
-                f"{self.api_base}/topapi/message/corpconversation/asyncsend_v2",
-                params={"access_token": self._access_token()}, timeout=self.timeout,
-                json={"agent_id": self.agent_id, "userid_list": address,
-                      "msg": {"msgtype": "text", "text": {"content": text}}})
-            reply.raise_for_status()
-            code = reply.json().get("errcode")
-            if code == 0:
-                return
-            if code in self.TOKEN_ERRORS and attempt == 0:
-                self._token = None  # fetched again, once
-                continue
-            raise RuntimeError(f"DingTalk asyncsend_v2 errcode {code}")
+    def _message(self, address: str, text: str) -> Dict[str, Any]:
+        return {"agent_id": self.agent_id, "userid_list": address,
+                "msg": {"msgtype": "text", "text": {"content": text}}}
 
 
+class WeComNotifier(_AppNotifier):
+    """WeCom (企业微信) app messages to a linked member (UserID)."""
 
-class WeComNotifier:
-    """A sender of WeCom (企业微信) app messages to a linked member (UserID), with the app's
-    access token, kept until it expires and fetched again when WeCom says so."""
-
-    TOKEN_ERRORS = {40014, 42001}
+    PLATFORM, TOKEN_PATH, SEND_PATH = "WeCom", "/cgi-bin/gettoken", "/cgi-bin/message/send"
+    TOKEN_ERRORS = frozenset({40014, 42001})
+    TOKEN_MARGIN_SECONDS = 300
 
     def __init__(self, corp_id: str, secret: str, agent_id: str, api_base: str,
                  timeout: float = 10.0, session: Optional["requests.Session"] = None) -> None:
-        self.corp_id, self.secret, self.agent_id = corp_id, secret, agent_id
-        self.api_base, self.timeout = api_base.rstrip("/"), timeout
-        self.http = session or requests.Session()
-        self._token: Optional[Tuple[str, float]] = None
+        super().__init__(api_base, agent_id, timeout, session)
+        self.corp_id, self.secret = corp_id, secret
 
-    def _access_token(self) -> str:
-        if self._token is None or self._token[1] <= time.monotonic():
-            reply = self.http.get(f"{self.api_base}/cgi-bin/gettoken", timeout=self.timeout,
-                                  params={"corpid": self.corp_id, "corpsecret": self.secret})
-            reply.raise_for_status()
-            body = reply.json()
-            if body.get("errcode") != 0 or not body.get("access_token"):
-                raise RuntimeError(f"WeCom gettoken errcode {body.get('errcode')}")
-            self._token = (body["access_token"], time.monotonic() + int(body.get("expires_in", 7200)) - 300)
-        return self._token[0]
+    def _token_params(self) -> Dict[str, str]:
+        return {"corpid": self.corp_id, "corpsecret": self.secret}
 
-    def __call__(self, address: str, text: str) -> None:
-        for attempt in range(2):
-            reply = self.http.post(
-                f"{self.api_base}/cgi-bin/message/send", params={"access_token": self._access_token()},
-                timeout=self.timeout,
-                json={"touser": address, "msgtype": "text", "agentid": int(self.agent_id),
-                      "text": {"content": text}})
-            reply.raise_for_status()
-            code = reply.json().get("errcode")
-            if code == 0:
-                return
-            if code in self.TOKEN_ERRORS and attempt == 0:
-                self._token = None  # fetched again, once
-                continue
-            raise RuntimeError(f"WeCom message/send errcode {code}")
+    def _message(self, address: str, text: str) -> Dict[str, Any]:
+        return {"touser": address, "msgtype": "text", "agentid": int(self.agent_id),
+                "text": {"content": text}}

@@ -180,43 +180,37 @@ def _account_id(account: str) -> bool:
     return bool(ACCOUNT_ID.fullmatch(account)) and account.lower() != "@all"
 
 
-def cmd_link_dingtalk(args: argparse.Namespace) -> int:
-    from core.db.models import DingTalkUser, Merchant
+def _link(args: argparse.Namespace, model: Any, column: str, account: str, platform: str,
+          what: str) -> int:
+    """Let an IM account speak for a merchant (replacing any earlier link of the account)."""
+    from core.db.models import Merchant
 
-    if not _account_id(args.staff_id):
-        print("error: a DingTalk staff id is 1-128 letters, digits and _ . @ -", file=sys.stderr)
+    if not _account_id(account):
+        print(f"error: a {what} is 1-128 letters, digits and _ . @ - (not @all)", file=sys.stderr)
         return 1
     factory = _factory(args.database_url)
     with factory.begin() as session:
         if session.get(Merchant, args.merchant) is None:
             print(f"error: no merchant {args.merchant}", file=sys.stderr)
             return 1
-        user = session.get(DingTalkUser, args.staff_id) or DingTalkUser(staff_id=args.staff_id)
+        user = session.get(model, account) or model(**{column: account})
         user.merchant_id = args.merchant
         user.linked_at = dt.datetime.utcnow()
         session.add(user)
-    print(f"DingTalk account {args.staff_id} now speaks for merchant {args.merchant}")
+    print(f"{platform} account {account} now speaks for merchant {args.merchant}")
     return 0
+
+
+def cmd_link_dingtalk(args: argparse.Namespace) -> int:
+    from core.db.models import DingTalkUser
+
+    return _link(args, DingTalkUser, "staff_id", args.staff_id, "DingTalk", "DingTalk staff id")
 
 
 def cmd_link_wecom(args: argparse.Namespace) -> int:
-    from core.db.models import Merchant, WeComUser
+    from core.db.models import WeComUser
 
-    user_id = args.user_id.strip()
-    if not _account_id(user_id):
-        print("error: a WeCom UserID is 1-128 letters, digits and _ . @ - (not @all)", file=sys.stderr)
-        return 1
-    factory = _factory(args.database_url)
-    with factory.begin() as session:
-        if session.get(Merchant, args.merchant) is None:
-            print(f"error: no merchant {args.merchant}", file=sys.stderr)
-            return 1
-        user = session.get(WeComUser, user_id) or WeComUser(user_id=user_id)
-        user.merchant_id = args.merchant
-        user.linked_at = dt.datetime.utcnow()
-        session.add(user)
-    print(f"WeCom account {user_id} now speaks for merchant {args.merchant}")
-    return 0
+    return _link(args, WeComUser, "user_id", args.user_id.strip(), "WeCom", "WeCom UserID")
 
 
 def _new_password(args: argparse.Namespace) -> Optional[str]:

@@ -22,26 +22,23 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import urlsplit
 
 import aiohttp
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
-from bot.channels.delivery import BadRequest, deliver, json_object, message_text, unavailable
-from bot.channels.guard import guarded, printable_id
-from bot.channels.understanding import understood
+from bot.channels.delivery import BadRequest, json_object, message_text, unavailable
+from bot.channels.guard import printable_id
+from bot.channels.linked import linked_turn
 from core import settings
 from core.db.models import DingTalkUser
-from core.identity import Identity, seal, secret
+from core.identity import secret
 from core.logsafe import failure
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_MS = 60 * 60 * 1000
-# How long a sealed DingTalk identity is good for: one message's processing.
-SEAL_SECONDS = 300
 DEFAULT_WEBHOOK_HOSTS = ("oapi.dingtalk.com",)
 
 
@@ -172,28 +169,8 @@ class DingTalkInput(InputChannel):
             sender = conversation_for(key, staff_id)
             # No client address: every callback comes from DingTalk's servers, not the user's.
             metadata: Dict[str, Any] = {"dingtalk_conversation": body.get("conversationId")}
-            try:
-                merchant = await agent_relay.in_transaction(linked_merchant, staff_id)
-            except Exception as e:  # noqa: BLE001 - programme answers need no database
-                logger.error("dingtalk account lookup failed: %s", failure(e))
-                merchant = None
-            identity: Optional[Identity] = None
-            if merchant:
-                identity = Identity(merchant, "merchant", int(time.time()) + SEAL_SECONDS)
-                metadata.update(seal(key, sender, identity))
-            agent = request.app.ctx.agent
-
-            async def turn() -> List[Dict[str, Any]]:
-                collector = CollectingOutputChannel()
-                text = await guarded(agent, sender, content.strip(), self.name(), identity,
-                                     limits.client_address(request))
-                await on_new_message(await understood(agent, UserMessage(
-                    text, collector, sender, input_channel=self.name(),
-                    metadata=metadata)))
-                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
-                                                          self.name())
-
-            replies = await deliver(turn(), sender)
+            replies = await linked_turn(self.name(), request, on_new_message, key, sender, staff_id,
+                                        content, linked_merchant, metadata)
             if replies is None:
                 if message_id:
                     limits.shared().forget(self.name(), message_id)  # DingTalk's retry is taken

@@ -41,20 +41,19 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 import aiohttp
 import xmltodict
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import agent_relay
 from bot.channels import limits
 from bot.channels.auth import audit_refusal
-from bot.channels.delivery import BadRequest, deliver, message_text, unavailable
-from bot.channels.guard import guarded, printable_id
-from bot.channels.understanding import understood
+from bot.channels.delivery import BadRequest, message_text, unavailable
+from bot.channels.guard import printable_id
+from bot.channels.linked import linked_turn
 from core import settings
 from core.db.models import WeComUser
-from core.identity import Identity, seal, secret
+from core.identity import secret
 from core.logsafe import failure
 
 
@@ -68,8 +67,6 @@ def _crypto(config: Any) -> Any:
 
 logger = logging.getLogger(__name__)
 MAX_CLOCK_SKEW_SECONDS = 5 * 60
-# How long a sealed WeCom identity is good for: one message's processing.
-SEAL_SECONDS = 300
 # A message of 4,000 characters, encrypted and base64-encoded, is about 17 KiB.
 MAX_BODY_BYTES = 64 * 1024
 # WeCom cuts a text message after 2,048 bytes: longer replies go out in several messages.
@@ -412,28 +409,8 @@ class WeComInput(InputChannel):
             sender = conversation_for(key, config.corp_id, user_id)
             # No client address: every callback comes from WeCom's servers, not the member's.
             metadata: Dict[str, Any] = {}
-            try:
-                merchant = await agent_relay.in_transaction(linked_merchant, user_id)
-            except Exception as e:  # noqa: BLE001 - programme answers need no database
-                logger.error("wecom account lookup failed: %s", failure(e))
-                merchant = None
-            identity: Optional[Identity] = None
-            if merchant:
-                identity = Identity(merchant, "merchant", int(time.time()) + SEAL_SECONDS)
-                metadata.update(seal(key, sender, identity))
-            agent = request.app.ctx.agent
-
-            async def turn() -> List[Dict[str, Any]]:
-                collector = CollectingOutputChannel()
-                text = await guarded(agent, sender, content.strip(), self.name(), identity,
-                                     limits.client_address(request))
-                await on_new_message(await understood(agent, UserMessage(
-                    text, collector, sender, input_channel=self.name(),
-                    metadata=metadata)))
-                return await agent_relay.replies_for_merchant(agent, sender, collector.messages,
-                                                          self.name())
-
-            replies = await deliver(turn(), sender)
+            replies = await linked_turn(self.name(), request, on_new_message, key, sender, user_id,
+                                        content, linked_merchant, metadata)
             if replies is None:
                 limits.shared().forget(self.name(), message_id)  # WeCom's retry is taken
                 return unavailable()

@@ -14,13 +14,13 @@ from rasa.core.lock_store import LockError
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE
 from bot.channels.dingtalk import (
     MAX_CLOCK_SKEW_MS,
-    SEAL_SECONDS,
     DingTalkInput,
     conversation_for,
     signature,
     to_dingtalk,
 )
 from bot.channels.guard import AS_TEXT
+from bot.channels.linked import SEAL_SECONDS
 from bot.nlu.normalizer import INTENT_PREFIX
 from core.db import session as db_session
 from core.db.models import DingTalkUser

@@ -15,11 +15,11 @@ from rasa.core.lock_store import LockError
 from bot.channels import wecom as channel
 from bot.channels.delivery import MAX_MESSAGE_CHARS, UNAVAILABLE
 from bot.channels.guard import AS_TEXT
+from bot.channels.linked import SEAL_SECONDS
 from bot.channels.wecom import (
     MAX_BODY_BYTES,
     MAX_CLOCK_SKEW_SECONDS,
     MAX_TEXT_BYTES,
-    SEAL_SECONDS,
     WeComInput,
     conversation_for,
     pieces,
