@@ -83,7 +83,8 @@ def _knowledge_word(kb: KnowledgeBase, word: str) -> bool:
 
 def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
            requested: Optional[str], delegate: Optional[Identity] = None,
-           source: Optional[str] = None, candidates: Sequence[str] = (), exact: bool = False) -> Lookup:
+           source: Optional[str] = None, candidates: Sequence[str] = (), exact: bool = False,
+           merchant_script: Optional[str] = None) -> Lookup:
     """Authorise, read and audit in one short transaction (blocking: run it in a thread).
 
     The conversation's identity decides what may be read. When an agent delegated the turn to
@@ -91,7 +92,8 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
     identity in the reason. `source`: the client's address, as the channel recorded it.
     `candidates`: for an agent who named no id the NLU recognised, the id-like words of the
     message; the first one the database has as a merchant is read. `exact`: the id as stored
-    (a ticket's merchant), not also its upper-case form."""
+    (a ticket's merchant), not also its upper-case form. `merchant_script`: the script a merchant
+    reading their own store wrote in, kept in the same transaction for their tier alerts."""
     def record(session: Session, who: Optional[Identity], subject: Optional[str], action: str,
                allowed: bool, reason: str) -> None:
         if delegate is not None:
@@ -137,6 +139,8 @@ def lookup(factory: "sessionmaker[Session]", identity: Optional[Identity],
             return Lookup(missing=True, subject=subject)
         benchmark = session.get(CategoryBenchmark, merchant.l2_category)
         record(session, identity, merchant.id, ACTION, True, "")
+        if identity.role == "merchant" and delegate is None:
+            remember_script(session, merchant.id, merchant_script)
         return Lookup(_metrics(merchant, row), benchmark.snad_dispute_avg if benchmark else None,
                       subject=merchant.id)
 
@@ -159,9 +163,10 @@ class ActionTierStatus(Action):
 
     def _lookup(self, identity: Optional[Identity], requested: Optional[str],
                 delegate: Optional[Identity] = None, source: Optional[str] = None,
-                candidates: Sequence[str] = ()) -> Lookup:
+                candidates: Sequence[str] = (), merchant_script: Optional[str] = None) -> Lookup:
         # Runs in a worker thread: migrating on first use must not stall the event loop.
-        return lookup(self._session_factory(), identity, requested, delegate, source, candidates)
+        return lookup(self._session_factory(), identity, requested, delegate, source, candidates,
+                      merchant_script=merchant_script)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
@@ -188,7 +193,8 @@ class ActionTierStatus(Action):
                       if identity and identity.role == "agent" and not requested else [])
         try:
             result = await asyncio.to_thread(self._lookup, identity, requested, delegate,
-                                             address if isinstance(address, str) else None, candidates)
+                                             address if isinstance(address, str) else None, candidates,
+                                             message.get(contract.PARSE_SCRIPT))
         except SQLAlchemyError as e:
             logger.error("tier status lookup failed: %s", failure(e))
             self._send(dispatcher, kb.replies["status_unavailable"], "unavailable")
@@ -232,17 +238,7 @@ class ActionTierStatus(Action):
                else kb.replies["status_own_store"])
         self._send(dispatcher, render_status(kb, rules, metrics, verdict, today,
                                              f"{who}({metrics.merchant_id})", only), "status")
-        if identity and identity.role == "merchant" and not delegate:
-            # Their tier alerts are written in the script they write in.
-            await asyncio.to_thread(self._remember_script, identity.sub, message.get(contract.PARSE_SCRIPT))
         return withdrawn()
-
-    def _remember_script(self, merchant_id: str, merchant_script: Optional[str]) -> None:
-        try:
-            with self._session_factory().begin() as session:
-                remember_script(session, merchant_id, merchant_script)
-        except SQLAlchemyError as e:  # the answer is sent; the alerts keep the script they had
-            logger.error("merchant's script not kept: %s", failure(e))
 
     def _rule_answer(self, kb: KnowledgeBase, message: Dict[str, Any]) -> Optional[Answer]:
         """The rules a status question is about (the entry conditions when only a tier is named)."""
