@@ -18,6 +18,7 @@ silence and never gets a figure the documents do not give:
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -32,7 +33,8 @@ from actions.focus import (
     unnamed_thing,
 )
 from actions.questions import SPECIFIC_KINDS, Question, facet_keys
-from core.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, KnowledgeBase
+from actions.status import format_date
+from core.knowledge.model import ALL_TIERS, COMPARISON_TOPIC, Entry, KnowledgeBase
 from core.knowledge.retrieval import Hit, Retriever
 
 # A ranking this strong (BM25 over words and bigrams) is a match, not a shared stop word.
@@ -99,6 +101,8 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
             "duration": re.compile(r"(?<!\d)(\d{1,3}|[一二三四五六七八九十两]+)\s*"
                                    r"(天|个月|周|星期|年(?!\d))"),
             "deadline": re.compile(r"\d+(年|月|日)"),
+            # A day asked ("由哪一天开始算"): a date, not a length ("为期两个月").
+            "date": re.compile(r"\d+月\d+(日|号)|\d+月(上|中|下)旬|\d{4}年\d+月|\d{1,2}[-/.]\d{1,2}(?!\d)"),
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # A fee charged ("收费20元", "手续费0.1元"), not any sum nearby ("最高额度100万").
             "fee": re.compile(r"(收|费)[^,;。,;]{0,8}?(" + _SUM + ")"),
@@ -111,6 +115,16 @@ _BEYOND_FREE = re.compile(r"平时|平常|正常|之后|以后|过后|到期后|
 _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱|额度|(?:贷|借)(?:款)?得?(?:多少|几多)")
 # A length of time asked as an amount ("多少天", "几个月").
 _DURATION_ASKED = re.compile(r"(?:多少|几多|几)(?:个)?(?:天|日|月|年|周|星期|礼拜)")
+# A day asked, not a length of time: "由边一日开始计", "几号截止", "从什么时候起".
+_DATE_ASKED = re.compile(r"(?:哪|边|几)一?(?:天|日|号)|几月几|"
+                         r"(?:从|由)(?:什么|啥|哪|边|几)(?:时候|时|天|日|号)|(?:什么|啥)日子|日期")
+# A day of a year, as merchants write it ("2月20号", "2020年3月1日").
+_DAY = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})(?:日|号)?")
+# What happens once an entry's period is over ("3月1号结束后我勋章会不会掉回去").
+_AFTER_END = re.compile(r"(?:结束|到期|截止|过期|期满|完结|完咗|过咗|过了)(?:了|咗)?(?:之后|以后|后|过后)|"
+                        r"\d+月\d+[日号]?(?:之后|以后|过后)")
+# An answer that says what follows the period ("到期按1688平台标准考核").
+_AFTER_SAID = re.compile(r"到期|结束后|之后|以后|届时|恢复|延续|过后")
 # What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
 _WORTH_ASKED = re.compile(r"值多少|值几|价值|折合|值不值|花钱买|花錢買|自己买|单独买|另外买|买的话")
 
@@ -164,10 +178,13 @@ class Choice:
 
 
 def aspects_in(kb: KnowledgeBase, text: str) -> List[str]:
-    """Aspects whose words appear in the text (the NLU tags most; this sees every one)."""
+    """Aspects whose words appear in the text (the NLU tags most; this sees every one), or
+    that one of the glossary's patterns finds ("咋开通", "给哪种商家的")."""
     lowered = (text or "").lower()
-    return [aspect for aspect, words in kb.aspects.items()
-            if any(w.lower() in lowered for w in words)]
+    found = [aspect for aspect, words in kb.aspects.items()
+             if any(w.lower() in lowered for w in words)]
+    return found + [aspect for aspect, patterns in kb.aspect_patterns.items()
+                    if aspect not in found and any(p.search(lowered) for p in patterns)]
 
 
 def platforms_hinted(kb: KnowledgeBase, text: str, question: Question) -> List[str]:
@@ -704,6 +721,27 @@ def _region_in_name(kb: KnowledgeBase, topic: Optional[str], text: str) -> bool:
     return bool(found) and all(any(w in name for name in names) for w in found)
 
 
+def _beyond_window(kb: KnowledgeBase, entry: Entry, lowered: str, body: str) -> Optional[str]:
+    """A day asked about outside the entry's own dated period, which the entry does not name
+    either ("2月20号的订单" of a rule for 1月19日至2月16日), or what follows the period when
+    the answer does not say: the detail the document leaves open, or None."""
+    start, end = entry.window.valid_from, entry.window.valid_until
+    if start is None or end is None:
+        return None
+    period = dict(start=format_date(kb, start), end=format_date(kb, end))
+    own = " ".join([entry.answer, *entry.facets.values()])
+    for match in _DAY.finditer(lowered):
+        try:
+            day = dt.date(int(match.group(1) or start.year), int(match.group(2)), int(match.group(3)))
+        except ValueError:
+            continue
+        if not start <= day <= end and f"{day.month}月{day.day}" not in own:
+            return kb.replies["detail_outside_window"].format(day=format_date(kb, day), **period)
+    if _AFTER_END.search(lowered) and not _AFTER_SAID.search(body):
+        return kb.replies["detail_after_window"].format(**period)
+    return None
+
+
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     topic: Optional[str], text: str = "") -> None:
     """Say first that the document does not give the detail or aspect asked about, when it
@@ -716,6 +754,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         answer.missing = silence.detail
         return
     body = "".join(answer.lines)
+    entry = kb.entries.get(topic or "")
+    # "2月20号的订单超时发货会怎样" of a rule for 1月19日至2月16日; "结束后会不会掉回去".
+    beyond = _beyond_window(kb, entry, lowered, body) if entry is not None else None
+    if beyond is not None:
+        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=beyond))
+        answer.missing = beyond
+        return
     # "流量红包每家能分到多少": a share of a total; "那10家服务商是哪几家": names of what is counted.
     detail = (kb.replies["detail_share"] if share_unanswered(lowered, body)
               else kb.replies["detail_names"] if names_unlisted(lowered, body) else None)
@@ -738,13 +783,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     # "湖北打标活动几时开始": 湖北 is in the entry's own name; the time is what is asked.
     aspects = [a for a in question.of("aspect")
                if not (a == "region" and _region_in_name(kb, topic, lowered))]
-    entry = kb.entries.get(topic or "")
     facets = entry.facets if entry else {}
     # An aspect no entry gives (叠加, 公式, 电话) is missing whatever else was asked.
     missing = next((a for a in aspects if a in NEVER_IMPLIED and not facet_keys(facets, [a])), None)
     amount_kind = _amount_kind(text)
     # "极速到账平时收费多少": 免费 for two months is not the fee asked; only a fee charged is.
     cost_kind = "fee" if _BEYOND_FREE.search(lowered) else "cost"
+    time_kind = "date" if _DATE_ASKED.search(lowered) else "time"
     covered, deferred = set(), []  # aspects a facet answers; facets that only point elsewhere
     for aspect in aspects if missing is None else ():
         keys = facet_keys(facets, [aspect])
@@ -757,6 +802,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             continue  # "无纺布几多钱一吨": a facet that counts brands is no sum of money
         elif keys and aspect == "cost" and cost_kind == "fee" and not _FIGURES["fee"].search(facets[keys[0]]):
             continue  # "极速到账平时收费多少": free for two months says no fee
+        elif keys and aspect == "time" and time_kind == "date" \
+                and not _FIGURES["date"].search(facets[keys[0]]):
+            continue  # "由哪一天开始算": "为期两个月" is no day
         elif keys:
             covered.add(aspect)
     if missing is None and deferred and not covered:
@@ -767,7 +815,7 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         # often incidental ("签咗第二年仲有冇份").
         for aspect in ("cost", "amount", "rate") if covered else (
                 "cost", "apply", "amount", "rate", "time", "deadline"):
-            kind = {"amount": amount_kind, "cost": cost_kind}.get(aspect, aspect)
+            kind = {"amount": amount_kind, "cost": cost_kind, "time": time_kind}.get(aspect, aspect)
             # A percentage answers "how much" of a threshold, never "how much money".
             if aspect in aspects and aspect not in covered and not _FIGURES[kind].search(body) and not (
                     kind == "amount" and entry is not None and _FIGURES["threshold"].search(body)):

@@ -114,6 +114,11 @@ class ActionClarify(Action):
             return [SlotSet(contract.SLOT_PENDING_OFFER, None)]
         if self._answerer is None:
             self._answerer = ActionAnswerProgramme(self._store)
+        if question.of("platform"):
+            # "美国对跨境小包关税多少": another platform's or authority's word beside one of
+            # ours; a programme question decides that (the entry of ours only when it answers
+            # what is asked), not a choice between guesses.
+            return await self._answerer.run(dispatcher, tracker, domain)
         answered = await self._answerer.answer_if_clear(dispatcher, tracker)
         if answered is not None:
             # The classifier hesitated over the wording, the knowledge base did not.

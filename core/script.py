@@ -24,6 +24,13 @@ SCRIPTS = (SIMPLIFIED, TAIWAN, HONG_KONG)
 _CANTONESE_MARKERS = frozenset("嘅咗唔冇啲嗰佢哋喺乜嘢噉畀㗎嚟咩嘞喎")
 _CANTONESE_WORDS = ("點樣", "幾多", "邊度", "而家", "係咪", "可唔可以", "有冇")
 
+# Variant characters merchants type for the standard ones of simplified writing: 帐 for 账
+# in money words ("到帐", "帐户"); the documents use the standard forms.
+_VARIANT_WORDS = {"到帐": "到账", "帐户": "账户", "帐号": "账号", "转帐": "转账", "对帐": "对账",
+                  "帐期": "账期", "帐单": "账单", "帐款": "账款", "记帐": "记账", "算帐": "算账",
+                  "帐目": "账目", "入帐": "入账", "结帐": "结账", "回帐": "回账"}
+_VARIANT = re.compile("|".join(_VARIANT_WORDS))
+
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 _SPACES = re.compile(r"\s+")
 
@@ -103,7 +110,7 @@ def normalize(text: Optional[Text], lowercase: bool = True) -> tuple[Text, Optio
     """Return (normalised text, detected script): cleaned, simplified and lower-cased."""
     cleaned = clean(text)
     script = detect_script(cleaned)
-    simplified = to_simplified(cleaned, script)
+    simplified = _VARIANT.sub(lambda m: _VARIANT_WORDS[m.group(0)], to_simplified(cleaned, script))
     return (simplified.lower() if lowercase else simplified), script
 
 

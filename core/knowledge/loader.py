@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Pattern, Tuple
 
 import opencc
 import yaml
@@ -327,8 +328,29 @@ def _both_scripts(words: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _load_aspect_patterns(path: Path, root: _Reader) -> Dict[str, Tuple[Pattern[str], ...]]:
+    """`aspect_patterns`: per aspect, regular expressions over a message as the actions see it
+    (simplified, lower-cased) for the ways of asking that no word list holds ("咋开通")."""
+    if root.data.get("aspect_patterns") is None:
+        return {}
+    reader = _Reader(path, "aspect_patterns", root.mapping("aspect_patterns"))
+    patterns: Dict[str, Tuple[Pattern[str], ...]] = {}
+    for aspect in reader.data:
+        if aspect not in ASPECTS:
+            raise reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
+        compiled = []
+        for source in reader.texts(aspect):
+            try:
+                compiled.append(re.compile(source))
+            except re.error as e:
+                raise reader.fail(f"'{aspect}': {source!r} is no regular expression ({e})") from e
+        patterns[aspect] = tuple(compiled)
+    return patterns
+
+
 def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, ...]],
-                                        Tuple[str, ...], Tuple[str, ...], Tuple[Platform, ...]]:
+                                        Tuple[str, ...], Tuple[str, ...], Tuple[Platform, ...],
+                                        Dict[str, Tuple[Pattern[str], ...]]]:
     root = _Reader(path, "(file)", _read_yaml(path))
     terms = []
     for i, raw in enumerate(root.items("terms")):
@@ -342,7 +364,7 @@ def _load_glossary(path: Path) -> Tuple[Tuple[Term, ...], Dict[str, Tuple[str, .
             raise aspects_reader.fail(f"unknown aspect '{aspect}' (known: {', '.join(ASPECTS)})")
         aspects[aspect] = _both_scripts(aspects_reader.texts(aspect))
     return (tuple(terms), aspects, platforms, _both_scripts(root.texts("follow_up")),
-            _load_platforms(path, root))
+            _load_platforms(path, root), _load_aspect_patterns(path, root))
 
 
 def _load_words(path: Path) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, ...], ...],
@@ -397,7 +419,7 @@ REQUIRED_REPLIES = ("date", "deadline_closed", "deadline_open", "window_ended",
                     "platform_label", "status_login_hint", "tier_benefits_header",
                     "tier_compare_header", "group_count", "close_entries", "not_given_detail",
                     "not_given_focus", "not_given_definition", "not_mentioned", "detail_share",
-                    "detail_names",
+                    "detail_names", "detail_outside_window", "detail_after_window",
                     "alert_header", "alert_outcome", "alert_outcome_gold", "alert_outcome_silver",
                     "alert_outcome_none", "alert_outcome_disqualified", "alert_outcome_protected",
                     "alert_outcome_no_trade", "alert_newly_missed", "alert_newly_met",
@@ -414,7 +436,7 @@ def _load_replies(path: Path) -> Dict[str, str]:
 def load_knowledge(directory: Path) -> KnowledgeBase:
     """Load the whole knowledge base, or raise KnowledgeError; never returns a partial base."""
     directory = Path(directory)
-    terms, aspects, platforms, follow_up, sites = _load_glossary(directory / GLOSSARY_FILE)
+    terms, aspects, platforms, follow_up, sites, aspect_patterns = _load_glossary(directory / GLOSSARY_FILE)
     replies = _load_replies(directory / REPLIES_FILE)
     shared, synonyms, both_words, status_words = _load_words(directory / GLOSSARY_FILE)
     builder = _Builder()
@@ -446,7 +468,8 @@ def load_knowledge(directory: Path) -> KnowledgeBase:
     return KnowledgeBase(
         programmes=builder.programmes, tier_programme=builder.tier_programme,
         tiers=tuple(builder.tiers), benefits=tuple(builder.benefits), entries=builder.entries,
-        tables=builder.tables, terms=terms, aspects=aspects, replies=replies,
+        tables=builder.tables, terms=terms, aspects=aspects, aspect_patterns=aspect_patterns,
+        replies=replies,
         follow_up=follow_up, aliases=builder.aliases, names=builder.names, platforms=sites,
         shared_terms=shared, synonyms=synonyms, both_words=both_words, status_words=status_words,
         silences=tuple(s for _, _, s in builder.silences))

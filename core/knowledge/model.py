@@ -5,7 +5,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Pattern, Tuple
 
 # Entity value for "gold and silver" (金银牌): the question is about every tier.
 ALL_TIERS = "all"
@@ -195,6 +195,8 @@ class KnowledgeBase:
     both_words: Tuple[str, ...] = ()
     # Words that ask about a store's own tier or figures ("我现在什么等级", "我达标了吗").
     status_words: Tuple[str, ...] = ()
+    # Ways of asking an aspect that no word list holds ("咋开通"): glossary `aspect_patterns`.
+    aspect_patterns: Mapping[str, Tuple[Pattern[str], ...]] = field(default_factory=dict)
     # Details the documents leave open, per entry (knowledge files' `silent_on`).
     silences: Tuple[Silence, ...] = ()
     # kind ("tier", "benefit", "measure", ...) -> lower-cased alias or id -> id

@@ -1109,3 +1109,35 @@ async def test_programme_facts_from_the_documents_openings(action):
     assert "出海" in why["answer"], why["answer"]
     pack = await reply(action, "基础服务包是什么", entity("resource", "resource_service_pack"))
     assert "商家服务保障" in pack["answer"] and "经营赋能保障" in pack["answer"]
+
+
+def test_ways_of_asking_no_word_list_holds_are_aspects(kb):
+    assert "apply" in aspects_in(kb, "这个主播资格怎么样才能开通")
+    assert "apply" in aspects_in(kb, "需要我们自己去报名吗")
+    assert "eligibility" in aspects_in(kb, "这些优惠是给哪类企业准备的")
+    assert "eligibility" in aspects_in(kb, "外地的卖家也能有吗")
+    assert "time" in aspects_in(kb, "免费期从哪天起算")
+    assert "time" in aspects_in(kb, "扣了分是马上降级吗")
+    assert "what" in aspects_in(kb, "装修服务有咩作用")
+    assert not {"apply", "eligibility", "time"} & set(aspects_in(kb, "哪种方式到账最快"))
+
+
+async def test_a_day_asked_is_not_answered_by_a_length_of_time(action):
+    message = await reply(action, "湖北的免费极速到账从哪天起算", entity("measure", "measure_1"))
+    assert message["answer"].startswith("原文没有写明") and "两个月" in message["answer"]
+
+
+async def test_a_day_outside_an_entrys_period_is_said_to_be_left_open(action):
+    badge = entity("measure", "measure_14")
+    outside = await reply(action, "交易勋章临时规则 3月5号那天还按高的等级显示吗", badge)
+    assert outside["answer"].startswith("原文没有写明2020年3月5日的情况") and "2月11日" in outside["answer"]
+    inside = await reply(action, "交易勋章临时规则 2月20号那天按哪个等级显示", badge)
+    assert not inside["answer"].startswith("原文没有写明")
+
+
+async def test_what_follows_an_entrys_period_is_said_to_be_left_open_unless_given(action):
+    after = await reply(action, "交易勋章临时规则过了之后还会这样显示吗", entity("measure", "measure_14"))
+    assert after["answer"].startswith("原文没有写明这一条在2020年3月1日结束以后怎样")
+    # The live-streaming pack says what follows its 30 days (到期按平台标准考核).
+    given = await reply(action, "30天达人主播资格到期以后呢", entity("resource", "resource_live"))
+    assert not given["answer"].startswith("原文没有写明") and "到期按1688平台标准考核" in given["answer"]

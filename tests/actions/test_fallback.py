@@ -134,3 +134,16 @@ async def test_an_entry_named_in_pinyin_is_answered_when_nothing_else_comes_near
     t.latest_message["text"] = "jiaoyixunzhang会不会降"
     messages, events = await run(action, t)
     assert messages[0]["response"] == "utter_answer" and "第14条" in messages[0]["answer"]
+
+
+async def test_another_platforms_question_beside_one_of_our_words_is_declined():
+    # Unsure, a question about another authority's charge that shares a section's word
+    # (跨境) is the other's, not a choice between that section and a guess.
+    action = ActionClarify(knowledge_store())
+    t = tracker([user("nlu_fallback")],
+                [entity("section", "home_cross_border"), {"entity": "platform", "value": "other"},
+                 entity("aspect", "amount")],
+                [{"name": "nlu_fallback"}, {"name": "ask_programme"}, {"name": "out_of_scope"}])
+    t.latest_message["text"] = "欧洲对跨境小包的关税现在收多少"
+    [message], _ = await run(action, t)
+    assert message["response"] == "utter_other_platform"

@@ -102,3 +102,10 @@ def test_the_merchants_script_is_the_latest_that_shows_one():
     assert script.merchant_script(newest_first) == script.TAIWAN
     assert script.merchant_script(newest_first[:2]) == script.SIMPLIFIED  # only a neutral one
     assert script.merchant_script([{}, {PARSE_SCRIPT: "latin"}]) is None
+
+
+def test_variant_characters_of_money_words_become_the_standard_ones():
+    # "到帐" and "帐户" are how many merchants type 到账 and 账户; the documents use the latter.
+    assert script.normalize("多久能到帳")[0] == "多久能到账"
+    assert script.normalize("帐户被冻结了,对帐单在哪")[0] == "账户被冻结了,对账单在哪"
+    assert script.normalize("露营帐篷")[0] == "露营帐篷"

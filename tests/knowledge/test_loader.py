@@ -113,3 +113,19 @@ def test_store_raises_when_there_is_no_good_base_yet(knowledge_copy):
     _edit(knowledge_copy / "aliexpress_tiers.yml", "valid_until: 2024-03-31", "valid_until: x")
     with pytest.raises(KnowledgeError):
         KnowledgeStore(knowledge_copy).get()
+
+
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        ("aspect_patterns:\n  apply: [", "aspect_patterns:\n  applying: [", "unknown aspect 'applying'"),
+        ("aspect_patterns:\n  apply: [", "aspect_patterns:\n  apply: ['(?:怎么', ", "is no regular expression"),
+    ],
+)
+def test_a_bad_aspect_pattern_is_rejected_with_its_aspect(knowledge_copy, old, new, problem):
+    path = knowledge_copy / "glossary.yml"
+    _edit(path, old, new)
+    with pytest.raises(KnowledgeError) as err:
+        load_knowledge(knowledge_copy)
+    assert str(path) in str(err.value) and "aspect_patterns" in str(err.value)
+    assert problem in str(err.value)
