@@ -26,6 +26,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from actions.answers import Answer
 from actions.focus import (
     names_unlisted,
+    reference_unvalued,
     share_unanswered,
     undefined_term,
     unheard_thing,
@@ -320,6 +321,39 @@ def _within_named_programmes(kb: KnowledgeBase, question: Question) -> Question:
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+def _common_suffix(one: str, other: str) -> int:
+    size = 0
+    while size < min(len(one), len(other)) and one[-1 - size] == other[-1 - size]:
+        size += 1
+    return size
+
+
+def _with_sibling_rows(kb: KnowledgeBase, question: Question, text: str) -> Question:
+    """Rows of a table asked beside the one named, by the word that sets them apart ("关键词跟
+    类目各订几个": 类目订阅 shares 订阅 with 关键词订阅, and 类目 is in the message)."""
+    named = question.of("feature")
+    if not named:
+        return question
+    lowered = text.lower()
+    added = []
+    for table in kb.tables.values():
+        names = {row.id: row.name.lower() for row in table.rows}
+        for row in table.rows:
+            if row.id in named or row.id in added:
+                continue
+            for other in named:
+                size = _common_suffix(row.name.lower(), names.get(other, ""))
+                head = row.name.lower()[:-size] if size >= 2 else ""
+                if len(head) >= 2 and head in lowered:
+                    added.append(row.id)
+                    break
+    if not added:
+        return question
+    ids = dict(question.ids)
+    ids["feature"] = [*named, *added]
+    return Question(ids=ids, measure_numbers=list(question.measure_numbers))
+
+
 def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
     named = list(question.of("aspect"))
     named += [a for a in aspects if a not in named]
@@ -355,8 +389,8 @@ def _with_becoming(question: Question, text: str, whole: bool) -> Question:
 def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: str,
            compose: Compose) -> Choice:
     """Choose the entry (or entries) that answer the message, and compose the answer."""
-    question = _within_named_programmes(
-        kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text))
+    question = _with_sibling_rows(kb, _within_named_programmes(
+        kb, _with_categories(kb, _with_aspects(question, aspects_in(kb, text)), text)), text)
     whole = _asks_whole(question, text.lower())
     question = _with_becoming(question, text, whole)
     hits = retriever.rank(text, limit=8)
@@ -773,6 +807,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     if thing is not None:
         answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
         answer.missing = thing
+        return
+    # "基准定价是多少": the answer gives a cut from it, not its value.
+    reference = reference_unvalued(lowered, body)
+    if reference is not None:
+        answer.lines.insert(0, kb.replies["not_given_focus"].format(
+            thing=kb.replies["detail_reference"].format(reference=reference)))
+        answer.missing = reference
         return
     # "渠道商是谁": a term the answer only mentions in passing is not explained by it.
     term = undefined_term(lowered, body, _names_of(kb, topic))

@@ -98,7 +98,7 @@ _OPEN_QUESTION = re.compile(r"^(?:什么|啥|咩|乜|乜嘢|哪|边|何|几|多�
 # Nouns only (jieba's tags): a verb there is what the merchant wants done ("有冇帮手"), which the
 # nearest entry answers or not on its own terms; after 有冇得 ("有冇得候补") a verb is what may
 # be had.
-_THING_TAGS = ("n", "nz", "vn")
+_THING_TAGS = ("n", "nz", "vn", "b")
 _CHANCE_TAGS = _THING_TAGS + ("v", "b")
 # Below this count in jieba's general dictionary a "word" is debris of colloquial or Cantonese
 # text cut apart ("系咪", "店能"), not a thing anyone asked about.
@@ -195,6 +195,30 @@ def undefined_term(text: str, body: str, names: Collection[str]) -> Optional[str
     if re.search(re.escape(term) + _DEFINES, body.lower()):
         return None
     return term
+
+
+# A figure given against a reference ("比照网商银行基准定价直减20bps", "参照原价打折") ...
+_REFERENCE = re.compile(r"(?:比照|参照|参考|对比|相对于|相对)([\u4e00-\u9fff]{2,10}?)"
+                        r"(?:的)?(?:基础上)?(?:直减|下调|降低|减少|减|上浮|打折|优惠|降)")
+# ... whose own value is asked ("基准定价而家系几多%").
+_VALUE_ASKED = re.compile(r"多少|几多|几个点|几%|是几|幾多")
+
+
+def reference_unvalued(text: str, body: str) -> Optional[str]:
+    """The reference a figure is given against, when the question asks its own value and the
+    answer gives none ("基准定价是多少" of "比照基准定价直减20bps"): the document gives the
+    difference, not the reference."""
+    if not _VALUE_ASKED.search(text):
+        return None
+    for match in _REFERENCE.finditer(body.lower()):
+        term = match.group(1)
+        # The question may name the reference shorter than the answer does (基准定价).
+        for size in range(len(term), 1, -1):
+            tail = term[-size:]
+            if tail in text and tail not in _GENERAL and not re.search(re.escape(tail) + r"[::是为]\s*\d",
+                                                                      body.lower()):
+                return tail
+    return None
 
 
 # A share asked for ("每家能分到多少", "我一家店能领几多"): what one merchant gets ...

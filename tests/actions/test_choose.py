@@ -13,7 +13,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
-from actions.focus import undefined_term
+from actions.focus import undefined_term, unheard_thing
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from core.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
@@ -1141,3 +1141,31 @@ async def test_what_follows_an_entrys_period_is_said_to_be_left_open_unless_give
     # The live-streaming pack says what follows its 30 days (到期按平台标准考核).
     given = await reply(action, "30天达人主播资格到期以后呢", entity("resource", "resource_live"))
     assert not given["answer"].startswith("原文没有写明") and "到期按1688平台标准考核" in given["answer"]
+
+
+def test_what_decides_a_figure_is_a_calculation(kb):
+    assert "calculation" in aspects_in(kb, "最低几个点是按什么标准定的")
+    assert "calculation" not in aspects_in(kb, "定了吗")
+
+
+async def test_the_value_of_a_reference_a_cut_is_given_against_is_said_to_be_missing(action):
+    message = await reply(action, "电票贴现的网商银行基准定价本身是多少", entity("measure", "measure_3"))
+    assert message["answer"].startswith("原文没有写明您问的网商银行基准定价本身的数值")
+    assert "20bps" in message["answer"]
+    # The cut itself asked: answered as it is.
+    cut = await reply(action, "电票贴现优惠多少个点", entity("measure", "measure_3"))
+    assert not cut["answer"].startswith("原文没有写明") and "20bps" in cut["answer"]
+
+
+async def test_a_second_row_of_a_table_asked_by_the_word_that_sets_it_apart(action):
+    # 类目订阅 is named only by 类目, beside 关键词订阅 named in full.
+    message = await reply(action, "询价单订阅3.0关键词订阅和类目各能订多少", entity("version", "version_v3"),
+                          entity("feature", "feature_keyword"), entity("aspect", "amount"))
+    assert "关键词订阅" in message["answer"] and "类目订阅" in message["answer"]
+    alone = await reply(action, "询价单订阅3.0关键词订阅能订多少", entity("version", "version_v3"),
+                        entity("feature", "feature_keyword"), entity("aspect", "amount"))
+    assert "类目订阅" not in alone["answer"]
+
+
+def test_a_thing_asked_whether_it_exists_may_be_a_distinguishing_word(kb):
+    assert unheard_thing("直播名额满了有没有候补", "扶持名额10000家", kb.vocabulary) == "候补"
