@@ -425,6 +425,15 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             allowed = []
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
+        if topic == COMPARISON_TOPIC and not question.compare and not question.aspects \
+                and not _BENEFIT_ASKED.search(lowered) \
+                and not (allowed and allowed[0].score >= MIN_SCORE):
+            # "金银牌最后是谁决定的": both tiers named and something asked of them that is no
+            # comparison; what is left beside the names ranks nothing, the whole message does.
+            whole_ranked = [h for h in hits if site_of(kb, h.programme) == site_of(kb, kb.tier_programme)
+                            and not (h.kind == "programme" and h.facet is None)]
+            if clear_lead(whole_ranked, CLEAR_MIN_SCORE):
+                allowed = whole_ranked
     top = (allowed[0] if allowed and allowed[0].score >= MIN_SCORE and not retriever.weak(allowed[0])
            else None)
     if top is not None and top.kind == "programme" and top.facet is None and question.of("programme"):

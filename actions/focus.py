@@ -239,6 +239,7 @@ def share_unanswered(text: str, body: str) -> bool:
 # Names asked for ("有名单吗", "是哪几家", "都叫什么", "分别是谁") ...
 _NAMES_ASKED = re.compile(r"名单|名字|名称|叫什么|叫咩|叫啥|叫乜|什么名|咩名|是谁|有谁|"
                           r"边几间|边几家|哪几家|哪几间|哪几款|具体是哪些|"
+                          r"(?:哪|边)(?:\d+|[一二三四五六七八九十两]+)(?:家|间|个|款|位)|"
                           r"哪些(?:软件|公司|服务商|厂商|机构|工具|企业|品牌|合作)|边啲(?:软件|公司|服务商|工具)")
 # ... where the answer counts them ("10家认证的服务商", "二十余款工具") and lists none.
 _COUNTED = re.compile(r"(?:\d+|[一二三四五六七八九十两]+)余?(?:家|款|间)")

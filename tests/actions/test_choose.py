@@ -13,7 +13,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
-from actions.focus import undefined_term, unheard_thing
+from actions.focus import names_unlisted, undefined_term, unheard_thing
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from core.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
@@ -997,7 +997,7 @@ async def test_how_much_may_be_borrowed_is_no_rate_cut(action):
 
 
 def test_names_asked_of_what_is_only_counted():
-    from actions.focus import names_unlisted
+
     assert names_unlisted("那10家工业品牌服务商 能不能告诉我名字", "1688组织10家经过认证的工业品牌专业服务商")
     assert not names_unlisted("那10家服务商有什么用", "1688组织10家经过认证的工业品牌专业服务商")
 
@@ -1169,3 +1169,23 @@ async def test_a_second_row_of_a_table_asked_by_the_word_that_sets_it_apart(acti
 
 def test_a_thing_asked_whether_it_exists_may_be_a_distinguishing_word(kb):
     assert unheard_thing("直播名额满了有没有候补", "扶持名额10000家", kb.vocabulary) == "候补"
+
+
+def test_places_papers_and_how_a_figure_is_counted_asked_in_other_words_are_aspects(kb):
+    assert "place" in aspects_in(kb, "直播基地都在哪些城市")
+    assert "documents" in aspects_in(kb, "要准备什么证件")
+    assert "calculation" in aspects_in(kb, "两个店是分开算还是合起来算")
+    assert "calculation" in aspects_in(kb, "是按自然月算还是按30天算")
+    assert not {"place", "documents", "calculation"} & set(aspects_in(kb, "这个资格怎么拿"))
+
+
+def test_names_asked_by_their_number_are_names(kb):
+
+    assert names_unlisted("那几家服务商具体是哪5家", "1688组织10家经过认证的服务商")
+
+
+async def test_both_tiers_and_something_no_comparison_answers_get_the_entry_the_message_ranks(action):
+    message = await reply(action, "金银牌最终是谁来决定的", entity("tier", "all"))
+    assert "酌情" in message["answer"] and "橱窗激励" not in message["answer"]
+    compared = await reply(action, "金银牌有啥不同", entity("tier", "all"), entity("aspect", "compare"))
+    assert "橱窗激励" in compared["answer"]
