@@ -363,10 +363,17 @@ def _with_aspects(question: Question, aspects: Sequence[str]) -> Question:
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+# Metrics named that make a store's whole case ("好评率…上网率…纠纷率… 能上金牌不"): asked
+# whether it becomes a tier, the conditions as a whole answer, not each metric's own.
+WHOLE_CASE_METRICS = 3
+
+
 def _asks_whole(question: Question, lowered: str) -> bool:
-    """Metrics named with a tier, and whether they are enough ("好评率93% 够银牌吗")."""
+    """Metrics named with a tier, and whether they are enough ("好评率93% 够银牌吗"), or most
+    of a store's figures given and whether it becomes the tier."""
     return bool(question.of("tier") and question.of("metric") and not question.of("benefit")
-                and _WHOLE.search(lowered))
+                and (_WHOLE.search(lowered) or (len(set(question.of("metric"))) >= WHOLE_CASE_METRICS
+                                                 and _BECOMING.search(lowered))))
 
 
 def _with_becoming(question: Question, text: str, whole: bool) -> Question:

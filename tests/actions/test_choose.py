@@ -1189,3 +1189,13 @@ async def test_both_tiers_and_something_no_comparison_answers_get_the_entry_the_
     assert "酌情" in message["answer"] and "橱窗激励" not in message["answer"]
     compared = await reply(action, "金银牌有啥不同", entity("tier", "all"), entity("aspect", "compare"))
     assert "橱窗激励" in compared["answer"]
+
+
+async def test_most_of_a_stores_figures_and_whether_it_becomes_a_tier_get_the_whole_conditions(action):
+    metrics = [entity("metric", m) for m in ("metric_positive_feedback", "metric_online_72h",
+                                              "metric_snad")]
+    message = await reply(action, "好评率96 上网率88 纠纷率也不高 我评得上银牌吗", entity("tier", "silver"),
+                          *metrics)
+    assert "排名靠前" in message["answer"] and "有交易记录" in message["answer"]
+    one = await reply(action, "好评率96 评得上银牌吗", entity("tier", "silver"), metrics[0])
+    assert "92%" in one["answer"]
