@@ -23,13 +23,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import jieba
+
 from actions.answers import Answer
 from actions.focus import (
     names_unlisted,
+    price_unanswered,
     reference_unvalued,
     share_unanswered,
     undefined_term,
     unheard_thing,
+    unheard_use,
+    unit_unanswered,
     unlisted_benefit,
     unnamed_thing,
 )
@@ -75,6 +80,9 @@ BACKGROUND_MIN_CHARS = 40
 OWN_NAMES = ("measure", "resource", "version", "feature", "section", "guarantee", "tier",
              "metric", "violation", "benefit")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+# Words of any question, which say nothing of which facet is meant.
+_EVERYDAY = frozenset({"什么", "到底", "一直", "怎么", "多少", "可以", "哪些", "就是", "这个", "那个",
+                       "我们", "你们", "他们", "一下", "是不是", "有没有", "现在", "还是", "老师"})
 # "除了X(以外),还有…": X is what the merchant already knows.
 _BESIDES = re.compile("(?:除了|除咗|除开|除開|除去)([^,\uff0c\u3002!\uff01?\uff1f;\uff1b]{1,24}?)"
                       "(?:以外|之外|外|,|\uff0c|还|還|仲|另外)")
@@ -432,6 +440,11 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             allowed = []
         if _programme_facet_asked(kb, question):
             allowed = []  # "五大保障总价值多少": the programme's own figure, not a measure's
+        if question.of("tier") and not question.of("benefit") and _BENEFIT_ASKED.search(lowered) \
+                and allowed and allowed[0].kind == "metric":
+            # "我们店类目排前20了 冲金牌有啥好处": the figures the store gives of itself rank a
+            # metric; what the tier brings is asked.
+            allowed = []
         if topic == COMPARISON_TOPIC and not question.compare and not question.aspects \
                 and not _BENEFIT_ASKED.search(lowered) \
                 and not (allowed and allowed[0].score >= MIN_SCORE):
@@ -471,6 +484,15 @@ def decide(kb: KnowledgeBase, retriever: Retriever, question: Question, text: st
             answer, topic, how = candidate, candidate_topic, "retrieval"
             if isinstance(answer, Answer):
                 _add_close_second(kb, answer, top, allowed, question, compose)
+    first = hits[0] if hits else None
+    if (how == "entities" and first is not None and first.facet and first.id == topic
+            and not question.aspects and isinstance(answer, Answer) and clear_lead(hits, CLEAR_MIN_SCORE)
+            and _facet_adds_words(kb, first, answer, text)):
+        # "电商三板斧是哪三板斧": the entry named, and the message's own words found only in one
+        # facet of it: that facet answers.
+        candidate, candidate_topic = compose(question_for(first, question))
+        if isinstance(candidate, Answer):
+            answer, topic = candidate, candidate_topic
     if top is not None and not specific:
         # "湖北商家有哪些专属优惠": several of one programme's entries answer the aspect asked,
         # and the programme's own facet for it lists them all.
@@ -630,6 +652,16 @@ def _member_of_named_group(kb: KnowledgeBase, question: Question, top: Hit) -> b
         return False
     entry = kb.entries.get(top.id)
     return entry is not None and entry.group in groups
+
+
+def _facet_adds_words(kb: KnowledgeBase, hit: Hit, answer: Answer, text: str) -> bool:
+    """Whether the hit's facet holds a word of the message (two characters or more, no
+    everyday word) that the answer composed does not."""
+    entry = kb.entries.get(hit.id)
+    facet = entry.facets.get(hit.facet or "", "") if entry else ""
+    body = "".join(answer.lines)
+    return any(len(word) >= 2 and word in facet and word not in body and word not in _EVERYDAY
+               for word in jieba.lcut(text.lower()))
 
 
 def _two_close_entries(question: Question, ranked: Sequence[Hit]) -> bool:
@@ -813,7 +845,8 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
         return
     # "流量红包每家能分到多少": a share of a total; "那10家服务商是哪几家": names of what is counted.
     detail = (kb.replies["detail_share"] if share_unanswered(lowered, body)
-              else kb.replies["detail_names"] if names_unlisted(lowered, body) else None)
+              else kb.replies["detail_names"] if names_unlisted(lowered, body)
+              else kb.replies["detail_price"] if price_unanswered(lowered, body) else None)
     if detail is not None:
         answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=detail))
         answer.missing = detail
@@ -822,6 +855,13 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     thing = unnamed_thing(lowered, body, _KnownWords(kb, topic), kb.synonyms)
     if thing is not None:
         answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
+        answer.missing = thing
+        return
+    # "美化照片最多几多张": a count by a measure word no figure of the answer uses.
+    unit = unit_unanswered(lowered, body)
+    if unit is not None:
+        thing = kb.replies["detail_count"].format(unit=unit)
+        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=thing))
         answer.missing = thing
         return
     # "基准定价是多少": the answer gives a cut from it, not its value.
@@ -880,7 +920,8 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                 break
     if missing is None:
         # "直播课有回放吗": a thing no document mentions, asked whether it exists.
-        thing = unheard_thing(lowered, body, kb.vocabulary, kb.synonyms)
+        thing = (unheard_thing(lowered, body, kb.vocabulary, kb.synonyms)
+                 or unheard_use(lowered, body, kb.vocabulary, kb.synonyms))
         if thing is None and (topic == COMPARISON_TOPIC or topic in {t.id for t in kb.tiers}):
             # "金牌有没有专属物流优惠": the tiers' benefits are a closed list.
             thing = unlisted_benefit(lowered, body, kb.synonyms)

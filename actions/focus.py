@@ -221,6 +221,54 @@ def reference_unvalued(text: str, body: str) -> Optional[str]:
     return None
 
 
+# A price asked ("诚信通一年多少钱", "年费几钱") ...
+_PRICE_ASKED = re.compile(r"年费|会费|一年(?:要)?(?:多少|几多|几)钱|(?:多少|几多|几)钱一年|"
+                          r"价格|价钱|售价|收费标准|卖(?:多少|几多|几)钱")
+# ... of which the answer gives only a subsidy or a discount on it, no price.
+_SUBSIDY_GIVEN = re.compile(r"补贴|红包|赠送|送|奖励|优惠|减免|补助|折")
+_PRICE_GIVEN = re.compile(r"价格|年费|售价|原价|收费|费用为|每年\d")
+
+
+def price_unanswered(text: str, body: str) -> bool:
+    """Whether the question asks a price and the answer gives only a subsidy or discount
+    ("诚信通一年多少钱" of "赠送100元续费补贴")."""
+    return bool(_PRICE_ASKED.search(text) and _SUBSIDY_GIVEN.search(body) and not _PRICE_GIVEN.search(body))
+
+
+# How many of a thing, by its measure word ("美化照片最多几多张", "直播几场") ...
+_UNIT_ASKED = re.compile(r"(?:多少|几多|几)(张|件|款|场|次|篇|单|位|间|套|节|堂|期)")
+
+
+def unit_unanswered(text: str, body: str) -> Optional[str]:
+    """The measure word of a count asked that no figure of the answer uses: the count is not
+    given ("最多几多张" of a service that helps beautify photos)."""
+    for match in _UNIT_ASKED.finditer(text):
+        unit = match.group(1)
+        if not re.search(r"[\d一二三四五六七八九十两百千万余多]\s*" + unit, body):
+            return unit
+    return None
+
+
+# Whether something may be done with what is given ("补贴能提现吗", "可唔可以转让") ...
+_MAY_DO = re.compile(r"(?:能不能|可不可以|可唔可以|能唔能|能否|可否|可以|能)([\u4e00-\u9fff]{2,4}?)"
+                     r"(?=吗|嘛|么|嗎|不|唔|还是|定系|定係|呢)")
+
+
+def unheard_use(text: str, body: str, vocabulary: str,
+                synonyms: Iterable[Sequence[str]] = ()) -> Optional[str]:
+    """A thing the question asks may be done ("能提现吗") that no document ever speaks of
+    and the answer does not name."""
+    for match in _MAY_DO.finditer(text):
+        for part in pseg.cut(match.group(1)):
+            word = part.word
+            if len(word) < 2 or not part.flag.startswith(_CHANCE_TAGS) or word in _GENERAL \
+                    or word in _RELATIONS or jieba.get_FREQ(word, 0) < _MIN_WORD_COUNT:
+                continue
+            if word not in vocabulary and not named_in(word, body, synonyms):
+                return word
+    return None
+
+
 # A share asked for ("每家能分到多少", "我一家店能领几多"): what one merchant gets ...
 _SHARE_ASKED = re.compile(r"(?:每|单|我一|一)(?:一)?(?:家|间|户|位商家|个商家|个店|个卖家|家店|间店|间铺)"
                           r"[^,，。;；!！?？]{0,8}?(?:多少|几多|几个|几钱)|"

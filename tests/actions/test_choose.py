@@ -13,7 +13,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 
 from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
-from actions.focus import names_unlisted, undefined_term, unheard_thing
+from actions.focus import names_unlisted, undefined_term, unheard_thing, unheard_use
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
 from core.knowledge.retrieval import HomophoneNames, Retriever, TypoNames, retriever_for
@@ -1199,3 +1199,32 @@ async def test_most_of_a_stores_figures_and_whether_it_becomes_a_tier_get_the_wh
     assert "排名靠前" in message["answer"] and "有交易记录" in message["answer"]
     one = await reply(action, "好评率96 评得上银牌吗", entity("tier", "silver"), metrics[0])
     assert "92%" in one["answer"]
+
+
+async def test_a_price_asked_of_what_only_a_subsidy_is_given_for_is_said_to_be_missing(action):
+    message = await reply(action, "诚信通的年费现在是多少", entity("measure", "measure_8"))
+    assert message["answer"].startswith("原文没有写明价格本身") and "100元" in message["answer"]
+    subsidy = await reply(action, "自助续费补贴送多少钱", entity("measure", "measure_8"))
+    assert not subsidy["answer"].startswith("原文没有写明") and "100元" in subsidy["answer"]
+
+
+async def test_a_count_asked_by_a_measure_word_no_figure_uses_is_said_to_be_missing(action):
+    pack = entity("resource", "resource_service_pack")
+    message = await reply(action, "服务包帮忙装修旺铺 一共装几套", pack)
+    assert message["answer"].startswith("原文没有写明具体数量(多少套)")
+
+
+def test_a_use_no_document_speaks_of_is_unheard(kb):
+
+    assert unheard_use("这个补贴可以转让吗", "赠送100元续费补贴", kb.vocabulary) == "转让"
+    assert unheard_use("湖北商家能参加吗", "面向湖北地区商家", kb.vocabulary) is None
+
+
+async def test_a_tiers_benefits_asked_beside_the_stores_own_figures_are_the_benefits(action):
+    message = await reply(action, "我店好评率做到97%了 升银牌能多啥福利", entity("tier", "silver"))
+    assert "橱窗" in message["answer"]
+
+
+async def test_the_words_of_one_facet_of_the_entry_named_get_that_facet(action):
+    message = await reply(action, "服务包说的电商三板斧具体指啥", entity("resource", "resource_service_pack"))
+    assert "流量、转化、网规" in message["answer"]
