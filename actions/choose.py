@@ -111,7 +111,8 @@ _FIGURES = {"amount": re.compile(r"(?<![第\d一二三四五六七八九十两�
                                    r"(天|个月|周|星期|年(?!\d))"),
             "deadline": re.compile(r"\d+(年|月|日)"),
             # A day asked ("由哪一天开始算"): a date, not a length ("为期两个月").
-            "date": re.compile(r"\d+月\d+(日|号)|\d+月(上|中|下)旬|\d{4}年\d+月|\d{1,2}[-/.]\d{1,2}(?!\d)"),
+            "date": re.compile(r"\d+月\d+(日|号)|\d+月(上|中|下)旬|\d{4}年\d+月|"
+                               r"(?<![\d.])\d{1,2}[-/]\d{1,2}(?![\d.%])"),
             "cost": re.compile(_MONEY + r"|收费|赠送|送"),
             # A fee charged ("收费20元", "手续费0.1元"), not any sum nearby ("最高额度100万").
             "fee": re.compile(r"(收|费)[^,;。,;]{0,8}?(" + _SUM + ")"),
@@ -125,13 +126,15 @@ _MONEY_ASKED = re.compile(r"钱|块|费|价格|价钱|额度|(?:贷|借)(?:款)?
 # A length of time asked as an amount ("多少天", "几个月").
 _DURATION_ASKED = re.compile(r"(?:多少|几多|几)(?:个)?(?:天|日|月|年|周|星期|礼拜)")
 # A day asked, not a length of time: "由边一日开始计", "几号截止", "从什么时候起".
-_DATE_ASKED = re.compile(r"(?:哪|边|几)一?(?:天|日|号)|几月几|"
+_DATE_ASKED = re.compile(r"(?:哪|边)一?(?:天|日|号)|几号|几月几|"
                          r"(?:从|由)(?:什么|啥|哪|边|几)(?:时候|时|天|日|号)|(?:什么|啥)日子|日期")
 # A day of a year, as merchants write it ("2月20号", "2020年3月1日").
 _DAY = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})(?:日|号)?")
 # What happens once an entry's period is over ("3月1号结束后我勋章会不会掉回去").
-_AFTER_END = re.compile(r"(?:结束|到期|截止|过期|期满|完结|完咗|过咗|过了)(?:了|咗)?(?:之后|以后|后|过后)|"
-                        r"\d+月\d+[日号]?(?:之后|以后|过后)")
+_AFTER_END = re.compile(r"(?:结束|到期|截止|过期|期满|完结|完咗)(?:了|咗)?(?:之后|以后|后|过后)|"
+                        r"(?:规则|活动|政策|期限|时间|日期)(?:过咗|过了)(?:之后|以后|后)")
+# A day named before "之后" ("3月1号之后"): what follows it, when it is the period's last day.
+_AFTER_DAY = re.compile(r"(\d{1,2})月(\d{1,2})[日号]?(?:之后|以后|过后)")
 # An answer that says what follows the period ("到期按1688平台标准考核").
 _AFTER_SAID = re.compile(r"到期|结束后|之后|以后|届时|恢复|延续|过后")
 # What it costs to buy ("自己花钱买要多少钱") is a price: "免费" said of a part of it is none.
@@ -329,6 +332,10 @@ def _within_named_programmes(kb: KnowledgeBase, question: Question) -> Question:
     return Question(ids=ids, measure_numbers=list(question.measure_numbers))
 
 
+# Two things asked together ("关键词跟类目", "各能订多少").
+_JOINED = re.compile(r"[跟和与同及、]|以及|还有|各|分别")
+
+
 def _common_suffix(one: str, other: str) -> int:
     size = 0
     while size < min(len(one), len(other)) and one[-1 - size] == other[-1 - size]:
@@ -343,6 +350,8 @@ def _with_sibling_rows(kb: KnowledgeBase, question: Question, text: str) -> Ques
     if not named:
         return question
     lowered = text.lower()
+    if not _JOINED.search(lowered):
+        return question  # "关键词订阅能按类目筛选吗": a row's word, not a second row asked
     added = []
     for table in kb.tables.values():
         names = {row.id: row.name.lower() for row in table.rows}
@@ -813,13 +822,20 @@ def _beyond_window(kb: KnowledgeBase, entry: Entry, lowered: str, body: str) -> 
     period = dict(start=format_date(kb, start), end=format_date(kb, end))
     own = " ".join([entry.answer, *entry.facets.values()])
     for match in _DAY.finditer(lowered):
-        try:
-            day = dt.date(int(match.group(1) or start.year), int(match.group(2)), int(match.group(3)))
-        except ValueError:
-            continue
-        if not start <= day <= end and f"{day.month}月{day.day}" not in own:
-            return kb.replies["detail_outside_window"].format(day=format_date(kb, day), **period)
-    if _AFTER_END.search(lowered) and not _AFTER_SAID.search(body):
+        # A day without its year is of any year the period touches (1月15日 of 2023-07..2024-03).
+        years = [int(match.group(1))] if match.group(1) else sorted({start.year, end.year})
+        days = []
+        for year in years:
+            try:
+                days.append(dt.date(year, int(match.group(2)), int(match.group(3))))
+            except ValueError:
+                continue
+        if days and not any(start <= day <= end for day in days) \
+                and f"{days[0].month}月{days[0].day}" not in own:
+            return kb.replies["detail_outside_window"].format(day=format_date(kb, days[0]), **period)
+    after_last_day = any((int(m.group(1)), int(m.group(2))) == (end.month, end.day)
+                         for m in _AFTER_DAY.finditer(lowered))
+    if (_AFTER_END.search(lowered) or after_last_day) and not _AFTER_SAID.search(body):
         return kb.replies["detail_after_window"].format(**period)
     return None
 

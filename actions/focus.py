@@ -95,11 +95,11 @@ _EXISTS = re.compile(r"(?:有没有|有冇|有无|有否|有木有|会不会有|
                      r"|有(得)?([\u4e00-\u9fff]{2,12}?)(?=吗|么|冇|没有|没|不[^\u4e00-\u9fff]|不$)")
 # "有什么特权", "有啥应急机制": what there is, asked openly, is for the nearest entry to answer.
 _OPEN_QUESTION = re.compile(r"^(?:什么|啥|咩|乜|乜嘢|哪|边|何|几|多少|甚么|其他|别的|哪些|些|冇|没)")
-# Nouns only (jieba's tags): a verb there is what the merchant wants done ("有冇帮手"), which the
-# nearest entry answers or not on its own terms; after 有冇得 ("有冇得候补") a verb is what may
-# be had.
+# Nouns and distinguishing words ("候补") only (jieba's tags n, nz, vn, b): a verb there is what
+# the merchant wants done ("有冇帮手"), which the nearest entry answers or not on its own terms;
+# after 有冇得 ("有冇得候补") a verb is what may be had.
 _THING_TAGS = ("n", "nz", "vn", "b")
-_CHANCE_TAGS = _THING_TAGS + ("v", "b")
+_CHANCE_TAGS = _THING_TAGS + ("v",)
 # Below this count in jieba's general dictionary a "word" is debris of colloquial or Cantonese
 # text cut apart ("系咪", "店能"), not a thing anyone asked about.
 _MIN_WORD_COUNT = 5
@@ -204,16 +204,20 @@ _REFERENCE = re.compile(r"(?:比照|参照|参考|对比|相对于|相对)([\u4e
 _VALUE_ASKED = re.compile(r"多少|几多|几个点|几%|是几|幾多")
 
 
+# The difference itself asked ("比基准定价低多少", "优惠多少个点"): what the answer gives.
+_DIFFERENCE_ASKED = re.compile(r"比|低|减|降|优惠|便宜|下调|少了|差")
+
+
 def reference_unvalued(text: str, body: str) -> Optional[str]:
     """The reference a figure is given against, when the question asks its own value and the
     answer gives none ("基准定价是多少" of "比照基准定价直减20bps"): the document gives the
     difference, not the reference."""
-    if not _VALUE_ASKED.search(text):
+    if not _VALUE_ASKED.search(text) or _DIFFERENCE_ASKED.search(text):
         return None
     for match in _REFERENCE.finditer(body.lower()):
         term = match.group(1)
         # The question may name the reference shorter than the answer does (基准定价).
-        for size in range(len(term), 1, -1):
+        for size in range(len(term), 2, -1):
             tail = term[-size:]
             if tail in text and tail not in _GENERAL and not re.search(re.escape(tail) + r"[::是为]\s*\d",
                                                                       body.lower()):
@@ -225,14 +229,17 @@ def reference_unvalued(text: str, body: str) -> Optional[str]:
 _PRICE_ASKED = re.compile(r"年费|会费|一年(?:要)?(?:多少|几多|几)钱|(?:多少|几多|几)钱一年|"
                           r"价格|价钱|售价|收费标准|卖(?:多少|几多|几)钱")
 # ... of which the answer gives only a subsidy or a discount on it, no price.
-_SUBSIDY_GIVEN = re.compile(r"补贴|红包|赠送|送|奖励|优惠|减免|补助|折")
+_SUBSIDY_GIVEN = re.compile(r"补贴|红包|赠送|送\d|奖励|优惠|减免|补助|\d折")
 _PRICE_GIVEN = re.compile(r"价格|年费|售价|原价|收费|费用为|每年\d")
+# A saving asked ("能便宜多少", "补贴多少"): the subsidy answers it.
+_SAVING_ASKED = re.compile(r"便宜|优惠|补贴|减|省|折")
 
 
 def price_unanswered(text: str, body: str) -> bool:
     """Whether the question asks a price and the answer gives only a subsidy or discount
     ("诚信通一年多少钱" of "赠送100元续费补贴")."""
-    return bool(_PRICE_ASKED.search(text) and _SUBSIDY_GIVEN.search(body) and not _PRICE_GIVEN.search(body))
+    return bool(_PRICE_ASKED.search(text) and not _SAVING_ASKED.search(text)
+                and _SUBSIDY_GIVEN.search(body) and not _PRICE_GIVEN.search(body))
 
 
 # How many of a thing, by its measure word ("美化照片最多几多张", "直播几场") ...
@@ -249,9 +256,10 @@ def unit_unanswered(text: str, body: str) -> Optional[str]:
     return None
 
 
-# Whether something may be done with what is given ("补贴能提现吗", "可唔可以转让") ...
-_MAY_DO = re.compile(r"(?:能不能|可不可以|可唔可以|能唔能|能否|可否|可以|能)([\u4e00-\u9fff]{2,4}?)"
-                     r"(?=吗|嘛|么|嗎|不|唔|还是|定系|定係|呢)")
+# Whether something may be done with what is given ("补贴能提现吗", "可唔可以转让"): the
+# ways a benefit, subsidy or quota may be used, which no document speaks of ...
+_MAY_DO = re.compile(r"(?:能不能|可不可以|可唔可以|能唔能|能否|可否|可以|能)"
+                     r"(提现|取现|转让|转赠|转给|送人|兑换|换成|折现|退回|退款|继承|过户|延期|顺延|累积|累计|结转)")
 
 
 def unheard_use(text: str, body: str, vocabulary: str,
@@ -259,13 +267,9 @@ def unheard_use(text: str, body: str, vocabulary: str,
     """A thing the question asks may be done ("能提现吗") that no document ever speaks of
     and the answer does not name."""
     for match in _MAY_DO.finditer(text):
-        for part in pseg.cut(match.group(1)):
-            word = part.word
-            if len(word) < 2 or not part.flag.startswith(_CHANCE_TAGS) or word in _GENERAL \
-                    or word in _RELATIONS or jieba.get_FREQ(word, 0) < _MIN_WORD_COUNT:
-                continue
-            if word not in vocabulary and not named_in(word, body, synonyms):
-                return word
+        word = match.group(1)
+        if word not in vocabulary and not named_in(word, body, synonyms):
+            return word
     return None
 
 

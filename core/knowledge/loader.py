@@ -341,9 +341,12 @@ def _load_aspect_patterns(path: Path, root: _Reader) -> Dict[str, Tuple[Pattern[
         compiled = []
         for source in reader.texts(aspect):
             try:
-                compiled.append(re.compile(source))
+                pattern = re.compile(source)
             except re.error as e:
                 raise reader.fail(f"'{aspect}': {source!r} is no regular expression ({e})") from e
+            if pattern.search(""):
+                raise reader.fail(f"'{aspect}': {source!r} matches an empty message, so every message")
+            compiled.append(pattern)
         patterns[aspect] = tuple(compiled)
     return patterns
 

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.choose import aspects_in, decide, platforms_hinted, set_aside, without_background
+from actions.choose import _beyond_window, aspects_in, decide, platforms_hinted, set_aside, without_background
 from actions.focus import names_unlisted, undefined_term, unheard_thing, unheard_use
 from actions.programme_terms import ActionAnswerProgramme
 from actions.questions import Question, parse_question
@@ -997,7 +997,6 @@ async def test_how_much_may_be_borrowed_is_no_rate_cut(action):
 
 
 def test_names_asked_of_what_is_only_counted():
-
     assert names_unlisted("那10家工业品牌服务商 能不能告诉我名字", "1688组织10家经过认证的工业品牌专业服务商")
     assert not names_unlisted("那10家服务商有什么用", "1688组织10家经过认证的工业品牌专业服务商")
 
@@ -1180,7 +1179,6 @@ def test_places_papers_and_how_a_figure_is_counted_asked_in_other_words_are_aspe
 
 
 def test_names_asked_by_their_number_are_names(kb):
-
     assert names_unlisted("那几家服务商具体是哪5家", "1688组织10家经过认证的服务商")
 
 
@@ -1215,7 +1213,6 @@ async def test_a_count_asked_by_a_measure_word_no_figure_uses_is_said_to_be_miss
 
 
 def test_a_use_no_document_speaks_of_is_unheard(kb):
-
     assert unheard_use("这个补贴可以转让吗", "赠送100元续费补贴", kb.vocabulary) == "转让"
     assert unheard_use("湖北商家能参加吗", "面向湖北地区商家", kb.vocabulary) is None
 
@@ -1228,3 +1225,33 @@ async def test_a_tiers_benefits_asked_beside_the_stores_own_figures_are_the_bene
 async def test_the_words_of_one_facet_of_the_entry_named_get_that_facet(action):
     message = await reply(action, "服务包说的电商三板斧具体指啥", entity("resource", "resource_service_pack"))
     assert "流量、转化、网规" in message["answer"]
+
+
+@pytest.mark.parametrize("text", [
+    "极速到账有什么省钱的办法", "好评率还有什么地方要注意", "资料提交后什么时候审核完",
+    "两个店铺分别报名还是一起报名",
+    "金牌会给哪些权益", "平台给哪些流量支持", "给谁打电话咨询", "什么样的人工客服",
+    "一般店铺有几个橱窗", "看好评率还是等级", "立即下单还是加购物车", "分开发货还是一起发货",
+    "按什么定价比较好", "文件打不开是什么原因", "什么文件格式可以上传", "哪个地方扣分了",
+    "在哪个页面搞", "有什么用户数据", "如何领先同行", "怎么参加了还没流量",
+])
+def test_ordinary_questions_match_no_aspect_pattern(kb, text):
+    assert not [a for a, patterns in kb.aspect_patterns.items() if any(p.search(text) for p in patterns)]
+
+
+async def test_days_inside_a_period_and_differences_asked_are_not_said_to_be_missing(action):
+    # The first day of the period, a cut asked, a length of time asked.
+    first = await reply(action, "发货管理临时规则 1月19号以后的订单超时会怎样",
+                        entity("measure", "measure_15"))
+    assert not first["answer"].startswith("原文没有写明")
+    cut = await reply(action, "电票贴现比基准定价低多少", entity("measure", "measure_3"))
+    assert not cut["answer"].startswith("原文没有写明") and "20bps" in cut["answer"]
+    length = await reply(action, "工业品牌服务商的免费服务有几天", entity("measure", "measure_9"))
+    assert not length["answer"].startswith("原文没有写明") and "30天" in length["answer"]
+
+
+def test_a_day_of_a_period_across_a_new_year_is_inside_it(kb):
+    entry = next(e for e in kb.entries.values()
+                 if e.window.valid_from and e.window.valid_until
+                 and e.window.valid_from.year != e.window.valid_until.year)
+    assert _beyond_window(kb, entry, "1月15号还有效吗", entry.answer) is None

@@ -121,6 +121,8 @@ def test_store_raises_when_there_is_no_good_base_yet(knowledge_copy):
         ("aspect_patterns:\n  apply: [", "aspect_patterns:\n  applying: [", "unknown aspect 'applying'"),
         ("aspect_patterns:\n  apply: [", "aspect_patterns:\n  apply: ['(?:怎么', ",
          "is no regular expression"),
+        ("aspect_patterns:\n  apply: [", "aspect_patterns:\n  apply: ['(?:怎么)?', ",
+         "matches an empty message"),
     ],
 )
 def test_a_bad_aspect_pattern_is_rejected_with_its_aspect(knowledge_copy, old, new, problem):
