@@ -232,7 +232,7 @@ _PRICE_ASKED = re.compile(r"年费|会费|一年(?:要)?(?:多少|几多|几)钱
 _SUBSIDY_GIVEN = re.compile(r"补贴|红包|赠送|送\d|奖励|优惠|减免|补助|\d折")
 _PRICE_GIVEN = re.compile(r"价格|年费|售价|原价|收费|费用为|每年\d")
 # A saving asked ("能便宜多少", "补贴多少"): the subsidy answers it.
-_SAVING_ASKED = re.compile(r"便宜|优惠|补贴|减|省|折")
+_SAVING_ASKED = re.compile(r"(?:便宜|优惠|补贴|减|省|折扣?)(?:了)?(?:多少|几多|几钱|几块)|打几折")
 
 
 def price_unanswered(text: str, body: str) -> bool:
@@ -259,7 +259,8 @@ def unit_unanswered(text: str, body: str) -> Optional[str]:
 # Whether something may be done with what is given ("补贴能提现吗", "可唔可以转让"): the
 # ways a benefit, subsidy or quota may be used, which no document speaks of ...
 _MAY_DO = re.compile(r"(?:能不能|可不可以|可唔可以|能唔能|能否|可否|可以|能)"
-                     r"(提现|取现|转让|转赠|转给|送人|兑换|换成|折现|退回|退款|继承|过户|延期|顺延|累积|累计|结转)")
+                     r"(提现|取现|转让|转赠|转给|送人|兑换|换成|折现|退回|退款|继承|过户|延期|顺延|累积|累计|结转|"
+                     r"补报|补发|补领|补交|报销|抵扣|抵用|预留)")
 
 
 def unheard_use(text: str, body: str, vocabulary: str,
