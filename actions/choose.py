@@ -840,6 +840,12 @@ def _beyond_window(kb: KnowledgeBase, entry: Entry, lowered: str, body: str) -> 
     return None
 
 
+def _say_missing(answer: Answer, line: str, missing: str) -> None:
+    """Open the answer with the line saying what the document does not give."""
+    answer.lines.insert(0, line)
+    answer.missing = missing
+
+
 def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
                     topic: Optional[str], text: str = "") -> None:
     """Say first that the document does not give the detail or aspect asked about, when it
@@ -848,50 +854,40 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
     silence = next((s for s in kb.silences if topic in s.about
                     and any(w in lowered for w in s.words)), None)
     if silence is not None:
-        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=silence.detail))
-        answer.missing = silence.detail
+        _say_missing(answer, kb.replies["not_given_detail"].format(detail=silence.detail), silence.detail)
         return
     body = "".join(answer.lines)
     entry = kb.entries.get(topic or "")
-    # "2月20号的订单超时发货会怎样" of a rule for 1月19日至2月16日; "结束后会不会掉回去".
-    beyond = _beyond_window(kb, entry, lowered, body) if entry is not None else None
-    if beyond is not None:
-        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=beyond))
-        answer.missing = beyond
-        return
+    # "2月20号的订单超时发货会怎样" of a rule for 1月19日至2月16日; "结束后会不会掉回去";
     # "流量红包每家能分到多少": a share of a total; "那10家服务商是哪几家": names of what is counted.
-    detail = (kb.replies["detail_share"] if share_unanswered(lowered, body)
-              else kb.replies["detail_names"] if names_unlisted(lowered, body)
-              else kb.replies["detail_price"] if price_unanswered(lowered, body) else None)
+    detail = ((_beyond_window(kb, entry, lowered, body) if entry is not None else None)
+              or (kb.replies["detail_share"] if share_unanswered(lowered, body)
+                  else kb.replies["detail_names"] if names_unlisted(lowered, body)
+                  else kb.replies["detail_price"] if price_unanswered(lowered, body) else None))
     if detail is not None:
-        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=detail))
-        answer.missing = detail
+        _say_missing(answer, kb.replies["not_given_detail"].format(detail=detail), detail)
         return
     # "万店直播给多少曝光量": what is counted or listed, when the answer never names it.
     thing = unnamed_thing(lowered, body, _KnownWords(kb, topic), kb.synonyms)
     if thing is not None:
-        answer.lines.insert(0, kb.replies["not_given_focus"].format(thing=thing))
-        answer.missing = thing
+        _say_missing(answer, kb.replies["not_given_focus"].format(thing=thing), thing)
         return
     # "美化照片最多几多张": a count by a measure word no figure of the answer uses.
     unit = unit_unanswered(lowered, body)
     if unit is not None:
         thing = kb.replies["detail_count"].format(unit=unit)
-        answer.lines.insert(0, kb.replies["not_given_detail"].format(detail=thing))
-        answer.missing = thing
+        _say_missing(answer, kb.replies["not_given_detail"].format(detail=thing), thing)
         return
     # "基准定价是多少": the answer gives a cut from it, not its value.
     reference = reference_unvalued(lowered, body)
     if reference is not None:
-        answer.lines.insert(0, kb.replies["not_given_focus"].format(
-            thing=kb.replies["detail_reference"].format(reference=reference)))
-        answer.missing = reference
+        thing = kb.replies["detail_reference"].format(reference=reference)
+        _say_missing(answer, kb.replies["not_given_focus"].format(thing=thing), reference)
         return
     # "渠道商是谁": a term the answer only mentions in passing is not explained by it.
     term = undefined_term(lowered, body, _names_of(kb, topic))
     if term is not None:
-        answer.lines.insert(0, kb.replies["not_given_definition"].format(term=term))
-        answer.missing = term
+        _say_missing(answer, kb.replies["not_given_definition"].format(term=term), term)
         return
     # "湖北打标活动几时开始": 湖北 is in the entry's own name; the time is what is asked.
     aspects = [a for a in question.of("aspect")
@@ -942,11 +938,9 @@ def _mark_not_given(kb: KnowledgeBase, answer: Answer, question: Question,
             # "金牌有没有专属物流优惠": the tiers' benefits are a closed list.
             thing = unlisted_benefit(lowered, body, kb.synonyms)
         if thing is not None:
-            answer.lines.insert(0, kb.replies["not_mentioned"].format(thing=thing))
-            answer.missing = thing
+            _say_missing(answer, kb.replies["not_mentioned"].format(thing=thing), thing)
         return
-    line = kb.replies["not_given"].format(name=kb.name_of(topic or "") or topic,
-                                          aspect=kb.replies[f"aspect_label_{missing}"])
-    answer.lines.insert(0, line)
-    answer.missing = missing
+    _say_missing(answer, kb.replies["not_given"].format(name=kb.name_of(topic or "") or topic,
+                                                        aspect=kb.replies[f"aspect_label_{missing}"]),
+                 missing)
 

@@ -214,13 +214,14 @@ def reference_unvalued(text: str, body: str) -> Optional[str]:
     difference, not the reference."""
     if not _VALUE_ASKED.search(text) or _DIFFERENCE_ASKED.search(text):
         return None
-    for match in _REFERENCE.finditer(body.lower()):
+    lowered = body.lower()
+    for match in _REFERENCE.finditer(lowered):
         term = match.group(1)
         # The question may name the reference shorter than the answer does (基准定价).
         for size in range(len(term), 2, -1):
             tail = term[-size:]
-            if tail in text and tail not in _GENERAL and not re.search(re.escape(tail) + r"[::是为]\s*\d",
-                                                                      body.lower()):
+            if tail in text and tail not in _GENERAL \
+                    and not re.search(re.escape(tail) + r"[::是为]\s*\d", lowered):
                 return tail
     return None
 
