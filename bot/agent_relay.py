@@ -200,7 +200,18 @@ async def replies_for_merchant(agent: Agent, conversation_id: str, produced: Lis
                 replies.append({"recipient_id": conversation_id, "text": notice["text"]})
         elif tracker is not None:
             replies = await answer_silence(agent, conversation_id, channel)
+    if not may_hold_agent_messages(agent, conversation_id):
+        return replies
     return replies + await pending_for_merchant(conversation_id)
+
+
+def may_hold_agent_messages(agent: Agent, conversation_id: str) -> bool:
+    """Whether the handoff outbox may hold messages for the conversation, as the tracker store
+    knows (bot/tracker_store.py); any other store: yes."""
+    store = agent.tracker_store
+    store = getattr(store, "_tracker_store", store)  # Rasa's FailSafeTrackerStore wraps it
+    check = getattr(store, "may_hold_agent_messages", None)
+    return check is None or bool(check(conversation_id))
 
 
 async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:

@@ -7,6 +7,8 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
 - event types looked up once: Rasa 3.6 finds the class of every stored event, each time a
   conversation is read from the tracker store, by walking all subclasses of Event (about a
   quarter of a millisecond per event, so 20 ms and more for a conversation of some length);
+- the model's graph run node after node in an order worked out once, instead of through dask
+  on every call (bot/graph_runner.py);
 - log records have control characters escaped (core/logsafe.py), so that a client's text
   cannot forge a log line;
 - the stores named by class path in the endpoints file (the conversations' SQL store, the
@@ -85,6 +87,16 @@ def check_stores(argv: List[str]) -> List[str]:
 _installed = False
 
 
+def run_graphs_in_sequence() -> None:
+    """A served model's graph runs on SequentialGraphRunner (MessageProcessor._load_model names
+    DaskGraphRunner, which it looks up in its own module)."""
+    import rasa.core.processor
+
+    from bot.graph_runner import SequentialGraphRunner
+
+    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner
+
+
 def install() -> None:
     """Install the changes above, once per process. `python -m bot.rasa_server` does it before
     Rasa starts; a server started as plain `rasa run` with the project's endpoints.yml gets
@@ -95,6 +107,7 @@ def install() -> None:
     logsafe.install()
     action_calls.install_from_environment()
     cache_event_types()
+    run_graphs_in_sequence()
     _installed = True
 
 

@@ -27,6 +27,11 @@ def server_env(rasa_port: int, action_port: int, base: Optional[Dict[str, str]] 
     env.setdefault("PYTHONPATH", str(PROJECT))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    # TensorFlow runs the classifier for one message at a time: on thread pools of its own
+    # (by default as many threads as cores, each pool) a message took about twice the CPU and
+    # more time than on the calling thread alone (docs/measurements.md, "CPU per turn").
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     if not env.get("TRACKER_STORE_URL"):

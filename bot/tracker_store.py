@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Generator, List, Optional, Text, Type
+from typing import Any, Deque, Dict, Generator, Iterable, List, Optional, Text, Type
 
 import sqlalchemy as sa
 from rasa.core import tracker_store as rasa_stores
@@ -46,10 +46,14 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionReverted,
     ActiveLoop,
+    ConversationPaused,
+    ConversationResumed,
     Event,
     Restarted,
     SessionStarted,
+    SlotSet,
     UserUtteranceReverted,
+    UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
@@ -57,7 +61,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
 from bot import rasa_server
-from core import settings
+from core import contract, settings
 
 logger = logging.getLogger(__name__)
 # Seconds between attempts while the database is not reachable at start-up (as Rasa waits).
@@ -167,15 +171,41 @@ class ConversationTracker(DialogueStateTracker):
         return list(applied)
 
 
+def shows_handoff(events: Iterable[Event]) -> bool:
+    """Whether a handoff shows in these events: the ticket slot set or cleared (a new session
+    carries an open ticket over as such an event), the assistant paused or resumed. Messages
+    wait in the handoff outbox (an agent's, an answer an agent asked the assistant for, the
+    notice of a hand-back) only for conversations whose session shows one, or for a message
+    queued before the session began."""
+    return any(isinstance(e, (ConversationPaused, ConversationResumed))
+               or (isinstance(e, SlotSet) and e.key == contract.SLOT_HANDOFF_TICKET) for e in events)
+
+
+def _first_turn_of_session(events: Deque[Event]) -> bool:
+    """At most one merchant message since the session began (or no session start in view)."""
+    messages = 0
+    for e in reversed(events):
+        if isinstance(e, SessionStarted):
+            return messages <= 1
+        if isinstance(e, UserUttered):
+            messages += 1
+            if messages > 1:
+                return False
+    return True
+
+
 @dataclass
 class _Known:
     """What this process knows of a conversation as stored: the newest event's id, how many
-    events its current session has, and a copy of the tracker as saved (None once it cannot
-    be continued from)."""
+    events its current session has, a copy of the tracker as saved (None once it cannot be
+    continued from), whether the session shows a handoff, and whether the handoff outbox may
+    hold messages for it (see `may_hold_agent_messages`)."""
 
     last_id: Optional[int]
     stored: int
     tracker: Optional[DialogueStateTracker] = None
+    handoff: bool = True
+    outbox: bool = True
 
 
 class SQLConversationStore(SQLTrackerStore):
@@ -279,7 +309,11 @@ class SQLConversationStore(SQLTrackerStore):
             return None
         tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots,
                                                 self.max_event_history)
-        self._remember(sender_id, _Known(last_id, len(tracker.events)))
+        # A session with no merchant message yet counts as showing a handoff: the turn about
+        # to be saved is its first, when messages queued before it are passed on.
+        handoff = (shows_handoff(tracker.events)
+                   or not any(isinstance(e, UserUttered) for e in tracker.events))
+        self._remember(sender_id, _Known(last_id, len(tracker.events), handoff=handoff))
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -309,9 +343,25 @@ class SQLConversationStore(SQLTrackerStore):
             return
         # Kept only when the tracker holds exactly what is stored: this process's own turn on
         # top of what it read, in the session the database reads next.
-        keep = continued and not any(isinstance(e, SessionStarted) for e in new)
+        new_session = any(isinstance(e, SessionStarted) for e in new)
+        keep = continued and not new_session
         kept = snapshot(tracker, ConversationTracker) if keep else None
-        self._remember(sender_id, _Known(last_id, len(tracker.events), kept))
+        if continued:
+            assert known is not None
+            handoff = known.handoff or shows_handoff(new)
+        else:
+            handoff = shows_handoff(tracker.events)
+        outbox = handoff or new_session or (not continued and _first_turn_of_session(tracker.events))
+        self._remember(sender_id, _Known(last_id, len(tracker.events), kept, handoff, outbox))
+
+    def may_hold_agent_messages(self, sender_id: str) -> bool:
+        """False only when this process saved the conversation's latest turn and its session
+        shows no handoff (and was not begun by that turn): the handoff outbox holds nothing
+        for it then, and the read that follows every merchant turn is skipped. An agent's
+        message written after that save reaches the merchant with the next turn, whose
+        session then shows the handoff, or through the channel's poll."""
+        known = self._known.get(sender_id)
+        return known is None or known.outbox
 
     @contextmanager
     def session_scope(self) -> Generator[Any, None, None]:

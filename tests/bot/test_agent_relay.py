@@ -590,6 +590,23 @@ async def test_the_assistants_replies_come_first_then_waiting_messages(agent, da
     assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == produced
 
 
+async def test_the_outbox_is_read_only_when_the_tracker_store_says_it_may_hold_messages(
+        agent, database, monkeypatch):
+    """bot/tracker_store.py knows which conversations show no handoff (tested there); a message
+    left in the outbox is read at the next turn that may hold one, not lost."""
+    ticket = open_claimed(database, "rest-tw", "zh-TW")
+    await keep(agent, "rest-tw", handed_off(ticket.id))
+    sent = await agent_relay.post_agent_message(agent, ticket, "agent-1", "请稍等")
+    produced = [{"recipient_id": "rest-tw", "text": ANSWER}]
+    store = getattr(agent.tracker_store, "_tracker_store", agent.tracker_store)
+    monkeypatch.setattr(store, "may_hold_agent_messages", lambda sender: False, raising=False)
+    assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == produced
+    monkeypatch.setattr(store, "may_hold_agent_messages", lambda sender: sender == "rest-tw",
+                        raising=False)
+    assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == \
+        [*produced, from_outbox("rest-tw", "agent", ticket.id, sent)]
+
+
 async def test_while_an_agent_holds_the_conversation_the_merchant_hears_it_reached_them(agent, database):
     ticket = open_claimed(database, "rest-tw", "zh-TW")
     await keep(agent, "rest-tw", handed_off(ticket.id))

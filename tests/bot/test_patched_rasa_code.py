@@ -1,7 +1,8 @@
 """The Rasa code the project replaces at run time, or relies on in detail, is the code it was
 written against (Rasa 3.6.21). These functions have no extension point: bot/rasa_server.py
 replaces RemoteAction.run, _validate_action_result and _action_call_format
-(bot/action_calls.py), Event.resolve_by_type (the event-type cache) and an endpoint's session;
+(bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session and
+the graph runner a served model is loaded with (bot/graph_runner.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
 trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
@@ -25,6 +26,11 @@ PINNED = {
     ("rasa.utils.endpoints", "EndpointConfig", "session"): "f6136492eac7ede3",
     ("rasa.utils.endpoints", "EndpointConfig", "request"): "bc49eb77a158ac1e",
     ("rasa.core.processor", "MessageProcessor", "_handle_message_with_tracker"): "52ddf94017c2cb84",
+    # bot/graph_runner.py takes DaskGraphRunner's place where a served model is loaded, and
+    # runs the graph as its run() does.
+    ("rasa.core.processor", "MessageProcessor", "_load_model"): "dc5cda8c01f32977",
+    ("rasa.engine.runner.dask", "DaskGraphRunner", "run"): "ce0438b9b8e79330",
+    ("rasa.engine.runner.dask", "DaskGraphRunner", "_add_inputs_to_graph"): "b07006aa1a09bb5b",
     # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
     ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
     ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",

@@ -36,3 +36,11 @@ def test_http_api_is_off_without_a_token_and_protected_with_one(tmp_path):
 def test_queued_messages_keep_their_place_longer_than_rasas_default(tmp_path):
     env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db")))
     assert int(env["TICKET_LOCK_LIFETIME"]) > 60
+
+
+def test_tensorflow_reads_a_message_on_one_thread_unless_configured(tmp_path):
+    env = server_env(5005, 5055, dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db")))
+    assert env["TF_INTER_OP_PARALLELISM_THREADS"] == env["TF_INTRA_OP_PARALLELISM_THREADS"] == "1"
+    mine = server_env(5005, 5055, dict(BASE, TRACKER_STORE_DB=str(tmp_path / "t.db"),
+                                       TF_INTRA_OP_PARALLELISM_THREADS="4"))
+    assert mine["TF_INTRA_OP_PARALLELISM_THREADS"] == "4"

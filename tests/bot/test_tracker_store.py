@@ -332,3 +332,45 @@ def test_applied_events_continued_turn_by_turn_are_rasas():
             expected = DialogueStateTracker.applied_events(tracker)
             assert tracker.applied_events() == expected, f"turn {n}, after {logged}"
     assert tracker._applied is None, "after a form, applied events are read whole"
+
+
+async def _said(store: SQLConversationStore, sender: str, *events) -> bool:
+    """One turn with `events` after the merchant's message; then whether the handoff outbox
+    is to be read for the conversation."""
+    tracker = await store.get_or_create_tracker(sender)
+    tracker.update(UserUttered("问题"))
+    for e in events:
+        tracker.update(e)
+    tracker.update(BotUttered("回答"))
+    await store.save(tracker)
+    return store.may_hold_agent_messages(sender)
+
+
+async def test_the_handoff_outbox_is_read_only_where_the_session_shows_a_handoff(tmp_path):
+    store = _store(tmp_path / "t.db")
+    assert store.may_hold_agent_messages("m-1"), "a conversation this process has not saved: read"
+    assert await _said(store, "m-1", SessionStarted()), "the first turn of a session: read"
+    assert not await _said(store, "m-1"), "no ticket, no pause: nothing can wait"
+    assert not await _said(store, "m-1")
+    assert await _said(store, "m-1", SlotSet("handoff_ticket", "7"), ConversationPaused())
+    assert await _said(store, "m-1"), "the session shows the handoff from then on"
+    assert await _said(store, "m-1", ConversationResumed(), SlotSet("handoff_ticket", None)), \
+        "handed back: the notice waits in the outbox"
+    assert await _said(store, "m-1")
+    # A new session (an hour of silence): its first turn reads what was queued before it.
+    assert await _said(store, "m-1", SessionStarted())
+    assert not await _said(store, "m-1")
+
+
+async def test_a_handoff_written_by_another_process_is_seen_at_the_next_turn(tmp_path):
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    await _said(mine, "m-1", SessionStarted())
+    assert not await _said(mine, "m-1")
+    # An agent's message through the other Rasa server, in the transcript, while a ticket is open.
+    tracker = await other.retrieve("m-1")
+    tracker.update(SlotSet("handoff_ticket", "9"))
+    tracker.update(ConversationPaused())
+    tracker.update(BotUttered("客服的消息", metadata={"agent": "agent-1"}))
+    await other.save(tracker)
+    assert await _said(mine, "m-1"), "read again from the database: the ticket shows"
+    assert await _said(_store(tmp_path / "t.db"), "m-1"), "a process that only read it: read"

@@ -1,0 +1,55 @@
+"""The trained model run node after node (bot/graph_runner.py, what the Rasa server uses) reads
+every held-out question and predicts every next action exactly as Rasa's DaskGraphRunner does."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.graph_runner import SequentialGraphRunner
+
+pytestmark = pytest.mark.e2e
+QUESTIONS = Path(__file__).with_name("questions.yml")
+
+
+@pytest.fixture(scope="module")
+def agents(trained_model):
+    import rasa.core.processor
+
+    loaded = []
+    for runner in (DaskGraphRunner, SequentialGraphRunner):
+        original = rasa.core.processor.DaskGraphRunner
+        rasa.core.processor.DaskGraphRunner = runner  # type: ignore[misc]
+        try:
+            loaded.append(Agent.load(str(trained_model)))
+        finally:
+            rasa.core.processor.DaskGraphRunner = original  # type: ignore[misc]
+    assert [type(a.processor.graph_runner) for a in loaded] == [DaskGraphRunner, SequentialGraphRunner]
+    return loaded
+
+
+async def test_parses_and_predictions_are_rasas(agents):
+    dask, sequential = agents
+    texts = [q["q"] for q in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
+    texts += ["你好", "转人工", "我的店能评上金牌吗", "asdfgh"]
+    for text in texts:
+        parsed = await dask.processor.parse_message(UserMessage(text))
+        assert await sequential.processor.parse_message(UserMessage(text)) == parsed, text
+        predictions = []
+        for agent in agents:
+            tracker = DialogueStateTracker.from_events("c", [
+                ActionExecuted("action_session_start"), SessionStarted(),
+                ActionExecuted(ACTION_LISTEN_NAME), UserUttered(text, parsed["intent"], parsed["entities"],
+                                                                 parse_data=parsed)],
+                slots=agent.domain.slots)
+            prediction = agent.processor.predict_next_with_tracker_if_should(tracker)
+            predictions.append((prediction[0].name(), prediction[1].max_confidence,
+                                prediction[1].policy_name))
+        assert predictions[0] == predictions[1], text
