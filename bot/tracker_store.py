@@ -105,10 +105,30 @@ def snapshot(tracker: DialogueStateTracker,
     for name, value in vars(tracker).items():
         if isinstance(value, deque):
             value = deque(value, maxlen=value.maxlen)
+        elif name == "slots" and isinstance(value, dict):
+            slots = copy.copy(value)  # of its own class (Rasa's AnySlotDict)
+            for key, slot in value.items():
+                slots[key] = _slot_copy(slot)
+            value = slots
         elif not isinstance(value, Event):
             value = copy.deepcopy(value)
         setattr(clone, name, value)
     return clone
+
+
+def _slot_copy(slot: Any) -> Any:
+    """A slot as deepcopy() copies it, sharing what a turn never changes in place (its
+    mappings, its initial value): a turn sets a slot's value, it does not change it."""
+    clone = copy.copy(slot)
+    for name, value in vars(slot).items():
+        if isinstance(value, (list, dict, set)) and name not in _SLOT_SHARED:
+            setattr(clone, name, copy.deepcopy(value))
+    return clone
+
+
+# Slot attributes a tracker never changes in place (Slot.reset() assigns initial_value anew;
+# a categorical slot's values are the domain's).
+_SLOT_SHARED = frozenset({"mappings", "initial_value", "values"})
 
 
 # Events after which the applied events are not those before plus the new ones.

@@ -250,6 +250,17 @@ def test_the_endpoints_file_sends_the_handoff_the_whole_session():
     assert "action_handoff" in config["whole_session_actions"]
 
 
+def test_the_domain_is_not_sent_with_every_call(remote):
+    """No action reads it (the end-to-end tests run every action with endpoints.yml)."""
+    config = yaml.safe_load(ENDPOINTS.read_text(encoding="utf-8"))["action_endpoint"]
+    assert config["enable_selective_domain"] is True
+    action_calls.install(timeout=1.0, retry_after=1.0)
+    for name in ("action_answer_programme", "action_handoff", "action_tier_status"):
+        options = {k: v for k, v in config.items() if k not in ("url", "headers")}
+        sent = RemoteAction(name, _endpoint(**options))._action_call_format(_session(2), DOMAIN)
+        assert "domain" not in sent and sent["tracker"]["events"], name
+
+
 def action_calls_needs() -> int:
     """The most recent messages an action other than the handoff reads: the run of
     misunderstood messages that leads to the offer of a human."""

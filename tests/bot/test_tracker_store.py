@@ -374,3 +374,18 @@ async def test_a_handoff_written_by_another_process_is_seen_at_the_next_turn(tmp
     await other.save(tracker)
     assert await _said(mine, "m-1"), "read again from the database: the ticket shows"
     assert await _said(_store(tmp_path / "t.db"), "m-1"), "a process that only read it: read"
+
+
+def test_a_snapshots_slots_are_of_their_own_and_of_rasas_kind():
+    tracker = _rich_tracker()
+    snap = snapshot(tracker)
+    assert type(snap.slots) is type(tracker.slots)
+    untyped = DialogueStateTracker("m-2", None)  # without a domain: Rasa's AnySlotDict
+    untyped.update(SlotSet("any_name", "值"))
+    copied = snapshot(untyped)
+    assert type(copied.slots) is type(untyped.slots) and copied.slots["never_declared"].value is None
+    assert copied.get_slot("any_name") == "值"
+    for name, slot in tracker.slots.items():
+        assert snap.slots[name] is not slot and snap.slots[name].value == slot.value
+    snap.slots["signed_in"].value = False
+    assert tracker.get_slot("signed_in") is True
