@@ -19,8 +19,10 @@
   which share the logged events instead of replaying them as Rasa's `tracker.copy()` does
   (0.1 ms against 1.6 ms for 2,800 events); the trackers handed to Rasa copy themselves the
   same way. A copy is kept only of what this process saved on top of what it read (not after
-  another process wrote, not after a new session started, never an empty conversation) and
-  is dropped when the domain changes;
+  another process wrote), and is dropped when the domain changes. After a turn that started
+  a new session the copy kept is the new session's alone, replayed from its own events, as
+  the database would give it; a conversation found empty is remembered as such, so that its
+  first save counts nothing either;
 - a ValueError while a session is open fails that request alone: Rasa 3.6 exits the whole
   server on any ValueError there (it means a missing PostgreSQL schema), so one request whose
   conversation id the database cannot store (a NUL byte, a lone surrogate) stopped the server
@@ -217,15 +219,44 @@ def _first_turn_of_session(events: Deque[Event]) -> bool:
 @dataclass
 class _Known:
     """What this process knows of a conversation as stored: the newest event's id, how many
-    events its current session has, a copy of the tracker as saved (None once it cannot be
-    continued from), whether the session shows a handoff, and whether the handoff outbox may
-    hold messages for it (see `may_hold_agent_messages`)."""
+    events its current session has and the last of them (the very object), a copy of the
+    tracker as saved (None once it cannot be continued from), whether the session shows a
+    handoff, and whether the handoff outbox may hold messages for it (see
+    `may_hold_agent_messages`)."""
 
     last_id: Optional[int]
     stored: int
+    last: Optional[Event] = None
     tracker: Optional[DialogueStateTracker] = None
     handoff: bool = True
     outbox: bool = True
+
+    def added(self, events: Deque[Event]) -> Optional[List[Event]]:
+        """The events after the stored ones, when `events` hold those (their last is the
+        very object `last`: a tracker from the kept copy or from this process's read shares
+        its event objects, also one that holds the session before a new one began); else
+        None."""
+        if self.last is None:
+            return list(events) if self.stored == 0 else None
+        after: List[Event] = []
+        for e in reversed(events):
+            if e is self.last:
+                after.reverse()
+                return after
+            after.append(e)
+        return None
+
+
+def session_of(tracker: DialogueStateTracker, domain: Domain,
+               max_event_history: Optional[int]) -> Optional["ConversationTracker"]:
+    """The tracker of the latest session alone, as the database reads it (the events from
+    the latest SessionStarted's timestamp on, SQLTrackerStore._event_query), replayed."""
+    starts = [e.timestamp for e in tracker.events if isinstance(e, SessionStarted)]
+    if not starts:
+        return None
+    start = max(starts)
+    events = [e for e in tracker.events if e.timestamp >= start]
+    return ConversationTracker.from_events(tracker.sender_id, events, domain.slots, max_event_history)
 
 
 class SQLConversationStore(SQLTrackerStore):
@@ -325,7 +356,12 @@ class SQLConversationStore(SQLTrackerStore):
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
         if not (self.domain and events):
-            self._known.pop(sender_id, None)
+            if self.domain and last_id is None:
+                # Nothing stored (so no handoff either): the save that creates it need not
+                # count what is stored.
+                self._remember(sender_id, _Known(None, 0, handoff=False))
+            else:
+                self._known.pop(sender_id, None)
             return None
         tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots,
                                                 self.max_event_history)
@@ -333,7 +369,8 @@ class SQLConversationStore(SQLTrackerStore):
         # to be saved is its first, when messages queued before it are passed on.
         handoff = (shows_handoff(tracker.events)
                    or not any(isinstance(e, UserUttered) for e in tracker.events))
-        self._remember(sender_id, _Known(last_id, len(tracker.events), handoff=handoff))
+        self._remember(sender_id, _Known(last_id, len(tracker.events), tracker.events[-1],
+                                         handoff=handoff))
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
@@ -343,12 +380,13 @@ class SQLConversationStore(SQLTrackerStore):
         sender_id = tracker.sender_id
         known = self._known.get(sender_id)
         continued = False
-        if known is not None:
+        added = known.added(tracker.events) if known is not None else None
+        if known is not None and added is not None:
             # Continued from what this process saved: a Core transaction, no ORM session.
             with self.engine.begin() as connection:
                 continued = self._last_id(connection, sender_id) == known.last_id
                 if continued:
-                    new = list(itertools.islice(tracker.events, known.stored, None))
+                    new = added
                     self._insert(connection, sender_id, new)
                     last_id = self._last_id(connection, sender_id)
         if not continued:
@@ -364,15 +402,30 @@ class SQLConversationStore(SQLTrackerStore):
         # Kept only when the tracker holds exactly what is stored: this process's own turn on
         # top of what it read, in the session the database reads next.
         new_session = any(isinstance(e, SessionStarted) for e in new)
-        keep = continued and not new_session
-        kept = snapshot(tracker, ConversationTracker) if keep else None
+        kept: Optional[DialogueStateTracker] = None
         if continued:
+            assert known is not None
+            # A tracker that began a new session holds the one before too (also when saved
+            # again in the same turn: its first event is not the kept copy's).
+            before = known.tracker is not None and bool(known.tracker.events) and \
+                tracker.events[0] is not known.tracker.events[0]
+            if new_session or before:
+                kept = session_of(tracker, self.domain, self.max_event_history)
+            else:
+                kept = snapshot(tracker, ConversationTracker)
+        if kept is not None and len(kept.events) < len(tracker.events):
+            handoff = shows_handoff(kept.events)  # the new session's own
+        elif continued:
             assert known is not None
             handoff = known.handoff or shows_handoff(new)
         else:
             handoff = shows_handoff(tracker.events)
         outbox = handoff or new_session or (not continued and _first_turn_of_session(tracker.events))
-        self._remember(sender_id, _Known(last_id, len(tracker.events), kept, handoff, outbox))
+        if kept is not None:
+            stored, last = len(kept.events), kept.events[-1]
+        else:
+            stored, last = len(tracker.events), tracker.events[-1]
+        self._remember(sender_id, _Known(last_id, stored, last, kept, handoff, outbox))
 
     def may_hold_agent_messages(self, sender_id: str) -> bool:
         """False only when this process saved the conversation's latest turn and its session

@@ -185,18 +185,47 @@ async def test_a_conversation_another_process_wrote_to_is_read_again(tmp_path):
         assert session.query(mine.SQLEvent).filter(mine.SQLEvent.type_name == "bot").count() == 5
 
 
-async def test_a_new_session_is_read_from_the_database_and_holds_only_that_session(tmp_path):
+async def test_a_new_session_is_kept_as_the_database_reads_it_holding_only_that_session(tmp_path):
     store = _store(tmp_path / "t.db")
     for n in range(2):
         await _turn(store, "m-1", n)
     tracker = await store.retrieve("m-1")
+    tracker.update(ActionExecuted("action_session_start"))
     tracker.update(SessionStarted())
+    tracker.update(SlotSet("topic", "gold"))  # carried over
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("新会话的问题", {"name": "ask_programme"}))
     tracker.update(BotUttered("新会话的回答"))
     await store.save(tracker)
     reads = _reads(store)
     again = await store.retrieve("m-1")
-    assert reads, "a new session is not continued from memory"
-    assert _answers(again) == ["新会话的回答"]
+    assert reads == [], "the new session is continued from memory"
+    fresh = await _store(tmp_path / "t.db").retrieve("m-1")
+    assert _answers(again) == _answers(fresh) == ["新会话的回答"]
+    assert _state(again) == _state(fresh)
+    # the next turn continues it, and what is stored is each event once
+    await _turn(store, "m-1", 2)
+    assert _state(await store.retrieve("m-1")) == _state(await _store(tmp_path / "t.db").retrieve("m-1"))
+    assert reads == []
+
+
+async def test_the_tracker_that_began_a_new_session_saved_again_is_not_taken_for_the_kept_one(tmp_path):
+    """The same tracker object saved twice in one turn, a new session begun in between: its
+    events are not the kept session's, so the second save counts what is stored."""
+    store = _store(tmp_path / "t.db")
+    await _turn(store, "m-1", 0)
+    tracker = await store.retrieve("m-1")
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    await store.save(tracker)
+    tracker.update(UserUttered("新会话的问题", {"name": "ask_programme"}))
+    tracker.update(BotUttered("同一个对象再保存"))
+    await store.save(tracker)
+    fresh = await _store(tmp_path / "t.db").retrieve("m-1")
+    assert _answers(fresh) == ["同一个对象再保存"]
+    assert _state(await store.retrieve("m-1")) == _state(fresh)
+    with store.session_scope() as session:  # each event stored once
+        assert session.query(store.SQLEvent).filter(store.SQLEvent.type_name == "bot").count() == 2
 
 
 async def test_at_most_the_configured_number_of_conversations_is_kept(tmp_path):
@@ -236,11 +265,19 @@ async def test_a_new_domain_drops_the_kept_conversations(tmp_path):
     assert tracker.get_slot("b") == "有值"
 
 
-async def test_a_conversation_with_nothing_stored_stays_unknown(tmp_path):
+async def test_a_conversation_with_nothing_stored_is_remembered_as_empty(tmp_path):
     store = _store(tmp_path / "t.db")
     await store.save(DialogueStateTracker("z", store.domain.slots))
     assert await store.retrieve("z") is None
-    assert "z" not in store._known
+    assert store._known["z"].tracker is None and store._known["z"].stored == 0
+    reads = _reads(store)
+    await _turn(store, "z", 0)  # read (still empty), then its first save counts nothing
+    assert reads == ["z"]
+    other = _store(tmp_path / "t.db")
+    assert await other.retrieve("y") is None
+    await _turn(store, "y", 0)  # meanwhile written by this process: the other one sees it
+    await _turn(other, "y", 1)
+    assert _answers(await _store(tmp_path / "t.db").retrieve("y")) == ["第0个回答", "第1个回答"]
 
 
 def _rich_tracker() -> DialogueStateTracker:
