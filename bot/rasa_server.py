@@ -9,6 +9,8 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
   quarter of a millisecond per event, so 20 ms and more for a conversation of some length);
 - the model's graph run node after node in an order worked out once, instead of through dask
   on every call (bot/graph_runner.py);
+- less Python around the classifier's TensorFlow for each message: sparse features joined
+  directly, the prediction step called as its one compiled function (bot/nlu/inference.py);
 - log records have control characters escaped (core/logsafe.py), so that a client's text
   cannot forge a log line;
 - the stores named by class path in the endpoints file (the conversations' SQL store, the
@@ -28,6 +30,7 @@ from typing import Dict, List, Optional, Type
 from rasa.shared.core.events import Event
 
 from bot import action_calls
+from bot.nlu import inference
 from core import logsafe
 
 
@@ -108,6 +111,7 @@ def install() -> None:
     action_calls.install_from_environment()
     cache_event_types()
     run_graphs_in_sequence()
+    inference.install()
     _installed = True
 
 

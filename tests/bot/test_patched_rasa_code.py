@@ -1,8 +1,9 @@
 """The Rasa code the project replaces at run time, or relies on in detail, is the code it was
 written against (Rasa 3.6.21). These functions have no extension point: bot/rasa_server.py
 replaces RemoteAction.run, _validate_action_result and _action_call_format
-(bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session and
-the graph runner a served model is loaded with (bot/graph_runner.py);
+(bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session,
+the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
+joins sparse features and calls its compiled prediction step (bot/nlu/inference.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
 trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
@@ -31,6 +32,10 @@ PINNED = {
     ("rasa.core.processor", "MessageProcessor", "_load_model"): "dc5cda8c01f32977",
     ("rasa.engine.runner.dask", "DaskGraphRunner", "run"): "ce0438b9b8e79330",
     ("rasa.engine.runner.dask", "DaskGraphRunner", "_add_inputs_to_graph"): "b07006aa1a09bb5b",
+    # bot/nlu/inference.py: sparse features joined directly, the prediction step called as
+    # its concrete function.
+    ("rasa.shared.nlu.training_data.features", "Features", "_combine_sparse_features"): "d49bea93b0068b17",
+    ("rasa.utils.tensorflow.models", "RasaModel", "_rasa_predict"): "643e8a005cbfb66b",
     # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
     ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
     ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",

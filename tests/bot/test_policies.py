@@ -188,3 +188,36 @@ def test_the_training_data_trackers_are_left_to_rasa():
     assert RecentStates(keep=3).states(training, DOMAIN) is None
     assert RecentStates(keep=3).states(DialogueStateTracker.from_events("m-1", events, DOMAIN.slots),
                                        DOMAIN) == _expected(training, 3)
+
+
+def test_a_loaded_policy_remembers_rule_matches_and_they_are_rasas(tmp_path):
+    storage, context = LocalModelStorage(tmp_path), ExecutionContext(GraphSchema({}), "test")
+    trained = RecentRulePolicy(RecentRulePolicy.get_default_config(), storage, Resource("a"), context)
+    assert not trained._remember_keys, "while it trains, its rules change"
+    policy = RecentRulePolicy.load(RecentRulePolicy.get_default_config(), storage, Resource("a"), context)
+    assert policy._remember_keys
+    plain = RulePolicy(RulePolicy.get_default_config(), storage, Resource("b"), context)
+    offer = DialogueStateTracker.from_events("rule", [
+        ActionExecuted("action_listen"), UserUttered("问", {"name": "greet"}),
+        ActionExecuted("action_clarify"), SlotSet("pending_offer", "handoff"),
+        ActionExecuted("action_listen"), UserUttered("好的", {"name": "affirm"})], DOMAIN.slots)
+    rules = {json.dumps(plain._prediction_states(offer, DOMAIN)[-2:], sort_keys=True): "action_handoff"}
+    rng = random.Random(5)
+    tracker = DialogueStateTracker.from_events("m-1", [], DOMAIN.slots)
+    seen = []
+    for n in range(40):
+        turn = _turn(rng, n)
+        tracker.update_with_events(turn[:3], DOMAIN)
+        states = plain._prediction_states(tracker, DOMAIN)
+        seen.append(states)
+        assert policy._get_possible_keys(rules, states) == plain._get_possible_keys(rules, states)
+        tracker.update_with_events(turn[3:], DOMAIN)
+    assert policy._keys, "remembered"
+    for states in seen:  # again, from memory
+        found = policy._get_possible_keys(rules, states)
+        assert found == plain._get_possible_keys(rules, states)
+        found.add("changed by the caller")
+    assert all("changed by the caller" not in keys for keys in policy._keys.values())
+    other = dict(rules)  # other rules (another object): not answered from the first ones' memory
+    other.clear()
+    assert policy._get_possible_keys(other, seen[0]) == set()

@@ -1,0 +1,88 @@
+"""The classifier's Python work around TensorFlow, for one message at a time, made smaller.
+
+In the Rasa server's profile about half of the NLU's CPU for a message was Python around the
+classifier (DIETClassifier), not TensorFlow's arithmetic:
+
+- the message's sparse features, one matrix per featurizer, are joined by
+  `scipy.sparse.hstack` (five joins a message), which builds a block matrix through a general
+  path (object arrays, a COO matrix made and checked per block); here two COO matrices are
+  joined directly, into the same matrix: the same values, indices, dtypes and shape
+  (`join_sparse`), and anything else goes Rasa's way;
+- the compiled prediction step (a `tf.function` with a fixed input signature, so exactly one
+  compiled graph) was called through `tf.function`'s dispatch, which works out the signature
+  of the arguments on every call; here its one concrete function is called.
+
+Both are in place in the Rasa server only (bot/rasa_server.py installs them), so training is
+Rasa's as it is; tests/bot/test_inference.py compares each with Rasa's own results, and
+tests/bot/test_patched_rasa_code.py fails when the code replaced here changes.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+from rasa.shared.nlu.training_data.features import Features
+from rasa.utils.tensorflow.models import RasaModel
+from scipy.sparse import coo_matrix
+from scipy.sparse._sputils import get_index_dtype, upcast
+
+_rasa_combine_sparse: Optional[Callable[[Features, Features], None]] = None
+_rasa_predict: Optional[Callable[..., Dict[str, Any]]] = None
+
+
+def join_sparse(left: coo_matrix, right: coo_matrix) -> coo_matrix:
+    """`scipy.sparse.hstack([left, right])` for two COO matrices with as many rows, made as
+    scipy's `bmat` makes it."""
+    shape = (left.shape[0], left.shape[1] + right.shape[1])
+    index = get_index_dtype(maxval=max(shape))
+    data = np.empty(left.nnz + right.nnz, dtype=upcast(left.dtype, right.dtype))
+    row = np.empty(left.nnz + right.nnz, dtype=index)
+    col = np.empty(left.nnz + right.nnz, dtype=index)
+    data[:left.nnz], data[left.nnz:] = left.data, right.data
+    np.add(left.row, 0, out=row[:left.nnz], dtype=index)
+    np.add(right.row, 0, out=row[left.nnz:], dtype=index)
+    np.add(left.col, 0, out=col[:left.nnz], dtype=index)
+    np.add(right.col, left.shape[1], out=col[left.nnz:], dtype=index)
+    return coo_matrix((data, (row, col)), shape=shape)
+
+
+def _combine_sparse_features(self: Features, additional_features: Features) -> None:
+    left, right = self.features, additional_features.features
+    if (type(left) is not coo_matrix or type(right) is not coo_matrix
+            or left.shape[0] != right.shape[0]):
+        assert _rasa_combine_sparse is not None
+        _rasa_combine_sparse(self, additional_features)  # Rasa's, with its error
+        return
+    self.features = join_sparse(left, right)
+    self._cached_fingerprint = None
+
+
+class ConcreteStep:
+    """A `tf.function` with an input signature, called as its one concrete function."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.concrete = function.get_concrete_function()
+
+    def __call__(self, batch_in: Any) -> Any:
+        return self.concrete(batch_in)
+
+
+def _predict(self: RasaModel, batch_in: Any) -> Dict[str, Any]:
+    step = self._tf_predict_step
+    if step is not None and not isinstance(step, ConcreteStep) and not self._run_eagerly \
+            and getattr(step, "input_signature", None) is not None:
+        self._tf_predict_step = ConcreteStep(step)
+    assert _rasa_predict is not None
+    return _rasa_predict(self, batch_in)
+
+
+def install() -> None:
+    """Put both in place (once)."""
+    global _rasa_combine_sparse, _rasa_predict
+    if _rasa_combine_sparse is None:
+        _rasa_combine_sparse = Features._combine_sparse_features
+        Features._combine_sparse_features = _combine_sparse_features
+    if _rasa_predict is None:
+        _rasa_predict = RasaModel._rasa_predict
+        RasaModel._rasa_predict = _predict

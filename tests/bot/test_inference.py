@@ -1,0 +1,105 @@
+"""The classifier's work around TensorFlow in the Rasa server (bot/nlu/inference.py): the same
+matrices and outputs as Rasa's own. The trained model's parses with and without these are
+compared in tests/e2e/test_graph_runner_model.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+import tensorflow as tf
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.utils.tensorflow.models import RasaModel
+
+from bot.nlu import inference
+
+
+def _same(got: scipy.sparse.coo_matrix, expected: scipy.sparse.coo_matrix) -> None:
+    assert type(got) is type(expected) and got.shape == expected.shape
+    for name in ("data", "row", "col"):
+        mine, theirs = getattr(got, name), getattr(expected, name)
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs), name
+
+
+@pytest.mark.parametrize("left_dtype, right_dtype", [
+    (np.float64, np.int64), (np.int64, np.int64), (np.float32, np.float64), (np.int64, np.float32),
+    (np.bool_, np.int64)])
+def test_two_coo_matrices_join_as_scipys_hstack_joins_them(left_dtype, right_dtype):
+    rng = np.random.default_rng(3)
+    for rows, left_cols, right_cols, density in ((7, 42, 926, 0.1), (1, 18, 4768, 0.01),
+                                                  (3, 5, 0, 0.5), (4, 1, 3, 0.0), (2, 70000, 9, 0.3)):
+        left = scipy.sparse.random(rows, left_cols, density, format="coo", random_state=rng)
+        right = scipy.sparse.random(rows, right_cols, density, format="coo", random_state=rng)
+        left, right = left.astype(left_dtype), right.astype(right_dtype)
+        _same(inference.join_sparse(left, right), scipy.sparse.hstack([left, right]))
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    monkeypatch.setattr(Features, "_combine_sparse_features", Features._combine_sparse_features)
+    monkeypatch.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict)
+    monkeypatch.setattr(inference, "_rasa_combine_sparse", None)
+    monkeypatch.setattr(inference, "_rasa_predict", None)
+    inference.install()
+
+
+def _message() -> Message:
+    rng = np.random.default_rng(5)
+    message = Message({"text": "金牌卖家要什么条件"})
+    for origin, cols, dtype in (("regex", 42, np.float64), ("lexical", 18, np.float64),
+                                ("words", 926, np.int64), ("chars", 4768, np.int64)):
+        for kind, rows in (("sequence", 7), ("sentence", 1)):
+            matrix = scipy.sparse.random(rows, cols, 0.05, format="coo", random_state=rng).astype(dtype)
+            message.add_features(Features(matrix, kind, "text", origin))
+    message.add_features(Features(scipy.sparse.random(7, 3, 0.5, format="csr", random_state=rng),
+                                  "sequence", "text", "a csr featurizer"))
+    return message
+
+
+def test_a_messages_features_combine_as_in_rasa(installed):
+    ours = _message().get_sparse_features("text", [])
+    rasa_combine = inference._rasa_combine_sparse
+    assert rasa_combine is not None
+    Features._combine_sparse_features = rasa_combine  # type: ignore[method-assign]
+    theirs = _message().get_sparse_features("text", [])
+    for mine, expected in zip(ours, theirs, strict=True):
+        assert mine.origin == expected.origin and mine.type == expected.type
+        _same(mine.features.tocoo(), expected.features.tocoo())
+        assert type(mine.features) is type(expected.features)
+
+
+def test_features_of_different_lengths_are_refused_as_in_rasa(installed):
+    rows7 = Features(scipy.sparse.coo_matrix(np.ones((7, 2))), "sequence", "text", "a")
+    rows6 = Features(scipy.sparse.coo_matrix(np.ones((6, 2))), "sequence", "text", "b")
+    with pytest.raises(ValueError, match="sequence dimensions do not match"):
+        rows7.combine_with_features(rows6)
+
+
+def test_the_prediction_step_is_called_as_its_one_concrete_function(installed, monkeypatch):
+    signature = [[tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None], tf.int32)]]
+    step = tf.function(
+        lambda batch: {"sum": tf.reduce_sum(batch[0], axis=-1) + tf.cast(batch[1], tf.float32)},
+        input_signature=signature)
+    batch = (np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, 2], dtype=np.int32))
+    concrete = inference.ConcreteStep(step)
+    assert np.array_equal(concrete(batch)["sum"].numpy(), step(batch)["sum"].numpy())
+    longer = (np.ones((5, 3), dtype=np.float32), np.arange(5, dtype=np.int32))  # any length
+    assert np.array_equal(concrete(longer)["sum"].numpy(), step(longer)["sum"].numpy())
+
+    calls = []
+    monkeypatch.setattr(inference, "_rasa_predict", lambda model, b: calls.append(model._tf_predict_step))
+
+    class Model:
+        _run_eagerly = False
+        _tf_predict_step = None
+
+    model = Model()
+    RasaModel._rasa_predict(model, batch)  # first call: Rasa makes the step
+    model._tf_predict_step = step
+    RasaModel._rasa_predict(model, batch)
+    RasaModel._rasa_predict(model, batch)
+    assert calls[0] is None and isinstance(calls[1], inference.ConcreteStep) and calls[2] is calls[1]
+    eager = Model()
+    eager._run_eagerly, eager._tf_predict_step = True, step
+    RasaModel._rasa_predict(eager, batch)
+    assert calls[-1] is step, "a model run eagerly is left as it is"
