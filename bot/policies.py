@@ -58,6 +58,20 @@ class _Replay:
     states: Deque[State] = field(default_factory=deque)
 
 
+def _copied(value: Any) -> Any:
+    """`copy.deepcopy` of a dialogue state (dicts of dicts of strings, numbers and tuples of
+    them): the containers that can change copied, the values that cannot shared."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    if isinstance(value, tuple) and all(isinstance(item, (str, int, float, bool)) for item in value):
+        return value
+    return copy.deepcopy(value)
+
+
 class _States:
     """What `tracker.past_states()` gives the featurizer: here, the last states only."""
 
@@ -98,7 +112,8 @@ class RecentStates:
         while len(self._replays) > self.conversations:
             self._replays.popitem(last=False)
         # The states are the featurizer's to change (it drops texts and intents in place).
-        return copy.deepcopy([*replay.states, self._state(replay.tracker, domain)][-self.keep:])
+        states = [*replay.states, self._state(replay.tracker, domain)][-self.keep:]
+        return [_copied(state) for state in states]
 
     def _continued(self, tracker: DialogueStateTracker, domain: Domain) -> Optional[_Replay]:
         replay = self._replays.get(tracker.sender_id)

@@ -221,3 +221,24 @@ def test_a_loaded_policy_remembers_rule_matches_and_they_are_rasas(tmp_path):
     other = dict(rules)  # other rules (another object): not answered from the first ones' memory
     other.clear()
     assert policy._get_possible_keys(other, seen[0]) == set()
+
+
+def test_the_states_handed_out_are_copies_the_featurizer_may_change():
+    from bot.policies import _copied
+    state = {"user": {"intent": "ask_programme", "entities": ("tier", "aspect")},
+             "slots": {"pending_offer": (1.0, 0.0, 0.0)}, "prev_action": {"action_name": "action_listen"},
+             "other": {"nested": [{"a": 1}], "odd": {1, 2}}}
+    copied = _copied(state)
+    assert copied == state
+    copied["user"].pop("intent")
+    copied["other"]["nested"][0]["a"] = 2
+    copied["other"]["odd"].add(3)
+    assert state["user"]["intent"] == "ask_programme" and state["other"]["nested"][0]["a"] == 1
+    assert state["other"]["odd"] == {1, 2}
+    recent = RecentStates(keep=3)
+    tracker = DialogueStateTracker.from_events("m-1", [], DOMAIN.slots)
+    tracker.update_with_events(_turn(random.Random(2), 0)[:3], DOMAIN)
+    handed = recent.states(tracker, DOMAIN)
+    for state in handed:
+        state.get("user", {}).clear()
+    assert recent.states(tracker, DOMAIN) == _expected(tracker, 3)
