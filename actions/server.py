@@ -23,7 +23,7 @@ from core import logsafe, settings
 from core.audit import record_refusal
 from core.db.session import shared_factory
 from core.knowledge import KnowledgeError, shared_store
-from core.knowledge.retrieval import retriever_for
+from core.knowledge.retrieval import retriever_for, share_default_dictionary
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -59,6 +59,9 @@ def warm_up() -> None:
     """Load at start what the first turns would otherwise load: the knowledge base and the
     database (schema checked, engine made). Neither failing stops the server: a broken
     knowledge file is reported on use, and an unreachable database is tried again on use."""
+    # jieba's own instance and the ranking read one copy of its dictionary (it changes
+    # neither).
+    share_default_dictionary()
     try:
         # The retrieval index too: building it loads jieba's dictionary (about a second).
         retriever_for(shared_store().get())

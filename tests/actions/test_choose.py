@@ -1255,3 +1255,64 @@ def test_a_day_of_a_period_across_a_new_year_is_inside_it(kb):
                  if e.window.valid_from and e.window.valid_until
                  and e.window.valid_from.year != e.window.valid_until.year)
     assert _beyond_window(kb, entry, "1月15号还有效吗", entry.answer) is None
+
+
+def test_the_rankings_jieba_adds_its_words_over_the_shared_dictionary_cutting_as_a_copy_would(kb):
+    import jieba
+
+    from core.knowledge.retrieval import _all_names, _base_dictionary, _private_jieba
+    base, total = _base_dictionary()
+    size = len(base)
+    own = _private_jieba()
+    copied = jieba.Tokenizer()
+    copied.FREQ, copied.total, copied.initialized = dict(base), total, True
+    names = [n.strip().lower() for n in _all_names(kb) if len(n.strip()) > 1 and not n.isascii()]
+    for name in names:
+        own.add_word(name, freq=50000)
+        copied.add_word(name, freq=50000)
+    assert own.total == copied.total
+    texts = ["疫情期间1688出的五大保障具体是哪五个", "金牌卖家的好评率要多少", "备货贷审批要几天",
+             "急速到帐是什么", "询价单订阅V2和V3有什么区别", *names[:200]]
+    for text in texts:
+        assert own.lcut(text) == copied.lcut(text), text
+    assert len(base) == size and all(name not in base or base[name] != 50000 for name in names[:50]), \
+        "the shared dictionary is left as it was"
+    assert len(dict(own.FREQ)) < len(names) * 12, "this instance holds only its own words"
+
+
+def test_the_action_server_keeps_one_copy_of_jiebas_dictionary():
+    """actions/server.py shares the ranking's copy of jieba's default dictionary with jieba's
+    own instance: the same words, parts of speech and counts, one copy less (each run in a
+    process of its own: the sharing is for the whole process)."""
+    import json
+    import subprocess
+    import sys
+    code = """
+import json, sys, jieba, jieba.posseg as pseg
+from core.knowledge import shared_store
+from core.knowledge.retrieval import retriever_for, share_default_dictionary
+shared = share_default_dictionary() if sys.argv[1] == "share" else False
+retriever_for(shared_store().get())
+texts = ["疫情期间1688出的五大保障具体是哪五个", "金牌卖家的好评率要多少", "备货贷审批要几天",
+         "候补商家怎么办"]
+refused = False
+if shared:
+    try:
+        jieba.add_word("新词语")
+    except TypeError:
+        refused = True
+rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+print(json.dumps({"shared": shared, "refused": refused, "rss": rss,
+                  "cut": [jieba.lcut(t) for t in texts],
+                  "pos": [[tuple(p) for p in pseg.cut(t)] for t in texts],
+                  "freq": [jieba.get_FREQ(w, 0) for w in ("公司", "补贴", "重灾区", "没有的词")]}))
+"""
+    runs = {}
+    for mode in ("share", "own"):
+        out = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True)
+        runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    shared, own = runs["share"], runs["own"]
+    assert shared["shared"] and shared["refused"] and not own["shared"]
+    for key in ("cut", "pos", "freq"):
+        assert shared[key] == own[key], key
+    assert shared["rss"] < own["rss"] - 40, (shared["rss"], own["rss"])
