@@ -200,27 +200,34 @@ async def replies_for_merchant(agent: Agent, conversation_id: str, produced: Lis
                 replies.append({"recipient_id": conversation_id, "text": notice["text"]})
         elif tracker is not None:
             replies = await answer_silence(agent, conversation_id, channel)
-    if not may_hold_agent_messages(agent, conversation_id):
-        return replies
-    return replies + await pending_for_merchant(conversation_id)
-
-
-def may_hold_agent_messages(agent: Agent, conversation_id: str) -> bool:
-    """Whether the handoff outbox may hold messages for the conversation, as the tracker store
-    knows (bot/tracker_store.py); any other store: yes."""
     store = agent.tracker_store
     store = getattr(store, "_tracker_store", store)  # Rasa's FailSafeTrackerStore wraps it
+    # The conversations' store knows which conversations the outbox may hold messages for
+    # (bot/tracker_store.py); with any other store, every one may.
     check = getattr(store, "may_hold_agent_messages", None)
-    return check is None or bool(check(conversation_id))
+    if check is not None and not check(conversation_id):
+        return replies
+    waiting = await _take_pending(conversation_id)
+    if waiting is None:
+        return replies
+    read = getattr(store, "outbox_read", None)
+    if read is not None:
+        read(conversation_id)
+    return replies + waiting
 
 
 async def pending_for_merchant(conversation_id: str) -> List[Dict[str, Any]]:
     """Messages from the handoff outbox, marked as passed on; none if the database is down."""
+    return await _take_pending(conversation_id) or []
+
+
+async def _take_pending(conversation_id: str) -> Optional[List[Dict[str, Any]]]:
+    """Messages from the handoff outbox, marked as passed on; None if it could not be read."""
     try:
         waiting = await in_transaction(tickets.take_outgoing, conversation_id)
     except Exception as e:  # noqa: BLE001 - the assistant's own replies must still go out
         logger.error("handoff outbox not read: %s", failure(e))
-        return []
+        return None
     return [{"recipient_id": conversation_id, "text": m.text,
              "custom": {"from": "agent" if m.kind == "agent_message" else "assistant",
                         "ticket": m.ticket_id}} for m in waiting]

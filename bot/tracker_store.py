@@ -48,6 +48,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionReverted,
     ActiveLoop,
+    BotUttered,
     ConversationPaused,
     ConversationResumed,
     Event,
@@ -193,14 +194,21 @@ class ConversationTracker(DialogueStateTracker):
         return list(applied)
 
 
+# Metadata of a message an agent wrote into the conversation (bot/agent_relay.py).
+AGENT_MESSAGE_KEYS = ("agent", "ticket")
+
+
 def shows_handoff(events: Iterable[Event]) -> bool:
     """Whether a handoff shows in these events: the ticket slot set or cleared (a new session
-    carries an open ticket over as such an event), the assistant paused or resumed. Messages
-    wait in the handoff outbox (an agent's, an answer an agent asked the assistant for, the
-    notice of a hand-back) only for conversations whose session shows one, or for a message
-    queued before the session began."""
+    carries an open ticket over as such an event), the assistant paused or resumed, a message
+    of an agent (also where the ticket opened without its events reaching the conversation: an
+    action that timed out after opening it). Messages wait in the handoff outbox (an agent's,
+    an answer an agent asked the assistant for, the notice of a hand-back) only for
+    conversations whose session shows one, or for a message queued before the session began."""
     return any(isinstance(e, (ConversationPaused, ConversationResumed))
-               or (isinstance(e, SlotSet) and e.key == contract.SLOT_HANDOFF_TICKET) for e in events)
+               or (isinstance(e, SlotSet) and e.key == contract.SLOT_HANDOFF_TICKET)
+               or (isinstance(e, BotUttered) and any(k in (e.metadata or {}) for k in AGENT_MESSAGE_KEYS))
+               for e in events)
 
 
 def _first_turn_of_session(events: Deque[Event]) -> bool:
@@ -397,7 +405,8 @@ class SQLConversationStore(SQLTrackerStore):
                 last_id = self._last_id(session, sender_id)
                 session.commit()
         if last_id is None:
-            self._known.pop(sender_id, None)  # nothing stored: an unknown conversation still
+            # Nothing stored (Rasa saves a conversation it creates before its first event).
+            self._remember(sender_id, _Known(None, 0, handoff=False))
             return
         # Kept only when the tracker holds exactly what is stored: this process's own turn on
         # top of what it read, in the session the database reads next.
@@ -420,19 +429,29 @@ class SQLConversationStore(SQLTrackerStore):
             handoff = known.handoff or shows_handoff(new)
         else:
             handoff = shows_handoff(tracker.events)
-        outbox = handoff or new_session or (not continued and _first_turn_of_session(tracker.events))
+        # Once set, it stays set until the outbox has been read (`outbox_read`): a turn saved
+        # meanwhile, or a read that failed, does not lose what waits.
+        outbox = (handoff or new_session or (known is not None and known.outbox)
+                  or (not continued and _first_turn_of_session(tracker.events)))
         if kept is not None:
             stored, last = len(kept.events), kept.events[-1]
         else:
             stored, last = len(tracker.events), tracker.events[-1]
         self._remember(sender_id, _Known(last_id, stored, last, kept, handoff, outbox))
 
+    def outbox_read(self, sender_id: str) -> None:
+        """The handoff outbox was read for the conversation: it may hold more only while its
+        session shows a handoff."""
+        known = self._known.get(sender_id)
+        if known is not None:
+            known.outbox = known.handoff
+
     def may_hold_agent_messages(self, sender_id: str) -> bool:
-        """False only when this process saved the conversation's latest turn and its session
-        shows no handoff (and was not begun by that turn): the handoff outbox holds nothing
-        for it then, and the read that follows every merchant turn is skipped. An agent's
-        message written after that save reaches the merchant with the next turn, whose
-        session then shows the handoff, or through the channel's poll."""
+        """False only when this process saved the conversation's latest turn, its session
+        shows no handoff, and the outbox was read since the session began: the handoff
+        outbox holds nothing for it then, and the read that follows every merchant turn is
+        skipped. An agent's message written after that save reaches the merchant with the
+        next turn, whose session then shows the handoff, or through the channel's poll."""
         known = self._known.get(sender_id)
         return known is None or known.outbox
 

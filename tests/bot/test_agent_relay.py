@@ -603,8 +603,22 @@ async def test_the_outbox_is_read_only_when_the_tracker_store_says_it_may_hold_m
     assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == produced
     monkeypatch.setattr(store, "may_hold_agent_messages", lambda sender: sender == "rest-tw",
                         raising=False)
+    marked: list = []
+    monkeypatch.setattr(store, "outbox_read", marked.append, raising=False)
     assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == \
         [*produced, from_outbox("rest-tw", "agent", ticket.id, sent)]
+    assert marked == ["rest-tw"], "the store hears that the outbox was read"
+
+
+async def test_an_outbox_that_could_not_be_read_is_not_marked_read(agent, no_database, monkeypatch, caplog):
+    store = getattr(agent.tracker_store, "_tracker_store", agent.tracker_store)
+    marked: list = []
+    monkeypatch.setattr(store, "may_hold_agent_messages", lambda sender: True, raising=False)
+    monkeypatch.setattr(store, "outbox_read", marked.append, raising=False)
+    produced = [{"recipient_id": "rest-tw", "text": ANSWER}]
+    with caplog.at_level(logging.ERROR):
+        assert await agent_relay.replies_for_merchant(agent, "rest-tw", produced, "rest") == produced
+    assert marked == [] and "handoff outbox not read" in caplog.text
 
 
 async def test_while_an_agent_holds_the_conversation_the_merchant_hears_it_reached_them(agent, database):

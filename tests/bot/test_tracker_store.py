@@ -3,6 +3,7 @@ pooled SQLite connections and a ValueError failing one request instead of the se
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -380,7 +381,10 @@ async def _said(store: SQLConversationStore, sender: str, *events) -> bool:
         tracker.update(e)
     tracker.update(BotUttered("回答"))
     await store.save(tracker)
-    return store.may_hold_agent_messages(sender)
+    may = store.may_hold_agent_messages(sender)
+    if may:
+        store.outbox_read(sender)  # as the reply to the merchant reads it (bot/agent_relay.py)
+    return may
 
 
 async def test_the_handoff_outbox_is_read_only_where_the_session_shows_a_handoff(tmp_path):
@@ -426,3 +430,50 @@ def test_a_snapshots_slots_are_of_their_own_and_of_rasas_kind():
         assert snap.slots[name] is not slot and snap.slots[name].value == slot.value
     snap.slots["signed_in"].value = False
     assert tracker.get_slot("signed_in") is True
+
+
+async def test_an_agents_message_shows_the_handoff_and_a_failed_read_is_tried_again(tmp_path):
+    store = _store(tmp_path / "t.db")
+    assert await _said(store, "m-1", SessionStarted())
+    assert not await _said(store, "m-1")
+    # A ticket whose events never reached the conversation (the handoff action timed out after
+    # opening it): the agent's message itself shows the handoff.
+    tracker = await store.retrieve("m-1")
+    tracker.update(BotUttered("客服的消息", metadata={"agent": "agent-1", "ticket": 5}))
+    await store.save(tracker)
+    assert store.may_hold_agent_messages("m-1")
+    # The read fails (the database is down): nothing marks it read, the next turn reads again.
+    tracker = await store.retrieve("m-1")
+    tracker.update(UserUttered("问题"))
+    await store.save(tracker)
+    assert store.may_hold_agent_messages("m-1")
+    # A session of its own without any of that: read once, at its first turn.
+    other = _store(tmp_path / "t.db")
+    tracker = await other.get_or_create_tracker("m-2")
+    tracker.update(SessionStarted())
+    tracker.update(UserUttered("会话的第一条"))
+    await other.save(tracker)
+    tracker = await other.retrieve("m-2")
+    tracker.update(UserUttered("同时到达的另一条"))
+    await other.save(tracker)  # a second turn saved before the first one's reply read the outbox
+    assert other.may_hold_agent_messages("m-2")
+    other.outbox_read("m-2")
+    assert not other.may_hold_agent_messages("m-2")
+
+
+async def test_a_conversation_rasa_creates_is_saved_without_counting_what_is_stored(tmp_path):
+    """Rasa's processor creates a new conversation without a first event and saves it at once."""
+    store = _store(tmp_path / "t.db")
+    reads = _reads(store)
+    tracker = await store.get_or_create_tracker("new", append_action_listen=False)
+    assert tracker.events == deque() or not tracker.events
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("第一个问题", {"name": "ask_programme"}))
+    tracker.update(BotUttered("第一个回答"))
+    await store.save(tracker)
+    assert reads == ["new"], "read once (nothing there), then neither counted nor read back"
+    again = await store.retrieve("new")
+    assert reads == ["new"]
+    assert _state(again) == _state(await _store(tmp_path / "t.db").retrieve("new"))
