@@ -34,12 +34,20 @@ def test_two_coo_matrices_join_as_scipys_hstack_joins_them(left_dtype, right_dty
         _same(inference.join_sparse(left, right), scipy.sparse.hstack([left, right]))
 
 
-@pytest.fixture
-def installed(monkeypatch):
-    monkeypatch.setattr(Features, "_combine_sparse_features", Features._combine_sparse_features)
-    monkeypatch.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict)
+def as_rasa_has_it(monkeypatch) -> None:
+    """Rasa's own functions in place (a store built earlier in this process installs ours:
+    bot/tracker_store.py installs the Rasa server's changes), restored after the test."""
+    monkeypatch.setattr(Features, "_combine_sparse_features",
+                        inference._rasa_combine_sparse or Features._combine_sparse_features)
+    monkeypatch.setattr(RasaModel, "_rasa_predict", inference._rasa_predict or RasaModel._rasa_predict)
     monkeypatch.setattr(inference, "_rasa_combine_sparse", None)
     monkeypatch.setattr(inference, "_rasa_predict", None)
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    as_rasa_has_it(monkeypatch)
+    assert Features._combine_sparse_features is not inference._combine_sparse_features
     inference.install()
 
 
