@@ -436,7 +436,8 @@ class SQLConversationStore(SQLTrackerStore):
         if kept is not None:
             stored, last = len(kept.events), kept.events[-1]
         else:
-            stored, last = len(tracker.events), tracker.events[-1]
+            # (An empty tracker saved where another process has written: no last event.)
+            stored, last = len(tracker.events), tracker.events[-1] if tracker.events else None
         self._remember(sender_id, _Known(last_id, stored, last, kept, handoff, outbox))
 
     def outbox_read(self, sender_id: str) -> None:

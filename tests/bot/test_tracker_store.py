@@ -477,3 +477,13 @@ async def test_a_conversation_rasa_creates_is_saved_without_counting_what_is_sto
     again = await store.retrieve("new")
     assert reads == ["new"]
     assert _state(again) == _state(await _store(tmp_path / "t.db").retrieve("new"))
+
+
+async def test_an_empty_conversation_another_process_wrote_to_meanwhile_is_saved_and_read_again(tmp_path):
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    assert await mine.retrieve("m-1") is None  # remembered as empty
+    await _turn(other, "m-1", 0)  # the other server's turn gets there first
+    await mine.save(DialogueStateTracker("m-1", mine.domain.slots))  # Rasa creating it here
+    assert _answers(await mine.retrieve("m-1")) == ["第0个回答"]
+    await _turn(mine, "m-1", 1)
+    assert _answers(await _store(tmp_path / "t.db").retrieve("m-1")) == ["第0个回答", "第1个回答"]
