@@ -121,17 +121,21 @@ def test_conversations_kept_are_capped():
     assert list(recent._replays) == ["m-2", "m-3", "m-4"]
 
 
+def _offer_rules(plain: RulePolicy) -> dict:
+    """A rule as RulePolicy keys it: after action_clarify left an offer, the merchant says yes."""
+    offer = DialogueStateTracker.from_events("rule", [
+        ActionExecuted("action_listen"), UserUttered("问", {"name": "greet"}),
+        ActionExecuted("action_clarify"), SlotSet("pending_offer", "handoff"),
+        ActionExecuted("action_listen"), UserUttered("好的", {"name": "affirm"})], DOMAIN.slots)
+    return {json.dumps(plain._prediction_states(offer, DOMAIN)[-2:], sort_keys=True): "action_handoff"}
+
+
 def test_rules_match_the_last_states_as_the_whole_session(tmp_path):
     """The premise: past the longest rule, earlier states never change a rule's match."""
     storage, context = LocalModelStorage(tmp_path), ExecutionContext(GraphSchema({}), "test")
     policy = RecentRulePolicy(RecentRulePolicy.get_default_config(), storage, Resource("a"), context)
     plain = RulePolicy(RulePolicy.get_default_config(), storage, Resource("b"), context)
-    # A rule as RulePolicy keys it: after action_clarify left an offer, the merchant says yes.
-    offer = DialogueStateTracker.from_events("rule", [
-        ActionExecuted("action_listen"), UserUttered("问", {"name": "greet"}),
-        ActionExecuted("action_clarify"), SlotSet("pending_offer", "handoff"),
-        ActionExecuted("action_listen"), UserUttered("好的", {"name": "affirm"})], DOMAIN.slots)
-    rules = {json.dumps(plain._prediction_states(offer, DOMAIN)[-2:], sort_keys=True): "action_handoff"}
+    rules = _offer_rules(plain)
     policy.lookup = plain.lookup = {"rules": rules, "rule_only_slots": [], "rule_only_loops": [],
                                     "rules_for_loop_unhappy_path": {}}
     rng = random.Random(11)
@@ -197,11 +201,7 @@ def test_a_loaded_policy_remembers_rule_matches_and_they_are_rasas(tmp_path):
     policy = RecentRulePolicy.load(RecentRulePolicy.get_default_config(), storage, Resource("a"), context)
     assert policy._remember_keys
     plain = RulePolicy(RulePolicy.get_default_config(), storage, Resource("b"), context)
-    offer = DialogueStateTracker.from_events("rule", [
-        ActionExecuted("action_listen"), UserUttered("问", {"name": "greet"}),
-        ActionExecuted("action_clarify"), SlotSet("pending_offer", "handoff"),
-        ActionExecuted("action_listen"), UserUttered("好的", {"name": "affirm"})], DOMAIN.slots)
-    rules = {json.dumps(plain._prediction_states(offer, DOMAIN)[-2:], sort_keys=True): "action_handoff"}
+    rules = _offer_rules(plain)
     rng = random.Random(5)
     tracker = DialogueStateTracker.from_events("m-1", [], DOMAIN.slots)
     seen = []
