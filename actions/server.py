@@ -8,6 +8,8 @@ actions, and through them the database.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import hmac
 import logging
 import sys
@@ -23,7 +25,7 @@ from core import logsafe, settings
 from core.audit import record_refusal
 from core.db.session import shared_factory
 from core.knowledge import KnowledgeError, shared_store
-from core.knowledge.retrieval import retriever_for, share_default_dictionary
+from core.knowledge.retrieval import retriever_for, share_default_dictionary, share_parts_of_speech
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -58,7 +60,9 @@ def protect(app: Sanic, token: str) -> Sanic:
 def warm_up() -> None:
     """Load at start what the first turns would otherwise load: the knowledge base and the
     database (schema checked, engine made). Neither failing stops the server: a broken
-    knowledge file is reported on use, and an unreachable database is tried again on use."""
+    knowledge file is reported on use, and an unreachable database is tried again on use.
+    Then jieba's parts of speech are keyed by the shared dictionary's words, and the memory
+    loading freed is given back."""
     # jieba's own instance and the ranking read one copy of its dictionary (it changes
     # neither).
     share_default_dictionary()
@@ -72,6 +76,21 @@ def warm_up() -> None:
     except Exception as e:  # noqa: BLE001 - any driver error; tier status retries on use
         logger.warning("database not reachable at start (%s: %s); tier status and handoff "
                        "will try again when asked", e.__class__.__name__, str(e)[:200])
+    share_parts_of_speech()
+    return_freed_memory()
+
+
+def return_freed_memory() -> bool:
+    """Give back to the system the memory that loading freed (the tables `share_parts_of_speech`
+    replaced): glibc keeps freed memory for the process until asked (`malloc_trim`). True when
+    asked; on a C library without it, nothing happens."""
+    gc.collect()
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1282,17 +1282,23 @@ def test_the_rankings_jieba_adds_its_words_over_the_shared_dictionary_cutting_as
 
 def test_the_action_server_keeps_one_copy_of_jiebas_dictionary():
     """actions/server.py shares the ranking's copy of jieba's default dictionary with jieba's
-    own instance: the same words, parts of speech and counts, one copy less (each run in a
-    process of its own: the sharing is for the whole process)."""
+    own instance, and keys jieba's parts of speech by the same word objects: the same words,
+    parts of speech and counts, one copy less (each run in a process of its own: the sharing is
+    for the whole process)."""
     import json
     import subprocess
     import sys
     code = """
-import json, sys, jieba, jieba.posseg as pseg
+import hashlib, json, sys, jieba, jieba.posseg as pseg
+from actions.server import return_freed_memory
 from core.knowledge import shared_store
-from core.knowledge.retrieval import retriever_for, share_default_dictionary
+from core.knowledge.retrieval import retriever_for, share_default_dictionary, share_parts_of_speech
 shared = share_default_dictionary() if sys.argv[1] == "share" else False
 retriever_for(shared_store().get())
+compact = share_parts_of_speech() if shared else False
+return_freed_memory()
+table = pseg.dt.word_tag_tab
+tags = hashlib.sha256("\\n".join(sorted(f"{w} {t}" for w, t in table.items())).encode()).hexdigest()
 texts = ["疫情期间1688出的五大保障具体是哪五个", "金牌卖家的好评率要多少", "备货贷审批要几天",
          "候补商家怎么办"]
 refused = False
@@ -1302,7 +1308,8 @@ if shared:
     except TypeError:
         refused = True
 rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
-print(json.dumps({"shared": shared, "refused": refused, "rss": rss,
+print(json.dumps({"shared": shared, "refused": refused, "rss": rss, "compact": compact,
+                  "tags": tags, "size": len(table), "tag_objects": len({id(t) for t in table.values()}),
                   "cut": [jieba.lcut(t) for t in texts],
                   "pos": [[tuple(p) for p in pseg.cut(t)] for t in texts],
                   "freq": [jieba.get_FREQ(w, 0) for w in ("公司", "补贴", "重灾区", "没有的词")]}))
@@ -1313,6 +1320,36 @@ print(json.dumps({"shared": shared, "refused": refused, "rss": rss,
         runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     shared, own = runs["share"], runs["own"]
     assert shared["shared"] and shared["refused"] and not own["shared"]
-    for key in ("cut", "pos", "freq"):
+    assert shared["compact"] and not own["compact"]
+    for key in ("cut", "pos", "freq", "tags", "size"):
         assert shared[key] == own[key], key
-    assert shared["rss"] < own["rss"] - 40, (shared["rss"], own["rss"])
+    assert shared["size"] > 300_000 and shared["tag_objects"] < 100 < own["tag_objects"]
+    assert shared["rss"] < own["rss"] - 80, (shared["rss"], own["rss"])
+
+
+def test_a_names_sound_is_each_characters_reading_without_pypinyins_phrases():
+    """The ranking imports pypinyin without its phrase dictionary (about 50 MB) and leaves the
+    environment as it was; every character's sound is the one pypinyin gives with its phrases."""
+    import json
+    import subprocess
+    import sys
+    chars = "[chr(c) for c in range(0x3400, 0xa000)] + ['〇', '𠀀']"
+    ours = f"""
+import json, os, sys
+from core.knowledge import retrieval
+print(json.dumps({{"phrases": "pypinyin.phrases_dict" in sys.modules,
+                  "environment": "PYPINYIN_NO_PHRASES" in os.environ,
+                  "sounds": [retrieval._sound(c) for c in {chars}]}}))
+"""
+    pypinyins = f"""
+import json, sys
+from pypinyin import lazy_pinyin
+print(json.dumps({{"phrases": "pypinyin.phrases_dict" in sys.modules,
+                  "sounds": [lazy_pinyin(c)[0] for c in {chars}]}}))
+"""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout.strip().splitlines()[-1])
+            for code in (ours, pypinyins)]
+    assert not runs[0]["phrases"] and not runs[0]["environment"] and runs[1]["phrases"]
+    assert len(runs[0]["sounds"]) > 27_000
+    assert runs[0]["sounds"] == runs[1]["sounds"]
