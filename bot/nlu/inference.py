@@ -10,24 +10,36 @@ classifier (DIETClassifier), not TensorFlow's arithmetic:
   (`join_sparse`), and anything else goes Rasa's way;
 - the compiled prediction step (a `tf.function` with a fixed input signature, so exactly one
   compiled graph) was called through `tf.function`'s dispatch, which works out the signature
-  of the arguments on every call; here its one concrete function is called.
+  of the arguments on every call; here its one concrete function is called;
+- each CountVectorsFeaturizer counted a message's words (or characters) through sklearn's
+  `transform`, which builds and checks a CSR matrix that Rasa then sorts and turns into a COO
+  matrix, four times a message; here the same counts go into the same COO matrix directly
+  (`counts`), with sklearn's own analyzer and the featurizer's vocabulary.
 
-Both are in place in the Rasa server only (bot/rasa_server.py installs them), so training is
+All are in place in the Rasa server only (bot/rasa_server.py installs them), so training is
 Rasa's as it is; tests/bot/test_inference.py compares each with Rasa's own results, and
 tests/bot/test_patched_rasa_code.py fails when the code replaced here changes.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES
 from rasa.shared.nlu.training_data.features import Features
 from rasa.utils.tensorflow.models import RasaModel
 from scipy.sparse import coo_matrix
 from scipy.sparse._sputils import get_index_dtype, upcast
+from sklearn.feature_extraction.text import CountVectorizer
 
 _rasa_combine_sparse: Optional[Callable[[Features, Features], None]] = None
 _rasa_predict: Optional[Callable[..., Dict[str, Any]]] = None
+_rasa_create_features: Optional[Callable[..., Tuple[List[Any], List[Any]]]] = None
+# Each loaded vectorizer's analyzer, made once (sklearn makes it again on every transform).
+_analyzers: "weakref.WeakKeyDictionary[CountVectorizer, Callable[[str], List[str]]]" = \
+    weakref.WeakKeyDictionary()
 
 
 def join_sparse(left: coo_matrix, right: coo_matrix) -> coo_matrix:
@@ -77,12 +89,64 @@ def _predict(self: RasaModel, batch_in: Any) -> Dict[str, Any]:
     return _rasa_predict(self, batch_in)
 
 
+def counts(vectorizer: CountVectorizer, documents: Sequence[str]) -> coo_matrix:
+    """`vectorizer.transform(documents)`, its indices sorted, as `tocoo()` makes it: what
+    Rasa's CountVectorsFeaturizer makes of a message, for a fitted vectorizer."""
+    analyze = _analyzers.get(vectorizer)
+    if analyze is None:
+        analyze = _analyzers[vectorizer] = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    rows: List[int] = []
+    cols: List[int] = []
+    values: List[int] = []
+    for number, document in enumerate(documents):
+        counted: Dict[int, int] = {}
+        for feature in analyze(document):
+            index = vocabulary.get(feature)
+            if index is not None:
+                counted[index] = counted.get(index, 0) + 1
+        for index in sorted(counted):
+            rows.append(number)
+            cols.append(index)
+            values.append(counted[index])
+    shape = (len(documents), len(vocabulary))
+    index_dtype = get_index_dtype(maxval=max(shape))
+    data = np.array(values, dtype=vectorizer.dtype)
+    if vectorizer.binary:
+        data.fill(1)
+    return coo_matrix((data, (np.array(rows, dtype=index_dtype), np.array(cols, dtype=index_dtype))),
+                      shape=shape, dtype=vectorizer.dtype)
+
+
+def _create_features(self: CountVectorsFeaturizer, attribute: str,
+                     all_tokens: List[List[str]]) -> Tuple[List[Any], List[Any]]:
+    vectorizer = self.vectorizers.get(attribute)
+    if (type(vectorizer) is not CountVectorizer or not getattr(vectorizer, "vocabulary_", None)
+            or not all(isinstance(tokens, list) for tokens in all_tokens)):
+        assert _rasa_create_features is not None
+        return _rasa_create_features(self, attribute, all_tokens)  # Rasa's, with its errors
+    sequence: List[Any] = []
+    sentence: List[Any] = []
+    for tokens in all_tokens:
+        if not tokens:
+            sequence.append(None)
+            sentence.append(None)
+            continue
+        sequence.append(counts(vectorizer, tokens))
+        sentence.append(counts(vectorizer, [" ".join(tokens)])
+                        if attribute in DENSE_FEATURIZABLE_ATTRIBUTES else None)
+    return sequence, sentence
+
+
 def install() -> None:
-    """Put both in place (once)."""
-    global _rasa_combine_sparse, _rasa_predict
+    """Put them in place (once)."""
+    global _rasa_combine_sparse, _rasa_predict, _rasa_create_features
     if _rasa_combine_sparse is None:
         _rasa_combine_sparse = Features._combine_sparse_features
         Features._combine_sparse_features = _combine_sparse_features
     if _rasa_predict is None:
         _rasa_predict = RasaModel._rasa_predict
         RasaModel._rasa_predict = _predict
+    if _rasa_create_features is None:
+        _rasa_create_features = CountVectorsFeaturizer._create_features
+        CountVectorsFeaturizer._create_features = _create_features

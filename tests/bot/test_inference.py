@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import tensorflow as tf
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.tensorflow.models import RasaModel
@@ -40,8 +41,11 @@ def as_rasa_has_it(monkeypatch) -> None:
     monkeypatch.setattr(Features, "_combine_sparse_features",
                         inference._rasa_combine_sparse or Features._combine_sparse_features)
     monkeypatch.setattr(RasaModel, "_rasa_predict", inference._rasa_predict or RasaModel._rasa_predict)
+    monkeypatch.setattr(CountVectorsFeaturizer, "_create_features",
+                        inference._rasa_create_features or CountVectorsFeaturizer._create_features)
     monkeypatch.setattr(inference, "_rasa_combine_sparse", None)
     monkeypatch.setattr(inference, "_rasa_predict", None)
+    monkeypatch.setattr(inference, "_rasa_create_features", None)
 
 
 @pytest.fixture
@@ -111,3 +115,70 @@ def test_the_prediction_step_is_called_as_its_one_concrete_function(installed, m
     eager._run_eagerly, eager._tf_predict_step = True, step
     RasaModel._rasa_predict(eager, batch)
     assert calls[-1] is step, "a model run eagerly is left as it is"
+
+
+COUNTED = ["金牌卖家要什么条件", "金牌 卖家 要 什么 条件", "備貨貸 最高 多少",
+           "AliExpress gold seller 怎么 评", "", "   ", "未见过的字眼 qwerty", "条件 条件 条件",
+           "1688 扶持 计划 第 3 条"]
+
+
+@pytest.mark.parametrize("analyzer, ngrams, binary", [
+    ("word", (1, 1), False), ("char_wb", (1, 3), False), ("char", (2, 4), False), ("word", (1, 2), True)])
+def test_a_messages_counts_are_sklearns_transform_as_rasa_makes_them(analyzer, ngrams, binary):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    fitted = CountVectorizer(analyzer=analyzer, ngram_range=ngrams, binary=binary,
+                             token_pattern=r"(?u)\b\w+\b" if analyzer == "word" else None)
+    fitted.fit(COUNTED[:4] + COUNTED[6:])
+    # Rasa loads a vocabulary with numpy integers as its values.
+    loaded = CountVectorizer(analyzer=analyzer, ngram_range=ngrams, binary=binary,
+                             token_pattern=r"(?u)\b\w+\b" if analyzer == "word" else None,
+                             vocabulary={k: np.int64(v) for k, v in fitted.vocabulary_.items()})
+    loaded._validate_vocabulary()
+    for vectorizer in (fitted, loaded):
+        for documents in ([text] for text in COUNTED):
+            expected = vectorizer.transform(documents)
+            expected.sort_indices()
+            expected = expected.tocoo()
+            got = inference.counts(vectorizer, documents)
+            _same(got, expected)
+            assert got.dtype == expected.dtype and got.has_canonical_format == expected.has_canonical_format
+        _same(inference.counts(vectorizer, COUNTED[0].split() + COUNTED[3].split()),
+              vectorizer.transform(COUNTED[0].split() + COUNTED[3].split()).tocoo())
+
+
+def test_a_featurizers_features_are_rasas(installed):
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    def featurizer(tmp, config):
+        storage = LocalModelStorage(tmp)
+        return CountVectorsFeaturizer.create({**CountVectorsFeaturizer.get_default_config(), **config},
+                                             storage, Resource(f"cvf{len(config)}"), ExecutionContext(None))
+
+    import tempfile
+    from pathlib import Path
+
+    tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+    examples = [Message({"text": t, "intent": "ask"}) for t in COUNTED if t.strip()]
+    data = TrainingData(examples)
+    tokenizer.process_training_data(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for config in ({}, {"analyzer": "char_wb", "min_ngram": 1, "max_ngram": 3}):
+            trained = featurizer(Path(tmp), config)
+            trained.train(data)
+            rasa_create = inference._rasa_create_features
+            assert rasa_create is not None and CountVectorsFeaturizer._create_features is not rasa_create
+            for attribute in ("text", "intent"):
+                tokens = [trained._get_processed_message_tokens_by_attribute(m, attribute) for m in examples]
+                tokens.append([])
+                ours = trained._create_features(attribute, tokens)
+                theirs = rasa_create(trained, attribute, tokens)
+                for mine, expected in zip([*ours[0], *ours[1]], [*theirs[0], *theirs[1]], strict=True):
+                    assert (mine is None) == (expected is None)
+                    if mine is not None:
+                        _same(mine, expected)
+            assert trained._create_features("no such attribute", [["x"]]) == ([None], [None])

@@ -3,7 +3,8 @@ written against (Rasa 3.6.21). These functions have no extension point: bot/rasa
 replaces RemoteAction.run, _validate_action_result and _action_call_format
 (bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
-joins sparse features and calls its compiled prediction step (bot/nlu/inference.py);
+joins sparse features, calls its compiled prediction step and counts a message's words
+(bot/nlu/inference.py, with sklearn's and scipy's code it reproduces);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
 trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
@@ -36,6 +37,12 @@ PINNED = {
     # its concrete function.
     ("rasa.shared.nlu.training_data.features", "Features", "_combine_sparse_features"): "d49bea93b0068b17",
     ("rasa.utils.tensorflow.models", "RasaModel", "_rasa_predict"): "643e8a005cbfb66b",
+    # ... and a message's counts made into the COO matrix Rasa makes of sklearn's CSR matrix.
+    ("rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer", "CountVectorsFeaturizer",
+     "_create_features"): "b89208c097ba7576",
+    ("sklearn.feature_extraction.text", "CountVectorizer", "transform"): "3f92a004c11f512c",
+    ("sklearn.feature_extraction.text", "CountVectorizer", "_count_vocab"): "b1b0af22013a64b8",
+    ("scipy.sparse._compressed", "_cs_matrix", "tocoo"): "4edfeb4d63d3056c",
     # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
     ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
     ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",
