@@ -487,3 +487,47 @@ async def test_an_empty_conversation_another_process_wrote_to_meanwhile_is_saved
     assert _answers(await mine.retrieve("m-1")) == ["第0个回答"]
     await _turn(mine, "m-1", 1)
     assert _answers(await _store(tmp_path / "t.db").retrieve("m-1")) == ["第0个回答", "第1个回答"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, database):
+    """The id the store checks three times a turn, read on the driver's cursor: the same as
+    SQLAlchemy's execution of the statement, in the same transaction, with SQLAlchemy's error
+    when the driver fails (what the channels answer 503 to)."""
+    import sqlalchemy as sa
+
+    from bot.tracker_store import DriverStatement
+    from tests.database import _postgres_schema_url
+
+    admin = schema = None
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 't.db'}"
+    else:
+        admin, schema, url = _postgres_schema_url()
+    store = SQLConversationStore(Domain.empty(), host=url)
+    try:
+        await _turn(store, "merchant-1", 1)
+        await _turn(store, "merchant-2", 1)
+        await _turn(store, "merchant-1", 2)
+        table = store.SQLEvent.__table__
+        query = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id"))
+        senders = ("merchant-1", "merchant-2", "nobody", "it's \"quoted\" %s %(x)s ? :x")
+        with store.engine.begin() as connection:
+            expected = [connection.execute(query, {"sender_id": s}).scalar() for s in senders]
+            assert [store._last_id(connection, s) for s in senders] == expected
+            assert expected[0] > expected[1] > 0 and expected[2] is None
+            store._insert(connection, "merchant-2", [UserUttered("再问一个")])  # not committed yet
+            assert store._last_id(connection, "merchant-2") == expected[0] + 1
+        with store.session_scope() as session:
+            assert store._last_id(session, "merchant-2") == expected[0] + 1
+        broken = DriverStatement(sa.select(sa.column("no_such_column")).select_from(table),
+                                 store.engine.dialect)
+        with store.engine.connect() as connection:
+            with pytest.raises(sa.exc.DBAPIError):
+                broken.scalar(connection, {})
+    finally:
+        store.engine.dispose()
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
