@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 # The project's root: knowledge/, var/, models/, build/ and web/ are found from here.
 PROJECT = Path(__file__).resolve().parents[1]
@@ -182,3 +183,18 @@ def alert_daily_cap() -> int:
     """$ASSISTANT_ALERT_DAILY_CAP: alerts pushed to one merchant per channel in 24 hours (3)."""
     raw = _text("ASSISTANT_ALERT_DAILY_CAP", "3").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else 3
+
+
+@contextmanager
+def variable_set(name: str, value: str) -> Iterator[None]:
+    """The environment variable `name` set to `value` for the block (a library that reads its
+    options from the environment when it is imported), then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before

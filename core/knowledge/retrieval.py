@@ -13,7 +13,6 @@ as soon as it is reloaded, without retraining.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 import jieba
 import opencc
 
+from core import settings
 from core.knowledge.model import KnowledgeBase
 
 
@@ -52,16 +52,8 @@ def _import_pypinyin():
     alike (tested for every character), and the phrases cost every process that ranks about
     50 MB. pypinyin reads the variable once, at its first import; the environment is left as
     it was."""
-    name = "PYPINYIN_NO_PHRASES"
-    before = os.environ.get(name)
-    os.environ[name] = "1"
-    try:
+    with settings.variable_set("PYPINYIN_NO_PHRASES", "1"):
         import pypinyin
-    finally:
-        if before is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = before
     return pypinyin
 
 

@@ -1,6 +1,7 @@
 """Settings read from the environment in one module (core/settings.py), when asked."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -59,3 +60,16 @@ def test_wecom_settings_are_trimmed_and_the_api_base_has_its_default(monkeypatch
     monkeypatch.setenv("WECOM_API_BASE", "http://127.0.0.1:8080/")
     assert (settings.wecom_corp_id(), settings.wecom_agent_id()) == ("ww123", "1000002")
     assert settings.wecom_api_base() == "http://127.0.0.1:8080"
+
+
+def test_a_variable_set_for_a_block_is_as_it_was_after(monkeypatch):
+    monkeypatch.delenv("MERCHANT_TEST_OPTION", raising=False)
+    with settings.variable_set("MERCHANT_TEST_OPTION", "1"):
+        assert os.environ["MERCHANT_TEST_OPTION"] == "1"
+    assert "MERCHANT_TEST_OPTION" not in os.environ
+    monkeypatch.setenv("MERCHANT_TEST_OPTION", "before")
+    with pytest.raises(RuntimeError):
+        with settings.variable_set("MERCHANT_TEST_OPTION", "during"):
+            assert os.environ["MERCHANT_TEST_OPTION"] == "during"
+            raise RuntimeError("the block failed")
+    assert os.environ["MERCHANT_TEST_OPTION"] == "before"
