@@ -10,7 +10,8 @@ classifier (DIETClassifier), not TensorFlow's arithmetic:
   (`join_sparse`), and anything else goes Rasa's way;
 - the compiled prediction step (a `tf.function` with a fixed input signature, so exactly one
   compiled graph) was called through `tf.function`'s dispatch, which works out the signature
-  of the arguments on every call; here its one concrete function is called;
+  of the arguments on every call; here its one concrete function is called, with the batch's
+  arrays made into tensors directly when they match its signature;
 - each CountVectorsFeaturizer counted a message's words (or characters) through sklearn's
   `transform`, which builds and checks a CSR matrix that Rasa then sorts and turns into a COO
   matrix, four times a message; here the same counts go into the same COO matrix directly
@@ -33,6 +34,9 @@ from rasa.utils.tensorflow.models import RasaModel
 from scipy.sparse import coo_matrix
 from scipy.sparse._sputils import get_index_dtype, upcast
 from sklearn.feature_extraction.text import CountVectorizer
+from tensorflow.python.eager import context
+from tensorflow.python.framework.constant_op import convert_to_eager_tensor
+from tensorflow.python.util import nest
 
 _rasa_combine_sparse: Optional[Callable[[Features, Features], None]] = None
 _rasa_predict: Optional[Callable[..., Dict[str, Any]]] = None
@@ -70,14 +74,41 @@ def _combine_sparse_features(self: Features, additional_features: Features) -> N
 
 
 class ConcreteStep:
-    """A `tf.function` with an input signature, called as its one concrete function."""
+    """A `tf.function` with an input signature, called as its one concrete function. A batch of
+    numpy arrays that matches the signature (same number, dtypes, ranks and fixed sizes) is
+    turned into tensors as TensorFlow's own conversion does (`convert_to_eager_tensor`) and
+    passed to the concrete function's flat call; TensorFlow's general path, which binds the
+    arguments to the signature and checks them again on every call, is left for anything
+    else."""
 
     def __init__(self, function: Any) -> None:
         self.function = function
         self.concrete = function.get_concrete_function()
+        self.specs = nest.flatten(function.input_signature, expand_composites=True)
+        self.expected = [(np.dtype(spec.dtype.as_numpy_dtype), spec.shape.rank,
+                          [(axis, size) for axis, size in enumerate(spec.shape.as_list() or [])
+                           if size is not None])
+                         for spec in self.specs]
+
+    def matches(self, flat: List[Any]) -> bool:
+        """Whether `flat` (the batch's arrays) fits the signature exactly."""
+        if len(flat) != len(self.expected):
+            return False
+        for array, (dtype, rank, fixed) in zip(flat, self.expected):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype or \
+                    (rank is not None and array.ndim != rank) or \
+                    any(array.shape[axis] != size for axis, size in fixed):
+                return False
+        return True
 
     def __call__(self, batch_in: Any) -> Any:
-        return self.concrete(batch_in)
+        flat = nest.flatten(batch_in)
+        if not self.matches(flat):
+            return self.concrete(batch_in)
+        ctx = context.context()
+        ctx.ensure_initialized()
+        tensors = [convert_to_eager_tensor(array, ctx, spec.dtype) for array, spec in zip(flat, self.specs)]
+        return self.concrete._call_flat(tensors, self.concrete.captured_inputs)
 
 
 def _predict(self: RasaModel, batch_in: Any) -> Dict[str, Any]:

@@ -97,6 +97,29 @@ def test_the_prediction_step_is_called_as_its_one_concrete_function(installed, m
     assert np.array_equal(concrete(batch)["sum"].numpy(), step(batch)["sum"].numpy())
     longer = (np.ones((5, 3), dtype=np.float32), np.arange(5, dtype=np.int32))  # any length
     assert np.array_equal(concrete(longer)["sum"].numpy(), step(longer)["sum"].numpy())
+    assert concrete.matches(list(batch)) and concrete.matches(list(longer))
+
+    # A batch that does not fit the signature exactly goes TensorFlow's way, with its result
+    # or its error.
+    general = []
+    structured = concrete.concrete._call_with_structured_signature
+    monkeypatch.setattr(concrete.concrete, "_call_with_structured_signature",
+                        lambda *a, **k: general.append(1) or structured(*a, **k))
+    concrete(batch)
+    assert general == [], "a batch that fits is not bound to the signature again"
+    as_float64 = (batch[0].astype(np.float64), batch[1])
+    wrong_rank = (np.ones((2, 3, 1), dtype=np.float32), batch[1])
+    wrong_size = (np.ones((2, 4), dtype=np.float32), batch[1])
+    for odd in (as_float64, wrong_rank, wrong_size, (batch[0],), [list(batch[0]), batch[1]]):
+        assert not concrete.matches(list(odd) if isinstance(odd, tuple) else odd)
+        try:
+            expected = step(odd)
+        except (TypeError, ValueError) as e:
+            with pytest.raises(type(e)):
+                concrete(odd)
+        else:
+            assert np.array_equal(concrete(odd)["sum"].numpy(), expected["sum"].numpy())
+    assert len(general) == 5
 
     calls = []
     monkeypatch.setattr(inference, "_rasa_predict", lambda model, b: calls.append(model._tf_predict_step))

@@ -4,7 +4,7 @@ replaces RemoteAction.run, _validate_action_result and _action_call_format
 (bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
 joins sparse features, calls its compiled prediction step and counts a message's words
-(bot/nlu/inference.py, with sklearn's and scipy's code it reproduces);
+(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
 trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
@@ -43,6 +43,14 @@ PINNED = {
     ("sklearn.feature_extraction.text", "CountVectorizer", "transform"): "3f92a004c11f512c",
     ("sklearn.feature_extraction.text", "CountVectorizer", "_count_vocab"): "b1b0af22013a64b8",
     ("scipy.sparse._compressed", "_cs_matrix", "tocoo"): "4edfeb4d63d3056c",
+    # ... and the concrete prediction step called flat, as TensorFlow calls it after
+    # binding and converting the arguments.
+    ("tensorflow.python.eager.polymorphic_function.monomorphic_function", "ConcreteFunction",
+     "_call_with_structured_signature"): "6374ec6f4111be96",
+    ("tensorflow.python.eager.polymorphic_function.monomorphic_function", "ConcreteFunction",
+     "_call_flat"): "ed9a163d28c6c672",
+    ("tensorflow.python.eager.polymorphic_function.function_spec", "FunctionSpec",
+     "canonicalize_function_inputs"): "a79060a2eed6ab2f",
     # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
     ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
     ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",
