@@ -86,7 +86,8 @@ class ConcreteStep:
         self.concrete = function.get_concrete_function()
         self.specs = nest.flatten(function.input_signature, expand_composites=True)
         self.expected = [(np.dtype(spec.dtype.as_numpy_dtype), spec.shape.rank,
-                          [(axis, size) for axis, size in enumerate(spec.shape.as_list() or [])
+                          [(axis, size) for axis, size in enumerate(
+                              spec.shape.as_list() if spec.shape.rank is not None else [])
                            if size is not None])
                          for spec in self.specs]
 

@@ -121,6 +121,14 @@ def test_the_prediction_step_is_called_as_its_one_concrete_function(installed, m
             assert np.array_equal(concrete(odd)["sum"].numpy(), expected["sum"].numpy())
     assert len(general) == 5
 
+    # A signature of unknown rank: any rank fits.
+    unknown = tf.function(lambda batch: {"sum": tf.reduce_sum(batch[0])},
+                          input_signature=[[tf.TensorSpec(None, tf.float32)]])
+    loose = inference.ConcreteStep(unknown)
+    for array in (np.ones(3, dtype=np.float32), np.ones((2, 2, 2), dtype=np.float32)):
+        assert loose.matches([array])
+        assert loose((array,))["sum"].numpy() == unknown((array,))["sum"].numpy()
+
     calls = []
     monkeypatch.setattr(inference, "_rasa_predict", lambda model, b: calls.append(model._tf_predict_step))
 
