@@ -78,6 +78,11 @@ async def _run(model: Path, action_url: str, action_token: str, database_url: st
     results["retrieval_rank_ms"] = _per_call_ms(
         lambda: retriever.rank(normalised[next(cycle) % len(normalised)]), 2000)
 
+    # The model as the served Rasa server runs it: its graph in sequence, the classifier's
+    # changes of bot/nlu/inference.py (bot/rasa_server.py installs them before serving).
+    from bot import rasa_server
+
+    rasa_server.install()
     agent = Agent.load(str(model))
     await agent.parse_message(QUESTIONS[0])
     results["nlu_parse_ms"] = await _per_call_ms_async(lambda: agent.parse_message(text()), 200)

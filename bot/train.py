@@ -22,9 +22,13 @@ MODEL_NAME = "assistant"
 INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jieba", "build/entities",
           "bot/nlu", "core/script.py",
           "requirements.lock")
+# Read by the Rasa server only, when it serves a model (bot/rasa_server.py installs it); the
+# model it serves is the same, so a change to it does not call for training again.
+SERVING_ONLY = ("bot/nlu/inference.py",)
 
 
-def _files(root: Path, names: Iterable[str]) -> List[Path]:
+def _files(root: Path, names: Iterable[str], leave_out: Iterable[str] = SERVING_ONLY) -> List[Path]:
+    skipped = {root / name for name in leave_out}
     found: List[Path] = []
     for name in names:
         path = root / name
@@ -33,7 +37,7 @@ def _files(root: Path, names: Iterable[str]) -> List[Path]:
         elif path.is_dir():
             found += sorted(p for p in path.rglob("*")
                             if p.is_file() and "__pycache__" not in p.parts)
-    return found
+    return [path for path in found if path not in skipped]
 
 
 def fingerprint(root: Path = PROJECT) -> str:
