@@ -10,7 +10,8 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
 - the model's graph run node after node in an order worked out once, instead of through dask
   on every call (bot/graph_runner.py);
 - less Python around the classifier's TensorFlow for each message: sparse features joined
-  directly, the prediction step called as its one compiled function (bot/nlu/inference.py);
+  directly, the prediction step called as its one compiled function; and the classifier
+  loaded without the training step Rasa runs to make its variables (bot/nlu/inference.py);
 - log records have control characters escaped (core/logsafe.py), so that a client's text
   cannot forge a log line;
 - the stores named by class path in the endpoints file (the conversations' SQL store, the

@@ -17,6 +17,12 @@ classifier (DIETClassifier), not TensorFlow's arithmetic:
   matrix, four times a message; here the same counts go into the same COO matrix directly
   (`counts`), with sklearn's own analyzer and the featurizer's vocabulary.
 
+- loading the classifier, Rasa trains it for one step on an example (to make its variables)
+  before reading its weights over them: tracing the training step is most of the model's
+  loading time. Here one prediction makes the variables prediction reads, the weights are
+  read over them, and the labels' embeddings and the prediction step are made again from the
+  weights (`_load`); fine-tuning, eager runs and a load without an example go Rasa's way.
+
 All are in place in the Rasa server only (bot/rasa_server.py installs them), so training is
 Rasa's as it is; tests/bot/test_inference.py compares each with Rasa's own results, and
 tests/bot/test_patched_rasa_code.py fails when the code replaced here changes.
@@ -24,12 +30,13 @@ tests/bot/test_patched_rasa_code.py fails when the code replaced here changes.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
 from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES
 from rasa.shared.nlu.training_data.features import Features
+from rasa.utils.tensorflow.constants import RUN_EAGERLY
 from rasa.utils.tensorflow.models import RasaModel
 from scipy.sparse import coo_matrix
 from scipy.sparse._sputils import get_index_dtype, upcast
@@ -41,6 +48,7 @@ from tensorflow.python.util import nest
 _rasa_combine_sparse: Optional[Callable[[Features, Features], None]] = None
 _rasa_predict: Optional[Callable[..., Dict[str, Any]]] = None
 _rasa_create_features: Optional[Callable[..., Tuple[List[Any], List[Any]]]] = None
+_rasa_load: Optional[Callable[..., RasaModel]] = None
 # Each loaded vectorizer's analyzer, made once (sklearn makes it again on every transform).
 _analyzers: "weakref.WeakKeyDictionary[CountVectorizer, Callable[[str], List[str]]]" = \
     weakref.WeakKeyDictionary()
@@ -170,9 +178,28 @@ def _create_features(self: CountVectorsFeaturizer, attribute: str,
     return sequence, sentence
 
 
+def _load(cls: Type[RasaModel], model_file_name: str, model_data_example: Any,
+          predict_data_example: Any = None, finetune_mode: bool = False,
+          *args: Any, **kwargs: Any) -> RasaModel:
+    assert _rasa_load is not None
+    if finetune_mode or not predict_data_example or kwargs.get("config", {}).get(RUN_EAGERLY):
+        return _rasa_load(cls, model_file_name, model_data_example, predict_data_example,
+                          finetune_mode, *args, **kwargs)
+    model = cls(*args, **kwargs)
+    # Every variable prediction reads, made by one prediction with its initial value.
+    model.run_inference(predict_data_example)
+    # The trained values over them; what only training kept (the optimizer's) is not read.
+    model.load_weights(model_file_name).expect_partial()
+    # The labels' embeddings and the compiled step were made from the initial values.
+    model.prepared_for_prediction = False
+    model._tf_predict_step = None
+    model.run_inference(predict_data_example)
+    return model
+
+
 def install() -> None:
     """Put them in place (once)."""
-    global _rasa_combine_sparse, _rasa_predict, _rasa_create_features
+    global _rasa_combine_sparse, _rasa_predict, _rasa_create_features, _rasa_load
     if _rasa_combine_sparse is None:
         _rasa_combine_sparse = Features._combine_sparse_features
         Features._combine_sparse_features = _combine_sparse_features
@@ -182,3 +209,6 @@ def install() -> None:
     if _rasa_create_features is None:
         _rasa_create_features = CountVectorsFeaturizer._create_features
         CountVectorsFeaturizer._create_features = _create_features
+    if _rasa_load is None:
+        _rasa_load = RasaModel.__dict__["load"].__func__
+        RasaModel.load = classmethod(_load)

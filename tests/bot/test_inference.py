@@ -43,9 +43,12 @@ def as_rasa_has_it(monkeypatch) -> None:
     monkeypatch.setattr(RasaModel, "_rasa_predict", inference._rasa_predict or RasaModel._rasa_predict)
     monkeypatch.setattr(CountVectorsFeaturizer, "_create_features",
                         inference._rasa_create_features or CountVectorsFeaturizer._create_features)
+    monkeypatch.setattr(RasaModel, "load", classmethod(inference._rasa_load) if inference._rasa_load
+                        else RasaModel.__dict__["load"])
     monkeypatch.setattr(inference, "_rasa_combine_sparse", None)
     monkeypatch.setattr(inference, "_rasa_predict", None)
     monkeypatch.setattr(inference, "_rasa_create_features", None)
+    monkeypatch.setattr(inference, "_rasa_load", None)
 
 
 @pytest.fixture
@@ -213,3 +216,19 @@ def test_a_featurizers_features_are_rasas(installed):
                     if mine is not None:
                         _same(mine, expected)
             assert trained._create_features("no such attribute", [["x"]]) == ([None], [None])
+
+
+@pytest.mark.parametrize("case", ["finetune", "no example", "eager"])
+def test_a_load_ours_does_not_cover_goes_rasas_way(installed, monkeypatch, case):
+    calls = []
+
+    def rasas(cls, *args, **kwargs):
+        calls.append((cls, args, kwargs))
+        return "rasa's model"
+
+    monkeypatch.setattr(inference, "_rasa_load", rasas)
+    config = {"run_eagerly": case == "eager"}
+    example = None if case == "no example" else "an example"
+    got = RasaModel.load("weights", "data", example, case == "finetune", config=config)
+    assert got == "rasa's model"
+    assert calls == [(RasaModel, ("weights", "data", example, case == "finetune"), {"config": config})]

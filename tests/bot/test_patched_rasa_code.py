@@ -37,6 +37,11 @@ PINNED = {
     # its concrete function.
     ("rasa.shared.nlu.training_data.features", "Features", "_combine_sparse_features"): "d49bea93b0068b17",
     ("rasa.utils.tensorflow.models", "RasaModel", "_rasa_predict"): "643e8a005cbfb66b",
+    # ... the classifier loaded without its training step: one prediction makes the variables,
+    # then the labels' embeddings and the step are made again from the weights.
+    ("rasa.utils.tensorflow.models", "RasaModel", "load"): "1d0203f026ffd599",
+    ("rasa.utils.tensorflow.models", "RasaModel", "run_inference"): "b4190d6f52a6510c",
+    ("rasa.nlu.classifiers.diet_classifier", "DIET", "prepare_for_predict"): "58aeea18a0589284",
     # ... and a message's counts made into the COO matrix Rasa makes of sklearn's CSR matrix.
     ("rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer", "CountVectorsFeaturizer",
      "_create_features"): "b89208c097ba7576",

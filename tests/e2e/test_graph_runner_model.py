@@ -77,3 +77,29 @@ async def test_parses_with_less_python_around_the_classifier_are_rasas(agents, m
     inference.install()
     for _ in range(2):  # the first call after install swaps the step, the second uses it
         assert [await agent.processor.parse_message(UserMessage(text)) for text in texts] == expected
+
+
+def _classifier_model(agent: Agent):
+    from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+
+    return next(node._component.model for node in agent.processor.graph_runner._instantiated_nodes.values()
+                if isinstance(node._component, DIETClassifier))
+
+
+async def test_the_classifier_loaded_without_its_training_step_parses_as_rasas(trained_model, monkeypatch):
+    """bot/nlu/inference.py's load: the same intents, confidences and entities for every
+    held-out question as the model loaded Rasa's way, which trains it one step first."""
+    from bot.nlu import inference
+    from tests.bot.test_inference import as_rasa_has_it
+
+    as_rasa_has_it(monkeypatch)
+    rasas = Agent.load(str(trained_model))
+    assert _classifier_model(rasas)._is_compiled  # Rasa's load compiles and fits it
+    inference.install()
+    ours = Agent.load(str(trained_model))
+    assert not _classifier_model(ours)._is_compiled
+    texts = [q["q"] for q in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
+    texts += ["你好", "转人工", "asdfgh", ""]
+    for text in texts:
+        expected = await rasas.processor.parse_message(UserMessage(text))
+        assert await ours.processor.parse_message(UserMessage(text)) == expected, text
