@@ -232,3 +232,54 @@ def test_a_load_ours_does_not_cover_goes_rasas_way(installed, monkeypatch, case)
     got = RasaModel.load("weights", "data", example, case == "finetune", config=config)
     assert got == "rasa's model"
     assert calls == [(RasaModel, ("weights", "data", example, case == "finetune"), {"config": config})]
+
+
+class _Status:
+    def __init__(self, matched: bool) -> None:
+        self.matched, self.partial = matched, False
+
+    def expect_partial(self) -> None:
+        self.partial = True
+
+    def assert_existing_objects_matched(self) -> None:
+        if not self.matched:
+            raise AssertionError("a variable the weights do not hold")
+
+
+class _Model:
+    """Records what the load asks of a model: predictions (with the state they saw) and weights."""
+
+    def __init__(self, matched: bool, **kwargs) -> None:
+        self.kwargs, self.seen, self.status = kwargs, [], _Status(matched)
+        self.prepared_for_prediction, self._tf_predict_step = False, None
+
+    def run_inference(self, example) -> None:
+        self.seen.append(("predict", example, self.prepared_for_prediction, self._tf_predict_step))
+        self.prepared_for_prediction, self._tf_predict_step = True, "step traced"
+
+    def load_weights(self, name) -> _Status:
+        self.seen.append(("weights", name))
+        return self.status
+
+
+@pytest.mark.parametrize("matched", [True, False])
+def test_the_classifier_is_loaded_by_a_prediction_then_its_weights(installed, monkeypatch, matched):
+    monkeypatch.setattr(inference, "_rasa_load", lambda cls, *args, **kwargs: ("rasa's", args, kwargs))
+    made = []
+
+    def model(**kwargs):
+        made.append(_Model(matched, **kwargs))
+        return made[-1]
+
+    got = inference._load(model, "weights", "data", "example", config={"epochs": 1})
+    assert made[0].kwargs == {"config": {"epochs": 1}}
+    # variables made, trained values read (the optimizer's left), then the labels' embeddings
+    # and the step made again from them
+    assert made[0].status.partial
+    if matched:
+        assert got is made[0]
+        assert made[0].seen == [("predict", "example", False, None), ("weights", "weights"),
+                                ("predict", "example", False, None)]
+    else:
+        assert got == ("rasa's", ("weights", "data", "example", False), {"config": {"epochs": 1}})
+        assert made[0].seen == [("predict", "example", False, None), ("weights", "weights")]
