@@ -27,8 +27,8 @@ INPUTS = ("config.yml", "domain.yml", "domain", "data", "build/data", "build/jie
 SERVING_ONLY = ("bot/nlu/inference.py",)
 
 
-def _files(root: Path, names: Iterable[str], leave_out: Iterable[str] = SERVING_ONLY) -> List[Path]:
-    skipped = {root / name for name in leave_out}
+def _files(root: Path, names: Iterable[str]) -> List[Path]:
+    skipped = {root / name for name in SERVING_ONLY}
     found: List[Path] = []
     for name in names:
         path = root / name

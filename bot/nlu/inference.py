@@ -182,10 +182,13 @@ def _create_features(self: CountVectorsFeaturizer, attribute: str,
 def _load(cls: Type[RasaModel], model_file_name: str, model_data_example: Any,
           predict_data_example: Any = None, finetune_mode: bool = False,
           *args: Any, **kwargs: Any) -> RasaModel:
-    assert _rasa_load is not None
-    if finetune_mode or not predict_data_example or kwargs.get("config", {}).get(RUN_EAGERLY):
+    def rasas() -> RasaModel:
+        assert _rasa_load is not None
         return _rasa_load(cls, model_file_name, model_data_example, predict_data_example,
                           finetune_mode, *args, **kwargs)
+
+    if finetune_mode or not predict_data_example or kwargs.get("config", {}).get(RUN_EAGERLY):
+        return rasas()
     model = cls(*args, **kwargs)
     # Every variable prediction reads, made by one prediction with its initial value.
     model.run_inference(predict_data_example)
@@ -196,8 +199,7 @@ def _load(cls: Type[RasaModel], model_file_name: str, model_data_example: Any,
     try:
         status.assert_existing_objects_matched()
     except AssertionError:
-        return _rasa_load(cls, model_file_name, model_data_example, predict_data_example,
-                          finetune_mode, *args, **kwargs)
+        return rasas()
     # The labels' embeddings and the compiled step were made from the initial values.
     model.prepared_for_prediction = False
     model._tf_predict_step = None
