@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -137,6 +138,68 @@ def _read(path: Path, columns: Iterable[str]) -> Iterable[Tuple[int, Optional[Di
                 yield reader.line_num, row
 
 
+def _read_metrics(path: Path) -> Iterable[Tuple[int, Optional[Tuple[str, ...]]]]:
+    """(line, the METRICS_COLUMNS fields in order) of each row, as _read reads them
+    (blank lines skipped, a duplicated column's last one taken) without a dict per row; the
+    fields are None for a row with a wrong number of fields."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        position = {name: i for i, name in enumerate(header)}
+        missing = [c for c in METRICS_COLUMNS if c not in position]
+        if missing:
+            raise RowError(1, f"missing columns: {', '.join(missing)}")
+        pick = operator.itemgetter(*(position[c] for c in METRICS_COLUMNS))
+        width = len(header)
+        for row in reader:
+            if not row:
+                continue
+            yield reader.line_num, (pick(row) if len(row) == width else None)
+
+
+_FLAGS = {"0": False, "1": True}
+# Dates seen in this import, raw text to ISO text: an export's as-of date is the same on
+# every row. Bounded, so that memory does not grow with the file.
+_DATES: Dict[str, str] = {}
+
+
+def _iso_day(value: str) -> str:
+    day = _DATES.get(value)
+    if day is None:
+        day = dt.date.fromisoformat(value).isoformat()
+        if len(_DATES) >= 10_000:
+            _DATES.clear()
+        _DATES[value] = day
+    return day
+
+
+def _stage_values(line: int, fields: Tuple[str, ...]) -> Optional[Tuple[Any, ...]]:
+    """The staging row (_STAGE_COLUMNS) of a valid row written the way the platform writes it,
+    else None: parse_metrics_row then validates the row (spaces around numbers and flags, a
+    mistake) and says what is wrong. One function, no dicts: the import's hot path."""
+    (merchant_id, name, category, as_of, trade, payment, online, snad, positive, days, severe,
+     prohibited, violations, banned, industry, since, tier) = fields
+    merchant_id, name, category = merchant_id.strip(), name.strip(), category.strip()
+    digits = days + severe + prohibited + violations  # whole numbers of at most 9 digits
+    if not (0 < len(merchant_id) <= 64 and 0 < len(name) <= 200 and 0 < len(category) <= 100
+            and tier in TIERS and digits.isdigit() and digits.isascii() and 0 < len(days) <= 2
+            and 0 < len(severe) <= 9 and 0 < len(prohibited) <= 9 and 0 < len(violations) <= 9
+            and int(days) <= 90):
+        return None
+    try:
+        rates = (float(payment), float(online), float(snad), float(positive))
+        flags = (_FLAGS[trade], _FLAGS[banned], _FLAGS[industry])
+        as_of_day = _iso_day(as_of)
+        since_day = _iso_day(since) if since else None
+    except (ValueError, KeyError):
+        return None
+    if not (0.0 <= rates[0] <= 100.0 and 0.0 <= rates[1] <= 100.0 and 0.0 <= rates[2] <= 100.0
+            and 0.0 <= rates[3] <= 100.0):
+        return None
+    return (line, merchant_id, name, category, since_day, tier, as_of_day, flags[0], *rates,
+            int(days), int(severe), int(prohibited), int(violations), flags[1], flags[2])
+
+
 def _upsert(session: Session, model, rows: List[Dict[str, Any]], keys: List[str]) -> None:
     """INSERT ... ON CONFLICT DO UPDATE, on SQLite and PostgreSQL alike."""
     if not rows:
@@ -187,6 +250,12 @@ _STAGE_TYPES = {"line": "INTEGER", "id": "VARCHAR(64)", "name": "VARCHAR(200)", 
 _STAGE_COLUMNS = tuple(_STAGE_TYPES)
 
 
+def _stage_row(line: int, merchant: Dict[str, Any], metrics: Dict[str, Any]) -> Tuple[Any, ...]:
+    """parse_metrics_row's fields as a staging row, dates as ISO text (as _stage_values has them)."""
+    values = {**merchant, **metrics, "line": line}
+    return tuple(v.isoformat() if isinstance(v, dt.date) else v for v in (values[c] for c in _STAGE_COLUMNS))
+
+
 class _Stage:
     """A temporary table in the import's own transaction, written a batch at a time: with
     PostgreSQL's COPY, with SQLite's executemany. Rows go from it to the tables in two
@@ -203,23 +272,20 @@ class _Stage:
         self.written = 0
 
     def write(self, rows: List[Tuple[Any, ...]]) -> None:
+        """Staging rows as _stage_values makes them: text, numbers, booleans, None, dates as text."""
         if not rows:
             return
         cursor = self.connection.connection.cursor()
         try:
-            if self.postgres:
+            if self.postgres:  # None is an empty field (NULL), True and False read as booleans
                 buffer = io.StringIO()
-                csv.writer(buffer).writerows(
-                    ["" if v is None else ("t" if v is True else "f" if v is False else v) for v in row]
-                    for row in rows)
+                csv.writer(buffer).writerows(rows)
                 buffer.seek(0)
                 cursor.copy_expert(f"COPY {STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN WITH (FORMAT csv)",
                                    buffer)
             else:
                 marks = ", ".join("?" * len(_STAGE_COLUMNS))
-                cursor.executemany(f"INSERT INTO {STAGE} VALUES ({marks})",
-                                   [tuple(v.isoformat() if isinstance(v, dt.date) else v for v in row)
-                                    for row in rows])
+                cursor.executemany(f"INSERT INTO {STAGE} VALUES ({marks})", rows)
         finally:
             cursor.close()
         self.written += len(rows)
@@ -239,19 +305,28 @@ class _Stage:
                 f"DELETE FROM {STAGE} WHERE line IN ({', '.join(str(int(n)) for n in chunk)})")
 
     def upsert(self, now: dt.datetime) -> int:
-        """Merchants, then their metrics, from the stage; how many merchants."""
+        """Merchants, then their metrics, from the stage; how many merchants. A row the tables
+        already hold as it is is not written again (a merchant's updated_at is when the import
+        last changed it), so importing the same file twice writes nothing the second time."""
         stamp = now if self.postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
         merchant_columns = ", ".join(_MERCHANT_FIELDS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _MERCHANT_FIELDS[1:] + ("updated_at",))
         self.connection.execute(text(
             f"INSERT INTO merchants ({merchant_columns}, updated_at) SELECT {merchant_columns}, :now "
-            f"FROM {STAGE} WHERE true ON CONFLICT (id) DO UPDATE SET {updates}"), {"now": stamp})
+            f"FROM {STAGE} WHERE true ON CONFLICT (id) DO UPDATE SET "
+            + self._changed("merchants", _MERCHANT_FIELDS[1:], ("updated_at",))), {"now": stamp})
         metric_columns = ", ".join(_METRIC_FIELDS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _METRIC_FIELDS)
         self.connection.exec_driver_sql(
             f"INSERT INTO merchant_metrics (merchant_id, {metric_columns}) SELECT id, {metric_columns} "
-            f"FROM {STAGE} WHERE true ON CONFLICT (merchant_id) DO UPDATE SET {updates}")
+            f"FROM {STAGE} WHERE true ON CONFLICT (merchant_id) DO UPDATE SET "
+            + self._changed("merchant_metrics", _METRIC_FIELDS))
         return int(self.connection.exec_driver_sql(f"SELECT COUNT(*) FROM {STAGE}").scalar_one())
+
+    def _changed(self, table: str, columns: Tuple[str, ...], also: Tuple[str, ...] = ()) -> str:
+        """SET every column (and `also`) from the new row, WHERE one of `columns` differs."""
+        distinct = "IS DISTINCT FROM" if self.postgres else "IS NOT"  # NULL-safe on both
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns + also)
+        differs = " OR ".join(f"{table}.{c} {distinct} excluded.{c}" for c in columns)
+        return f"{updates} WHERE {differs}"
 
     def drop(self) -> None:
         if not self.postgres:  # PostgreSQL drops it at commit
@@ -269,19 +344,21 @@ def import_metrics(factory: "sessionmaker[Session]", path: Path, skip_bad_rows: 
     with factory.begin() as session:
         stage = _Stage(session)
         batch: List[Tuple[Any, ...]] = []
-        for line, row in _read(path, METRICS_COLUMNS):
+        for line, fields in _read_metrics(path):
             report.rows += 1
             if progress:
                 progress(1)
-            try:
-                if row is None:
-                    raise ValueError("wrong number of fields")
-                merchant, metrics = parse_metrics_row(row)
-            except ValueError as e:
-                report.errors.append(RowError(line, str(e)))
-                continue
-            values = {**merchant, **metrics, "line": line}
-            batch.append(tuple(values[c] for c in _STAGE_COLUMNS))
+            values = None if fields is None else _stage_values(line, fields)
+            if values is None:
+                try:
+                    if fields is None:
+                        raise ValueError("wrong number of fields")
+                    row = dict(zip(METRICS_COLUMNS, fields, strict=True))
+                    values = _stage_row(line, *parse_metrics_row(row))
+                except ValueError as e:
+                    report.errors.append(RowError(line, str(e)))
+                    continue
+            batch.append(values)
             if len(batch) >= BATCH:
                 stage.write(batch)
                 batch = []

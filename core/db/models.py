@@ -20,6 +20,8 @@ class Merchant(Base):
     l2_category = Column(String(100), nullable=False)
     china_good_seller_since = Column(Date, nullable=True)
     current_tier = Column(String(16), nullable=False, default="none")
+    # When the metrics import last changed this record (an import that changes nothing of it
+    # leaves it as it was).
     updated_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
 
 
