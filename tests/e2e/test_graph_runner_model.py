@@ -64,8 +64,10 @@ async def test_parses_with_less_python_around_the_classifier_are_rasas(agents, m
     from tests.bot.test_inference import as_rasa_has_it
 
     agent = agents[0]
-    # Rasa's own way first, also where an earlier test of this process installed ours.
+    # Rasa's own way first, also where an earlier test of this process installed ours; the
+    # classifier predicting with TensorFlow, whose Python around it is what is compared.
     as_rasa_has_it(monkeypatch)
+    with_tensorflow(agent, monkeypatch)
     for node in agent.processor.graph_runner._instantiated_nodes.values():
         component = node._component
         if isinstance(component, DIETClassifier) and component.model is not None:
@@ -77,6 +79,52 @@ async def test_parses_with_less_python_around_the_classifier_are_rasas(agents, m
     inference.install()
     for _ in range(2):  # the first call after install swaps the step, the second uses it
         assert [await agent.processor.parse_message(UserMessage(text)) for text in texts] == expected
+
+
+def with_tensorflow(agent: Agent, monkeypatch) -> int:
+    """The agent's classifiers predict as DIET does (TensorFlow), not with numpy; how many."""
+    from bot.nlu.classifier import SentenceDIETClassifier
+
+    found = 0
+    for node in agent.processor.graph_runner._instantiated_nodes.values():
+        component = node._component
+        if isinstance(component, SentenceDIETClassifier):
+            monkeypatch.setattr(component, "_network_of", component.model)
+            monkeypatch.setattr(component, "_network", None)
+            found += 1
+    return found
+
+
+async def test_the_classifiers_numpy_prediction_is_diets(trained_model, monkeypatch):
+    """bot/nlu/classifier.py: for every training example and held-out question, the same intent
+    and ranking as DIET's own prediction with TensorFlow, confidences equal up to float32
+    rounding."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.nlu.classifier import SentenceDIETClassifier
+
+    numpy_agent, tensorflow_agent = Agent.load(str(trained_model)), Agent.load(str(trained_model))
+    assert with_tensorflow(tensorflow_agent, monkeypatch) == 1
+    nodes = numpy_agent.processor.graph_runner._instantiated_nodes.values()
+    classifier = next(n._component for n in nodes if isinstance(n._component, SentenceDIETClassifier))
+    texts = [q["q"] for q in yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
+    examples = load_data(str(Path(__file__).parents[2] / "data" / "nlu")).intent_examples
+    texts += [m.get("text") for m in examples]
+    texts += ["你好", "转人工", "asdfgh", "", "！！！", "🙂"]
+    largest = 0.0
+    for text in texts:
+        ours = await numpy_agent.processor.parse_message(UserMessage(text))
+        diets = await tensorflow_agent.processor.parse_message(UserMessage(text))
+        assert ours["intent"]["name"] == diets["intent"]["name"], text
+        names = [[r["name"] for r in parse["intent_ranking"]] for parse in (ours, diets)]
+        assert names[0] == names[1], text
+        for mine, theirs in zip(ours["intent_ranking"], diets["intent_ranking"], strict=True):
+            assert mine["confidence"] == pytest.approx(theirs["confidence"], abs=2e-6), text
+            largest = max(largest, abs(mine["confidence"] - theirs["confidence"]))
+        assert {k: v for k, v in ours.items() if k not in ("intent", "intent_ranking")} == \
+            {k: v for k, v in diets.items() if k not in ("intent", "intent_ranking")}, text
+    assert classifier._network is not None and len(texts) > 1000
+    print(f"\n{len(texts)} messages, largest confidence difference {largest:.2e}")
 
 
 def _classifier_model(agent: Agent):
