@@ -1,4 +1,5 @@
-"""CPU time each server process spends per turn, read from /proc around a run of turns.
+"""CPU time each server process spends per turn, read from /proc around a run of turns, and
+the servers' memory before and after the run.
 
 `python -m bench.cpu [--turns N] [--concurrency C]` serves the trained model (models/) on
 embedded defaults and prints, for programme, greeting and tier-status turns, latency and the
@@ -29,12 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))
     parser.add_argument("--growth", type=int, default=0, metavar="TURNS",
                         help="also time turn 1, 100 and TURNS of three conversations of TURNS turns")
+    parser.add_argument("--kinds", nargs="+", choices=("programme", "greeting", "tier_status"),
+                        help="only these kinds of turn (all three by default)")
     args = parser.parse_args(argv)
 
     import datetime as dt
     import tempfile
 
-    from bench.http import demo_environment, growth, interleaved, load, post, public, wait_answering
+    from bench.http import demo_environment, growth, interleaved, load, post, public, rss_mib, wait_answering
     from bench.run import GREETING, PROGRAMME, TIER
     from bot.serve import Servers, free_port
     from core.identity import issue_token
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             desk = f"http://127.0.0.1:{servers.rasa_port}/webhooks/merchant/webhook"
             wait_answering(rest, 300)
             action_pid, rasa_pid = (p.pid for p in servers.processes)
+            memory = {"rasa": [rss_mib(rasa_pid)], "actions": [rss_mib(action_pid)]}
 
             def agent(sender: str) -> dict:
                 token = issue_token(secret, f"agent-{sender}", "agent", dt.timedelta(hours=2))
@@ -62,9 +66,16 @@ def main(argv: list[str] | None = None) -> int:
             }
             load(kinds["programme"], args.concurrency, 64)  # warm-up
             pids = {"rasa": rasa_pid, "actions": action_pid}
+            if args.kinds:
+                kinds = {name: kinds[name] for name in args.kinds}
             results = interleaved(kinds, args.concurrency, args.turns, 2, {name: pids for name in kinds})
             for name, result in results.items():
                 print(name, {k: v for k, v in public(result).items() if k != "concurrency"}, flush=True)
+            memory["rasa"].append(rss_mib(rasa_pid))
+            memory["actions"].append(rss_mib(action_pid))
+            print("memory MiB, after the first answer -> after these turns",
+                  {name: f"{start} -> {end} ({(end / start - 1) * 100:+.1f}%)"
+                   for name, (start, end) in memory.items()}, flush=True)
             if args.growth:
                 print("growth", growth(kinds["programme"], turns=args.growth), flush=True)
         finally:

@@ -15,7 +15,8 @@ classifier (DIETClassifier), not TensorFlow's arithmetic:
 - each CountVectorsFeaturizer counted a message's words (or characters) through sklearn's
   `transform`, which builds and checks a CSR matrix that Rasa then sorts and turns into a COO
   matrix, four times a message; here the same counts go into the same COO matrix directly
-  (`counts`), with sklearn's own analyzer and the featurizer's vocabulary.
+  (`counts`), with sklearn's own analyzer and the featurizer's vocabulary, made without
+  scipy's checks of indices made here (`unchecked_coo`).
 
 - loading the classifier, Rasa trains it for one step on an example (to make its variables)
   before reading its weights over them: tracing the training step is most of the model's
@@ -40,6 +41,7 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.utils.tensorflow.constants import RUN_EAGERLY
 from rasa.utils.tensorflow.models import RasaModel
 from scipy.sparse import coo_matrix
+from scipy.sparse._data import _data_matrix
 from scipy.sparse._sputils import get_index_dtype, upcast
 from sklearn.feature_extraction.text import CountVectorizer
 from tensorflow.python.eager import context
@@ -155,8 +157,19 @@ def counts(vectorizer: CountVectorizer, documents: Sequence[str]) -> coo_matrix:
     data = np.array(values, dtype=vectorizer.dtype)
     if vectorizer.binary:
         data.fill(1)
-    return coo_matrix((data, (np.array(rows, dtype=index_dtype), np.array(cols, dtype=index_dtype))),
-                      shape=shape, dtype=vectorizer.dtype)
+    return unchecked_coo(data, np.array(rows, dtype=index_dtype), np.array(cols, dtype=index_dtype), shape)
+
+
+def unchecked_coo(data: np.ndarray, row: np.ndarray, col: np.ndarray, shape: Tuple[int, int]) -> coo_matrix:
+    """`coo_matrix((data, (row, col)), shape=shape)` for index arrays already of the dtype scipy
+    picks for the shape and indices known to lie within it, made without scipy's checks of
+    them (most of the cost of a one-row matrix)."""
+    matrix = coo_matrix.__new__(coo_matrix)
+    _data_matrix.__init__(matrix)
+    matrix._shape = shape
+    matrix.row, matrix.col, matrix.data = row, col, data
+    matrix.has_canonical_format = False
+    return matrix
 
 
 def _create_features(self: CountVectorsFeaturizer, attribute: str,

@@ -283,3 +283,25 @@ def test_the_classifier_is_loaded_by_a_prediction_then_its_weights(installed, mo
     else:
         assert got == ("rasa's", ("weights", "data", "example", False), {"config": {"epochs": 1}})
         assert made[0].seen == [("predict", "example", False, None), ("weights", "weights")]
+
+
+@pytest.mark.parametrize("shape, dtype", [
+    ((1, 7), np.int64), ((3, 70000), np.float32), ((1, 2**31 + 5), np.int64)])
+def test_a_coo_matrix_made_without_checks_is_the_one_scipy_makes(shape, dtype):
+    from scipy.sparse._sputils import get_index_dtype
+
+    index = get_index_dtype(maxval=max(shape))
+    row = np.array([0, 0, shape[0] - 1], dtype=index)
+    col = np.array([shape[1] - 1, 0, 3], dtype=index)
+    data = np.array([2, 1, 5], dtype=dtype)
+    expected = scipy.sparse.coo_matrix((data, (row, col)), shape=shape)
+    got = inference.unchecked_coo(data, row, col, shape)
+    # Every attribute scipy sets, with the same values: a new one in another scipy fails here.
+    assert sorted(vars(got)) == sorted(vars(expected))
+    for name, value in vars(expected).items():
+        mine = vars(got)[name]
+        if isinstance(value, np.ndarray):
+            assert mine.dtype == value.dtype and np.array_equal(mine, value), name
+        else:
+            assert mine == value, name
+    assert (got.tocsr() != expected.tocsr()).nnz == 0 and got.sum() == expected.sum()
