@@ -35,10 +35,22 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fff
 _SPACES = re.compile(r"\s+")
 
 
+# Every OpenCC conversion this module makes.
+CONVERSIONS = ("t2s", "s2t", "s2hk", "s2tw", "hk2s", "tw2sp", "s2twp")
+
+
 @functools.lru_cache(maxsize=None)
 def _converter(config: Text) -> opencc.OpenCC:
     """Return a cached OpenCC converter; building one reads dictionaries from disk."""
     return opencc.OpenCC(f"{config}.json")
+
+
+def warm() -> None:
+    """Build every converter now, at a server's start: the first message in traditional
+    Chinese otherwise waits for its dictionaries (about 60 ms and 20 MiB for the Taiwan
+    phrase tables)."""
+    for config in CONVERSIONS:
+        _converter(config)
 
 
 def _convert(text: Text, config: Text) -> Text:

@@ -74,7 +74,8 @@ class OpenCCNormalizer(GraphComponent):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> OpenCCNormalizer:
-        """Loads the component; it has no trained state."""
+        """Loads the component (it has no trained state) with every script converter built."""
+        script.warm()
         return cls(config)
 
     @staticmethod

@@ -109,3 +109,17 @@ def test_variant_characters_of_money_words_become_the_standard_ones():
     assert script.normalize("多久能到帳")[0] == "多久能到账"
     assert script.normalize("帐户被冻结了,对帐单在哪")[0] == "账户被冻结了,对账单在哪"
     assert script.normalize("露营帐篷")[0] == "露营帐篷"
+
+
+def test_warm_builds_every_conversion_the_module_makes():
+    import re
+    from pathlib import Path
+
+    from core import script
+
+    source = Path(script.__file__).read_text(encoding="utf-8")
+    made = set(re.findall(r'_convert\([^)]*"([a-z0-9]+)"\)', source))
+    assert made and made == set(script.CONVERSIONS)
+    script._converter.cache_clear()
+    script.warm()
+    assert script._converter.cache_info().currsize == len(script.CONVERSIONS)
