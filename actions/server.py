@@ -21,7 +21,7 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import Sanic, response
 from sanic.request import Request
 
-from core import logsafe, script, settings
+from core import logsafe, settings
 from core.audit import record_refusal
 from core.db.session import shared_factory
 from core.knowledge import KnowledgeError, shared_store
@@ -61,8 +61,9 @@ def warm_up() -> None:
     """Load at start what the first turns would otherwise load: the knowledge base and the
     database (schema checked, engine made). Neither failing stops the server: a broken
     knowledge file is reported on use, and an unreachable database is tried again on use.
-    Then jieba's parts of speech are keyed by the shared dictionary's words, the script
-    converters are built, and the memory loading freed is given back."""
+    Then jieba's parts of speech are keyed by the shared dictionary's words, and the memory
+    loading freed is given back. (The script converters are built on first use here: the
+    action server converts only tier alerts and reports, and all of them cost 44 MiB.)"""
     # jieba's own instance and the ranking read one copy of its dictionary (it changes
     # neither).
     share_default_dictionary()
@@ -77,7 +78,6 @@ def warm_up() -> None:
         logger.warning("database not reachable at start (%s: %s); tier status and handoff "
                        "will try again when asked", e.__class__.__name__, str(e)[:200])
     share_parts_of_speech()
-    script.warm()
     return_freed_memory()
 
 

@@ -46,9 +46,8 @@ def _converter(config: Text) -> opencc.OpenCC:
 
 
 def warm() -> None:
-    """Build every converter now, at a server's start: the first message in traditional
-    Chinese otherwise waits for its dictionaries (about 60 ms and 20 MiB for the Taiwan
-    phrase tables)."""
+    """Build every converter now, at the Rasa server's start: the first message in
+    traditional Chinese otherwise waits for their dictionaries (about 60 ms, 20 MiB)."""
     for config in CONVERSIONS:
         _converter(config)
 
