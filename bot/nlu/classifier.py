@@ -15,6 +15,7 @@ intents and rankings, confidences equal up to float32 rounding (tests/bot/test_c
 compares them with DIET's own on every training example). Any other configuration, a model
 whose weights are not laid out as expected, and diagnostic runs (`rasa test`, which read the
 network's intermediate tensors) go DIET's way. Training is DIET's, unchanged.
+tests/bot/test_patched_rasa_code.py fails when the Rasa code of DIET's prediction changes.
 """
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """The Rasa code the project replaces at run time, or relies on in detail, is the code it was
 written against (Rasa 3.6.21). These functions have no extension point: bot/rasa_server.py
 replaces RemoteAction.run, _validate_action_result and _action_call_format
-(bot/action_calls.py), Event.resolve_by_type (the event-type cache), an endpoint's session,
+(bot/action_calls.py), Event.resolve_by_type (the event-type cache), Domain.is_empty (kept
+per domain), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
 joins sparse features, calls its compiled prediction step and counts a message's words
-(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces);
+(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces); the
+classifier's intent is DIET's network computed with numpy (bot/nlu/classifier.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
 trackers (bot/tracker_store.py) rely on how RulePolicy matches rules, how states are made and
@@ -25,6 +27,8 @@ PINNED = {
     ("rasa.core.actions.action", "RemoteAction", "_validate_action_result"): "24da0f6bdeb2d44f",
     ("rasa.core.actions.action", "RemoteAction", "_action_call_format"): "b8da18ca9f78d3ae",
     ("rasa.shared.core.events", "Event", "resolve_by_type"): "ffabe9999fc8f7f3",
+    # bot/rasa_server.py keeps a domain's emptiness: a pure function of a domain not changed once made.
+    ("rasa.shared.core.domain", "Domain", "is_empty"): "95485f444497dba7",
     ("rasa.utils.endpoints", "EndpointConfig", "session"): "f6136492eac7ede3",
     ("rasa.utils.endpoints", "EndpointConfig", "request"): "bc49eb77a158ac1e",
     ("rasa.core.processor", "MessageProcessor", "_handle_message_with_tracker"): "52ddf94017c2cb84",
@@ -48,6 +52,9 @@ PINNED = {
     ("sklearn.feature_extraction.text", "CountVectorizer", "transform"): "3f92a004c11f512c",
     ("sklearn.feature_extraction.text", "CountVectorizer", "_count_vocab"): "b1b0af22013a64b8",
     ("scipy.sparse._compressed", "_cs_matrix", "tocoo"): "4edfeb4d63d3056c",
+    # ... made without scipy's checks of indices made there (`unchecked_coo`).
+    ("scipy.sparse._coo", "coo_matrix", "__init__"): "479eea0625be72ec",
+    ("scipy.sparse._coo", "coo_matrix", "_check"): "41b271ad9e5d55f5",
     # ... and the concrete prediction step called flat, as TensorFlow calls it after
     # binding and converting the arguments.
     ("tensorflow.python.eager.polymorphic_function.monomorphic_function", "ConcreteFunction",
@@ -56,6 +63,19 @@ PINNED = {
      "_call_flat"): "ed9a163d28c6c672",
     ("tensorflow.python.eager.polymorphic_function.function_spec", "FunctionSpec",
      "canonicalize_function_inputs"): "a79060a2eed6ab2f",
+    # bot/nlu/classifier.py computes DIET's intent with numpy: the network as DIET predicts
+    # with it, from the message's features to the intents' confidences.
+    ("rasa.nlu.classifiers.diet_classifier", "DIETClassifier", "_predict"): "373dcdae0d06c249",
+    ("rasa.nlu.classifiers.diet_classifier", "DIETClassifier", "process"): "698a44931e7c6c55",
+    ("rasa.nlu.classifiers.diet_classifier", "DIET", "batch_predict"): "c1c9274a69297e5d",
+    ("rasa.nlu.classifiers.diet_classifier", "DIET", "_batch_predict_intents"): "5f1270b840e60c80",
+    ("rasa.utils.tensorflow.rasa_layers", "RasaSequenceLayer", "call"): "9a1b83f742f96976",
+    ("rasa.utils.tensorflow.rasa_layers", "RasaFeatureCombiningLayer", "call"): "f38268ff3a82259c",
+    ("rasa.utils.tensorflow.rasa_layers", "ConcatenateSparseDenseFeatures", "call"): "4727c988496b3543",
+    ("rasa.utils.tensorflow.layers", "DenseForSparse", "call"): "f389a01a1c28d3b4",
+    ("rasa.utils.tensorflow.layers", "DotProductLoss",
+     "get_similarities_and_confidences_from_embeddings"): "1ed85f4ed7bab587",
+    ("rasa.utils.tensorflow.layers", "DotProductLoss", "sim"): "c76a7d055234cb9b",
     # bot/policies.py hands RulePolicy the last states only: rules match as on the whole session.
     ("rasa.core.policies.rule_policy", "RulePolicy", "_is_rule_applicable"): "c60740c10d00a4cf",
     ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"): "ae2257980a444fb0",

@@ -1,4 +1,5 @@
-"""The Rasa server's event type lookup, remembered: the same answers as Rasa's own."""
+"""The Rasa server's event type lookup and the domain's emptiness, remembered: the same
+answers as Rasa's own."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
 
-from bot.rasa_server import cache_event_types
+from bot.rasa_server import cache_event_types, remember_domain_emptiness
 
 
 @pytest.fixture
@@ -55,3 +56,19 @@ def test_a_store_that_cannot_be_imported_refuses_the_start(tmp_path):
                          encoding="utf-8")
     problems = check_stores([f"--endpoints={endpoints}"])
     assert len(problems) == 1 and "tracker_store 'bot.no_such_module.Store' cannot be loaded" in problems[0]
+
+
+def test_whether_a_domain_is_empty_is_worked_out_once_per_domain(monkeypatch):
+    from rasa.shared.core.domain import Domain
+
+    asked = []
+    rasas = Domain.is_empty
+    monkeypatch.setattr(Domain, "is_empty", lambda self: asked.append(self) or rasas(self))
+    remember_domain_emptiness()
+    full = Domain.from_dict({"intents": ["greet"], "responses": {"utter_hi": [{"text": "你好"}]}})
+    empty = Domain.empty()
+    answers = [full.is_empty(), full.is_empty(), empty.is_empty(), empty.is_empty()]
+    assert answers == [False, False, True, True]
+    assert [id(d) for d in asked] == [id(full), id(empty)]  # Rasa's check once for each domain
+    remember_domain_emptiness()  # installed again: still one layer over Rasa's
+    assert Domain.is_empty.uncached.__name__ == "<lambda>"
