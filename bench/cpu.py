@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             load(kinds["programme"], args.concurrency, 64)  # warm-up
             pids = {"rasa": rasa_pid, "actions": action_pid}
+            programme = kinds["programme"]
             if args.kinds:
                 kinds = {name: kinds[name] for name in args.kinds}
             results = interleaved(kinds, args.concurrency, args.turns, 2, {name: pids for name in kinds})
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                   {name: f"{start} -> {end} ({(end / start - 1) * 100:+.1f}%)"
                    for name, (start, end) in memory.items()}, flush=True)
             if args.growth:
-                print("growth", growth(kinds["programme"], turns=args.growth), flush=True)
+                print("growth", growth(programme, turns=args.growth), flush=True)
         finally:
             servers.stop()
     return 0

@@ -11,10 +11,11 @@ intent is read at the sentence's own position: they do not change it.
 
 Here those steps are done with numpy on the trained weights, without building a batch of
 model data (token-level features included) and calling TensorFlow for one message: the same
-intents and rankings, confidences equal up to float32 rounding (tests/bot/test_classifier.py
-compares them with DIET's own on every training example). Any other configuration, a model
-whose weights are not laid out as expected, and diagnostic runs (`rasa test`, which read the
-network's intermediate tensors) go DIET's way. Training is DIET's, unchanged.
+intents and rankings, confidences equal up to float32 rounding (tests/e2e/
+test_graph_runner_model.py compares them with DIET's own on every training example and
+held-out question). Any other configuration, a model whose weights are not laid out as
+expected, and diagnostic runs (`rasa test`, which read the network's intermediate tensors) go
+DIET's way. Training is DIET's, unchanged.
 tests/bot/test_patched_rasa_code.py fails when the Rasa code of DIET's prediction changes.
 """
 from __future__ import annotations

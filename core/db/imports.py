@@ -158,8 +158,8 @@ def _read_metrics(path: Path) -> Iterable[Tuple[int, Optional[Tuple[str, ...]]]]
 
 
 _FLAGS = {"0": False, "1": True}
-# Dates seen in this import, raw text to ISO text: an export's as-of date is the same on
-# every row. Bounded, so that memory does not grow with the file.
+# Dates seen by this process's imports, raw text to ISO text (an export's as-of date is the
+# same on every row); only valid dates are kept. Bounded, so that memory does not grow.
 _DATES: Dict[str, str] = {}
 
 

@@ -20,8 +20,8 @@ class Merchant(Base):
     l2_category = Column(String(100), nullable=False)
     china_good_seller_since = Column(Date, nullable=True)
     current_tier = Column(String(16), nullable=False, default="none")
-    # When the metrics import last changed this record (an import that changes nothing of it
-    # leaves it as it was).
+    # When a metrics import last changed this record: its name, category, 中国好卖家 date or
+    # tier (an import that changes none of them, metrics included, leaves it as it was).
     updated_at = Column(DateTime, nullable=False, default=dt.datetime.utcnow)
 
 

@@ -101,9 +101,13 @@ async def test_the_classifiers_numpy_prediction_is_diets(trained_model, monkeypa
     rounding."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    from bot.nlu.classifier import SentenceDIETClassifier
+    from bot.nlu.classifier import SentenceDIETClassifier, SentenceNetwork
 
     numpy_agent, tensorflow_agent = Agent.load(str(trained_model)), Agent.load(str(trained_model))
+    computed = []  # the messages numpy computed (not left to TensorFlow)
+    scores = SentenceNetwork.scores
+    monkeypatch.setattr(SentenceNetwork, "scores",
+                        lambda self, features: computed.append(scores(self, features)) or computed[-1])
     assert with_tensorflow(tensorflow_agent, monkeypatch) == 1
     nodes = numpy_agent.processor.graph_runner._instantiated_nodes.values()
     classifier = next(n._component for n in nodes if isinstance(n._component, SentenceDIETClassifier))
@@ -124,6 +128,8 @@ async def test_the_classifiers_numpy_prediction_is_diets(trained_model, monkeypa
         assert {k: v for k, v in ours.items() if k not in ("intent", "intent_ranking")} == \
             {k: v for k, v in diets.items() if k not in ("intent", "intent_ranking")}, text
     assert classifier._network is not None and len(texts) > 1000
+    # Every message with words went the numpy way (only the empty one has no features).
+    assert all(c is not None for c in computed) and len(computed) >= len(texts) - 1
     print(f"\n{len(texts)} messages, largest confidence difference {largest:.2e}")
 
 
