@@ -125,31 +125,20 @@ def parse_metrics_row(row: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, An
     return merchant, metrics
 
 
-def _read(path: Path, columns: Iterable[str]) -> Iterable[Tuple[int, Optional[Dict[str, str]]]]:
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RowError(1, f"missing columns: {', '.join(missing)}")
-        for row in reader:
-            if None in row or any(v is None for v in row.values()):
-                yield reader.line_num, None  # wrong number of fields
-            else:
-                yield reader.line_num, row
-
-
-def _read_metrics(path: Path) -> Iterable[Tuple[int, Optional[Tuple[str, ...]]]]:
-    """(line, the METRICS_COLUMNS fields in order) of each row, as _read reads them
-    (blank lines skipped, a duplicated column's last one taken) without a dict per row; the
-    fields are None for a row with a wrong number of fields."""
+def _read(path: Path, columns: Tuple[str, ...]) -> Iterable[Tuple[int, Optional[Tuple[str, ...]]]]:
+    """(line, the fields of `columns` in their order) of each row of a CSV file with a header,
+    read as csv.DictReader reads it (blank lines skipped, a duplicated column's last one
+    taken) without a dict per row; the fields are None for a row with a wrong number of
+    fields."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         header = next(reader, [])
         position = {name: i for i, name in enumerate(header)}
-        missing = [c for c in METRICS_COLUMNS if c not in position]
+        missing = [c for c in columns if c not in position]
         if missing:
             raise RowError(1, f"missing columns: {', '.join(missing)}")
-        pick = operator.itemgetter(*(position[c] for c in METRICS_COLUMNS))
+        assert len(columns) > 1, "itemgetter of one column gives no tuple"
+        pick = operator.itemgetter(*(position[c] for c in columns))
         width = len(header)
         for row in reader:
             if not row:
@@ -218,13 +207,14 @@ def import_categories(factory: "sessionmaker[Session]", path: Path) -> ImportRep
     """Import level-2 category averages (all rows or nothing)."""
     report = ImportReport()
     rows = []
-    for line, row in _read(path, CATEGORY_COLUMNS):
+    for line, fields in _read(path, CATEGORY_COLUMNS):
         report.rows += 1
         try:
-            if row is None:
+            if fields is None:
                 raise ValueError("wrong number of fields")
-            rows.append({"l2_category": _text(row["l2_category"], "l2_category", 100),
-                         "snad_dispute_avg": _percent(row["snad_dispute_avg"], "snad_dispute_avg")})
+            category, average = fields
+            rows.append({"l2_category": _text(category, "l2_category", 100),
+                         "snad_dispute_avg": _percent(average, "snad_dispute_avg")})
         except ValueError as e:
             report.errors.append(RowError(line, str(e)))
     if report.errors:
@@ -306,8 +296,8 @@ class _Stage:
 
     def upsert(self, now: dt.datetime) -> int:
         """Merchants, then their metrics, from the stage; how many merchants. A row the tables
-        already hold as it is is not written again (a merchant's updated_at is when the import
-        last changed it), so importing the same file twice writes nothing the second time."""
+        already hold as it is is not written again (a merchant's updated_at moves only when
+        its own fields change), so importing the same file twice writes nothing the second time."""
         stamp = now if self.postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
         merchant_columns = ", ".join(_MERCHANT_FIELDS)
         self.connection.execute(text(
@@ -344,7 +334,7 @@ def import_metrics(factory: "sessionmaker[Session]", path: Path, skip_bad_rows: 
     with factory.begin() as session:
         stage = _Stage(session)
         batch: List[Tuple[Any, ...]] = []
-        for line, fields in _read_metrics(path):
+        for line, fields in _read(path, METRICS_COLUMNS):
             report.rows += 1
             if progress:
                 progress(1)
