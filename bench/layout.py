@@ -1,6 +1,7 @@
 """The production layout on one machine: nginx in front of two Rasa servers (each with its
-action server), sharing a PostgreSQL tracker store and a Redis lock store, as
-docs/deployment.md describes it. `make bench` measures it beside one Rasa server;
+action server; a request goes to the one with fewer open, `least_conn`), sharing a
+PostgreSQL tracker store and a Redis lock store, as docs/deployment.md describes it.
+`make bench` measures it beside one Rasa server, `python -m bench.layout` alone;
 tests/e2e/test_scale_out.py checks that no message is lost or reordered in it.
 """
 from __future__ import annotations
@@ -17,6 +18,9 @@ from sqlalchemy import create_engine, text
 
 NGINX = Path("/usr/sbin/nginx")
 
+# nginx's directive for each way of spreading requests over the Rasa servers.
+BALANCING = {"least_conn": "least_conn;", "round_robin": ""}
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -31,7 +35,7 @@ http {{
   fastcgi_temp_path {state}/fastcgi;
   uwsgi_temp_path {state}/uwsgi;
   scgi_temp_path {state}/scgi;
-  upstream rasa {{ server 127.0.0.1:{a}; server 127.0.0.1:{b}; keepalive 32; }}
+  upstream rasa {{ {balance} server 127.0.0.1:{a}; server 127.0.0.1:{b}; keepalive 32; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
@@ -64,9 +68,11 @@ def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
 
 @contextmanager
 def production_layout(model: Path, env: Mapping[str, str], tracker_store_url: str,
-                      redis: Tuple[str, int], state: Path, redis_db: int = 3) -> Iterator[Dict[str, Any]]:
+                      redis: Tuple[str, int], state: Path, redis_db: int = 3,
+                      balance: str = "least_conn") -> Iterator[Dict[str, Any]]:
     """Two Rasa servers with their action servers, on the conversations at `tracker_store_url`
-    with the Redis lock store, behind nginx; yields nginx's port, the state folder (nginx's
+    with the Redis lock store, behind nginx (`balance`: "least_conn", or "round_robin" for
+    nginx's default, each server in turn); yields nginx's port, the state folder (nginx's
     access log names the server of each request) and each pair's process ids."""
     from bot.serve import Servers, free_port
 
@@ -84,7 +90,7 @@ def production_layout(model: Path, env: Mapping[str, str], tracker_store_url: st
         port = free_port()
         conf = state / "nginx.conf"
         conf.write_text(NGINX_CONF.format(state=state, a=pairs[0].rasa_port, b=pairs[1].rasa_port,
-                                          port=port))
+                                          port=port, balance=BALANCING[balance]))
         nginx = subprocess.Popen([str(NGINX), "-c", str(conf), "-p", str(state)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -107,7 +113,8 @@ def production_layout(model: Path, env: Mapping[str, str], tracker_store_url: st
 
 
 def measure(model: Path, env: Mapping[str, str], admin_url: str, redis: Tuple[str, int], state: Path,
-            questions: List[str], concurrency: int, turns: int, rounds: int) -> Dict[str, Any]:
+            questions: List[str], concurrency: int, turns: int, rounds: int,
+            balance: str = "least_conn") -> Dict[str, Any]:
     """Programme questions at `concurrency` conversations through the production layout (on a
     fresh PostgreSQL database): latency, throughput, errors, the share each Rasa server took
     and each process's CPU per turn."""
@@ -115,7 +122,7 @@ def measure(model: Path, env: Mapping[str, str], admin_url: str, redis: Tuple[st
 
     state.mkdir(parents=True, exist_ok=True)
     with fresh_database(admin_url, "bench_layout") as url, \
-            production_layout(model, env, url, redis, state) as layout:
+            production_layout(model, env, url, redis, state, balance=balance) as layout:
         rest = f"http://127.0.0.1:{layout['port']}/webhooks/rest/webhook"
         wait_answering(rest, 300)
 
@@ -139,3 +146,32 @@ def requests_per_server(access_log: Path) -> Dict[str, int]:
         for address in filter(None, (a.strip() for a in upstreams.split(","))):
             served[address] = served.get(address, 0) + 1
     return served
+
+
+def main(argv: List[str] | None = None) -> int:
+    """`python -m bench.layout`: the production layout alone, once per way of balancing."""
+    import argparse
+    import json
+    import tempfile
+
+    from bench.http import demo_environment
+    from bench.run import PG_ADMIN, PROGRAMME, REDIS, ROUNDS
+
+    parser = argparse.ArgumentParser(description="programme turns through the production layout")
+    parser.add_argument("--turns", type=int, default=800)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))
+    parser.add_argument("--balance", nargs="+", choices=sorted(BALANCING), default=["least_conn"])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as tmp:
+        out = Path(tmp)
+        env = demo_environment(out, "bench-secret-of-thirty-two-bytes", "bench-action-token")
+        for balance in args.balance:
+            result = measure(args.model, env, PG_ADMIN, REDIS, out / balance, PROGRAMME,
+                             args.concurrency, args.turns, ROUNDS, balance=balance)
+            print(balance, json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,6 +57,7 @@ from rasa.shared.core.events import (
     SlotSet,
     UserUtteranceReverted,
     UserUttered,
+    deserialise_events,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
@@ -181,7 +182,12 @@ class DriverStatement:
         return tuple(values[name] for name in self.names) if self.names is not None else values
 
     def scalar(self, connection: Any, values: Dict[str, Any]) -> Any:
-        """The first column of the first row, or None. A driver's error is raised as
+        """The first column of the first row, or None."""
+        rows = self.rows(connection, values, first_only=True)
+        return rows[0][0] if rows else None
+
+    def rows(self, connection: Any, values: Dict[str, Any], first_only: bool = False) -> List[Any]:
+        """The rows (the first alone with `first_only`). A driver's error is raised as
         SQLAlchemy raises it (a DBAPIError), and a lost connection is invalidated, as
         SQLAlchemy does, so that the pool does not hand it out again."""
         parameters = self.parameters(values)
@@ -191,7 +197,11 @@ class DriverStatement:
             cursor = driver.cursor()
             try:
                 cursor.execute(self.sql, parameters)
-                row = cursor.fetchone()
+                if first_only:
+                    row = cursor.fetchone()
+                    rows = [row] if row else []
+                else:
+                    rows = cursor.fetchall()
             finally:
                 cursor.close()
         except dialect.dbapi.Error as e:
@@ -200,7 +210,7 @@ class DriverStatement:
                 connection.invalidate(e)
             raise sa.exc.DBAPIError.instance(self.sql, parameters, e, dialect.dbapi.Error,
                                              connection_invalidated=lost, dialect=dialect) from e
-        return row[0] if row else None
+        return list(rows)
 
 
 class ConversationTracker(DialogueStateTracker):
@@ -247,6 +257,13 @@ def shows_handoff(events: Iterable[Event]) -> bool:
                or (isinstance(e, SlotSet) and e.key == contract.SLOT_HANDOFF_TICKET)
                or (isinstance(e, BotUttered) and any(k in (e.metadata or {}) for k in AGENT_MESSAGE_KEYS))
                for e in events)
+
+
+def _handoff_or_new(tracker: DialogueStateTracker) -> bool:
+    """`shows_handoff` for a session read from the database; a session with no merchant
+    message yet counts as showing one: the turn about to be saved is its first, when
+    messages queued before it are passed on."""
+    return shows_handoff(tracker.events) or not any(isinstance(e, UserUttered) for e in tracker.events)
 
 
 def _first_turn_of_session(events: Deque[Event]) -> bool:
@@ -366,6 +383,12 @@ class SQLConversationStore(SQLTrackerStore):
         self._newest = DriverStatement(
             sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id")),
             self.engine.dialect)
+        # ... and a conversation's events written after a given one, in the order written.
+        self._after = DriverStatement(
+            sa.select(table.c.data).where(table.c.sender_id == sa.bindparam("sender_id"),
+                                          table.c.id > sa.bindparam("after"),
+                                          table.c.id <= sa.bindparam("upto")).order_by(table.c.id),
+            self.engine.dialect)
         self._keep = settings.kept_conversations()
 
     def _remember(self, sender_id: str, known: _Known) -> None:
@@ -399,13 +422,20 @@ class SQLConversationStore(SQLTrackerStore):
         if known is not None and known.tracker is not None:
             # One statement on a pooled connection: no ORM session for a kept conversation.
             with self.engine.connect() as connection:
-                if self._last_id(connection, sender_id) == known.last_id:
+                last_id = self._last_id(connection, sender_id)
+                if last_id == known.last_id:
                     self._known.move_to_end(sender_id)
                     return snapshot(known.tracker, ConversationTracker)
+                caught_up = self._caught_up(connection, sender_id, known, last_id)
+            if caught_up is not None:
+                self._remember(sender_id, _Known(last_id, len(caught_up.events), caught_up.events[-1],
+                                                 snapshot(caught_up), handoff=_handoff_or_new(caught_up)))
+                return caught_up
         with self.session_scope() as session:
             last_id = self._last_id(session, sender_id)
-            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
-            events = [json.loads(row.data) for row in rows]
+            # The events' data alone: no ORM object made for each row.
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+            events = [json.loads(row.data) for row in query.with_entities(self.SQLEvent.data)]
         if not (self.domain and events):
             if self.domain and last_id is None:
                 # Nothing stored (so no handoff either): the save that creates it need not
@@ -416,12 +446,32 @@ class SQLConversationStore(SQLTrackerStore):
             return None
         tracker = ConversationTracker.from_dict(sender_id, events, self.domain.slots,
                                                 self.max_event_history)
-        # A session with no merchant message yet counts as showing a handoff: the turn about
-        # to be saved is its first, when messages queued before it are passed on.
-        handoff = (shows_handoff(tracker.events)
-                   or not any(isinstance(e, UserUttered) for e in tracker.events))
         self._remember(sender_id, _Known(last_id, len(tracker.events), tracker.events[-1],
-                                         handoff=handoff))
+                                         handoff=_handoff_or_new(tracker)))
+        return tracker
+
+    def _caught_up(self, connection: Any, sender_id: str, known: _Known,
+                   last_id: Optional[int]) -> Optional["ConversationTracker"]:
+        """The kept copy with the events another process wrote since (up to `last_id`) applied
+        in the order they were written, as a replay of the whole session applies them: what
+        the database would give, read without the session's earlier events. With two Rasa
+        servers behind a load balancer a conversation's turns alternate between them, and
+        each turn found the other's events new. None (read the session instead) when there
+        is no kept copy, or one of the new events begins a new session, or one is older than
+        the copy's last (the database reads a session from its start's timestamp on)."""
+        kept = known.tracker
+        if kept is None or not kept.events or known.last_id is None or last_id is None \
+                or last_id <= known.last_id:
+            return None
+        rows = self._after.rows(connection, {"sender_id": sender_id, "after": known.last_id,
+                                             "upto": last_id})
+        events = deserialise_events([json.loads(data) for (data,) in rows])
+        newest = kept.events[-1].timestamp
+        if any(isinstance(e, SessionStarted) or e.timestamp < newest for e in events):
+            return None
+        tracker = snapshot(kept, ConversationTracker)
+        for e in events:
+            tracker.update(e)
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:

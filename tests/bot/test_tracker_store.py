@@ -241,6 +241,81 @@ async def test_at_most_the_configured_number_of_conversations_is_kept(tmp_path):
     assert _answers(await none_kept.retrieve("a")) == ["第0个回答", "第1个回答"]
 
 
+async def test_turns_alternating_between_two_processes_read_only_the_others_new_events(tmp_path):
+    """Two Rasa servers behind a load balancer: each catches its kept copy up with the events
+    the other wrote, and holds what a fresh read of the database holds."""
+    first, second = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    await _turn(first, "m-1", 0)
+    await _turn(second, "m-1", 1)
+    reads = _reads(first) + _reads(second)
+    first_reads, second_reads = _reads(first), _reads(second)
+    for n in range(2, 8):
+        await _turn(first if n % 2 == 0 else second, "m-1", n)
+    assert first_reads == [] and second_reads == [], "no session read again"
+    assert reads == []
+    expected = [f"第{i}个回答" for i in range(8)]
+    fresh = await _store(tmp_path / "t.db").retrieve("m-1")
+    assert _answers(fresh) == expected
+    for store in (first, second):
+        assert _state(await store.retrieve("m-1")) == _state(fresh)
+    with first.session_scope() as session:  # each event stored once
+        assert session.query(first.SQLEvent).filter(first.SQLEvent.type_name == "bot").count() == 8
+
+
+async def test_state_the_other_process_left_is_caught_up_as_a_replay_gives_it(tmp_path):
+    """Slots, a form, a pause and its end, a follow-up: caught up from the new events alone,
+    the tracker is the one read from the database, and the next turn continues it."""
+    domain = Domain.from_dict({"slots": {name: {"type": "any", "mappings": [{"type": "custom"}]}
+                                         for name in _rich_tracker().slots
+                                         if name != "session_started_metadata"}})
+    mine = SQLConversationStore(domain, host=f"sqlite:///{tmp_path / 't.db'}")
+    other = SQLConversationStore(domain, host=f"sqlite:///{tmp_path / 't.db'}")
+    await _turn(mine, "m-1", 0)
+    tracker = await other.retrieve("m-1")
+    for e in list(_rich_tracker().events)[2:]:  # (made after that turn: their clock is later)
+        tracker.update(e)
+    await other.save(tracker)
+    reads = _reads(mine)
+    caught_up = await mine.retrieve("m-1")
+    assert reads == []
+    fresh = await SQLConversationStore(domain, host=f"sqlite:///{tmp_path / 't.db'}").retrieve("m-1")
+    assert _state(caught_up) == _state(fresh)
+    assert caught_up.get_slot("entries") == ["gold", "silver"] and caught_up.active_loop_name == "a_form"
+    await _turn(mine, "m-1", 1)
+    assert reads == []
+    assert _state(await mine.retrieve("m-1")) == \
+        _state(await SQLConversationStore(domain, host=f"sqlite:///{tmp_path / 't.db'}").retrieve("m-1"))
+
+
+async def test_a_new_session_or_an_older_event_from_the_other_process_is_read_whole(tmp_path):
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    for n in range(2):
+        await _turn(mine, "m-1", n)
+    tracker = await other.retrieve("m-1")
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered("新会话的问题", {"name": "ask_programme"}))
+    tracker.update(BotUttered("新会话的回答"))
+    await other.save(tracker)
+    reads = _reads(mine)
+    again = await mine.retrieve("m-1")
+    assert reads == ["m-1"], "a new session is read from the database"
+    assert _answers(again) == ["新会话的回答"]
+    assert _state(again) == _state(await _store(tmp_path / "t.db").retrieve("m-1"))
+    await _turn(mine, "m-1", 2)
+    # An event whose clock is behind the kept copy's last: the database orders the session
+    # by id but finds its start by timestamp, so it is read whole.
+    tracker = await other.retrieve("m-1")
+    late = BotUttered("时钟慢的服务器", timestamp=tracker.events[-1].timestamp - 60)
+    tracker.update(late)
+    await other.save(tracker)
+    reads.clear()
+    again = await mine.retrieve("m-1")
+    assert reads == ["m-1"]
+    assert _state(again) == _state(await _store(tmp_path / "t.db").retrieve("m-1"))
+
+
 async def test_a_save_on_top_of_another_processs_write_keeps_no_copy(tmp_path):
     """Two writers at once (a lock that expired): the next turn reads what the database holds."""
     mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
