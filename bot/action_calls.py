@@ -24,7 +24,8 @@ turns a second that is a hundred connections a second, each leaving a socket in 
 the action server holding the closed connection's state for its graceful-close timeout (15 s),
 so its memory rose with the call rate. Here calls reuse kept-alive connections
 (`KeepAliveSessions`), idle ones closed after ACTION_KEEPALIVE_SECONDS (2 s, below the
-action server's own 5 s, so the server never closes a connection a call is about to use).
+action server's own 5 s, so the server never closes a connection a call is about to use),
+and their JSON is written by `bot.jsontext.dumps`.
 
 Rasa sends an action the whole session, every event of it, on every call: turn 500 of one
 conversation made the Rasa process serialise, and the action server parse, some 2.7 MB of
@@ -58,6 +59,7 @@ from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 from rasa.utils.endpoints import ClientResponseError as RasaClientResponseError
 
+from bot import jsontext
 from core import settings
 
 logger = logging.getLogger(__name__)
@@ -115,7 +117,8 @@ class KeepAliveSessions:
             session = aiohttp.ClientSession(
                 headers=self.endpoint.headers, auth=auth,
                 timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
-                connector=aiohttp.TCPConnector(keepalive_timeout=self.idle_seconds))
+                connector=aiohttp.TCPConnector(keepalive_timeout=self.idle_seconds),
+                json_serialize=jsontext.dumps)
             self._sessions[loop] = session
         return _Borrowed(session)
 

@@ -64,7 +64,7 @@ from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
-from bot import rasa_server
+from bot import jsontext, rasa_server
 from core import contract, settings
 
 logger = logging.getLogger(__name__)
@@ -398,14 +398,15 @@ class SQLConversationStore(SQLTrackerStore):
             self._known.popitem(last=False)
 
     def _insert(self, executor: Any, sender_id: str, events: List[Event]) -> None:
-        """Write `events` (a Core connection's or an ORM session's `execute`), as Rasa does."""
+        """Write `events` (a Core connection's or an ORM session's `execute`), as Rasa does
+        (the same JSON, written by `bot.jsontext.dumps`)."""
         rows = []
         for logged in events:
             data = logged.as_dict()
             rows.append({"sender_id": sender_id, "type_name": logged.type_name,
                          "timestamp": data.get("timestamp"),
                          "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
-                         "action_name": data.get("name"), "data": json.dumps(data)})
+                         "action_name": data.get("name"), "data": jsontext.dumps(data)})
         if rows:
             executor.execute(self.SQLEvent.__table__.insert(), rows)
 
