@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import jieba
 
@@ -740,7 +740,12 @@ def _add_rival(kb: KnowledgeBase, answer: Answer, topic: str, hits: List[Hit],
 
 
 def _words_elsewhere(kb: KnowledgeBase, platform_id: str) -> str:
-    """Everything the other platforms' entries say, lower-cased, as one text."""
+    """Everything the other platforms' entries say, lower-cased, as one text (made once per
+    loaded knowledge base and platform: it reads every entry)."""
+    return kb.derived(("words_elsewhere", platform_id), lambda: _gather_words_elsewhere(kb, platform_id))
+
+
+def _gather_words_elsewhere(kb: KnowledgeBase, platform_id: str) -> str:
     texts = []
     for entry in kb.entries.values():
         programme = kb.programme_of(entry.id)
@@ -778,7 +783,16 @@ def _names_of(kb: KnowledgeBase, topic: Optional[str]) -> List[str]:
     if topic is None:
         return []
     own = (kb.name_of(topic) or "").lower()
-    return [own] + [alias for aliases in kb.names.values() for alias, i in aliases.items() if i == topic]
+    return [own, *kb.derived("names_by_id", lambda: _names_by_id(kb)).get(topic, ())]
+
+
+def _names_by_id(kb: KnowledgeBase) -> Dict[str, List[str]]:
+    """Each id's names (`kb.names`), in the order of the kinds and of their names."""
+    by_id: Dict[str, List[str]] = {}
+    for aliases in kb.names.values():
+        for alias, i in aliases.items():
+            by_id.setdefault(i, []).append(alias)
+    return by_id
 
 
 class _KnownWords:

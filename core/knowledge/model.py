@@ -5,7 +5,9 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import List, Mapping, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Pattern, Tuple, TypeVar
+
+T = TypeVar("T")
 
 # Entity value for "gold and silver" (金银牌): the question is about every tier.
 ALL_TIERS = "all"
@@ -213,6 +215,15 @@ class KnowledgeBase:
         _strings_of([getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "replies"],
                     parts)
         return "\n".join(parts).lower()
+
+    def derived(self, key: Hashable, make: Callable[[], T]) -> T:
+        """`make()`, something derived from this knowledge base alone, made on first use and
+        kept with it: once per loaded knowledge base, as `vocabulary` is (an edited knowledge
+        base is loaded anew, with nothing derived yet)."""
+        kept: Dict[Hashable, Any] = self.__dict__.setdefault("_derived", {})
+        if key not in kept:
+            kept[key] = make()
+        return kept[key]
 
     @property
     def programme(self) -> Programme:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import jieba
+import numpy as np
 import opencc
 
 from core import settings
@@ -394,6 +395,8 @@ class Retriever:
         self.passages = passages(kb)
         tokenized = [self.tokenize(p.text) or ["#"] for p in self.passages]
         self._tokens = [frozenset(tokens) for tokens in tokenized]
+        # Each passage's weight by its kind, for all passages' scores at once.
+        self._weights = np.array([_KIND_WEIGHT.get(p.kind, 1.0) for p in self.passages], dtype=np.float64)
         self._index = bm25s.BM25()
         self._index.index(tokenized, show_progress=False)
         # Names of the knowledge base (an entry, a term, a synonym), each one token as the
@@ -436,10 +439,11 @@ class Retriever:
         scores = self._index.get_scores(ids)
         own = list(dict.fromkeys(written))
         best: Dict[Tuple[str, str], Tuple[float, int]] = {}
-        for i, (passage, score) in enumerate(zip(self.passages, scores, strict=True)):
-            score = float(score) * _KIND_WEIGHT.get(passage.kind, 1.0)
-            if score <= 0:
-                continue
+        # The weighted scores (in double precision, as Python's floats), read only where
+        # positive: the passages that share a word with the text, in their order.
+        weighted = np.asarray(scores, dtype=np.float64) * self._weights
+        for i in np.flatnonzero(weighted > 0).tolist():
+            score, passage = float(weighted[i]), self.passages[i]
             key = (passage.kind, passage.id)
             if key not in best or score > best[key][0]:
                 best[key] = (score, i)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -35,8 +36,12 @@ class KnowledgeStore:
         self.last_error: Optional[KnowledgeError] = None
 
     def _current_signature(self) -> Tuple:
-        files = sorted(self._directory.glob("*.yml"))
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        """Each `*.yml` file's name, modification time and size, by name: read on every
+        question, so one directory listing and one `stat` per file."""
+        with os.scandir(self._directory) as listing:
+            files = sorted((entry.name, entry) for entry in listing if entry.name.endswith(".yml"))
+        return tuple((name, stat.st_mtime_ns, stat.st_size)
+                     for name, entry in files for stat in (entry.stat(),))
 
     def get(self) -> KnowledgeBase:
         """Return the current knowledge base, reloading it first if its files changed."""
