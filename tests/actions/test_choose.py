@@ -1353,3 +1353,48 @@ print(json.dumps({{"phrases": "pypinyin.phrases_dict" in sys.modules,
     assert not runs[0]["phrases"] and not runs[0]["environment"] and runs[1]["phrases"]
     assert len(runs[0]["sounds"]) > 27_000
     assert runs[0]["sounds"] == runs[1]["sounds"]
+
+
+def test_what_is_derived_from_the_knowledge_base_is_what_reading_it_whole_gives(kb):
+    """Each entry's names and the other platforms' words are made once per loaded knowledge
+    base, and are what reading every name and entry on each question gave."""
+    from actions.choose import _gather_words_elsewhere, _names_of, _words_elsewhere
+    from core.knowledge.loader import load_knowledge
+
+    ids = {i for aliases in kb.names.values() for i in aliases.values()}
+    assert ids
+    for topic in ids:
+        own = (kb.name_of(topic) or "").lower()
+        assert _names_of(kb, topic) == [own] + [alias for aliases in kb.names.values()
+                                                for alias, i in aliases.items() if i == topic]
+    assert _names_of(kb, None) == [] and _names_of(kb, "no_such_entry") == [""]
+    for platform in kb.platforms:
+        words = _words_elsewhere(kb, platform.id)
+        assert words == _gather_words_elsewhere(kb, platform.id) and words
+        assert _words_elsewhere(kb, platform.id) is words, "made once"
+    reloaded = load_knowledge(knowledge_store()._directory)
+    assert "_derived" not in reloaded.__dict__, "a knowledge base loaded anew derives anew"
+
+
+def test_ranking_reads_the_scores_as_every_passage_read_them(kb):
+    """Only the passages that scored are read: the same hits, scores and order as reading
+    every passage's score."""
+    from core.knowledge.retrieval import _KIND_WEIGHT
+
+    retriever = Retriever(kb)
+    texts = ["三天上网率最低要多少", "金牌每个月有几个橱窗", "保理融资要怎么申请", "银牌贷款打几折",
+             "第15条是什么", "万店直播给多少曝光量", "随便问问"]
+    for text in texts:
+        ids = retriever._index.get_tokens_ids(retriever._expand(text, retriever._own(text)))
+        if not ids:
+            continue
+        scores = retriever._index.get_scores(ids)
+        best: dict = {}
+        for i, (passage, score) in enumerate(zip(retriever.passages, scores, strict=True)):
+            score = float(score) * _KIND_WEIGHT.get(passage.kind, 1.0)
+            key = (passage.kind, passage.id)
+            if score > 0 and (key not in best or score > best[key][0]):
+                best[key] = (score, i)
+        expected = [(retriever.passages[i].id, score) for score, i in
+                    sorted(best.values(), key=lambda found: -found[0])[:5]]
+        assert [(h.id, h.score) for h in retriever.rank(text)] == expected, text
