@@ -12,8 +12,10 @@
 - the conversations of the last turns are kept in memory (`TRACKER_KEPT_CONVERSATIONS`, 128 by
   default): a turn reads only the newest event id of its conversation and, when no other
   process has written to it since, continues from the kept copy instead of reading and
-  replaying every event of the session (about 4 ms of CPU for a ten-turn conversation); a save
-  writes the new events without first counting the stored ones. Both go through a Core
+  replaying every event of the session (about 4 ms of CPU for a ten-turn conversation); when
+  another process has (two Rasa servers behind a load balancer), it reads only that
+  process's new events and applies them to the kept copy; a save writes the new events
+  without first counting the stored ones. Both go through a Core
   connection of the pool, without an ORM session (whose set-up and close cost more than the
   statements). The copies are `snapshot()`s,
   which share the logged events instead of replaying them as Rasa's `tracker.copy()` does
