@@ -10,6 +10,7 @@ and receive the same inputs; only the bookkeeping around them is done once.
 Rasa has no setting for the runner a served model uses (`MessageProcessor._load_model` names
 DaskGraphRunner): bot/rasa_server.py puts this class in its place before the server starts, and
 tests/bot/test_patched_rasa_code.py fails when that code changes. Training keeps dask.
+Its first run freezes the loaded model for the garbage collector (bot/memory.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import ExecutionContext, GraphNode, GraphNodeHook, GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.engine.storage.storage import ModelStorage
+
+from bot import memory
 
 # One step: the node's name, the node, and the names of the nodes (or inputs) it needs.
 Step = Tuple[Text, GraphNode, Tuple[Text, ...]]
@@ -36,6 +39,7 @@ class SequentialGraphRunner(DaskGraphRunner):
     ) -> None:
         super().__init__(graph_schema, model_storage, execution_context, hooks)
         self._plans: Dict[Tuple[Text, ...], List[Step]] = {}
+        self._settled = False
 
     def plan(self, targets: Tuple[Text, ...]) -> List[Step]:
         """The nodes the targets need, each after the nodes it needs."""
@@ -67,7 +71,11 @@ class SequentialGraphRunner(DaskGraphRunner):
         inputs: Optional[Dict[Text, Any]] = None,
         targets: Optional[List[Text]] = None,
     ) -> Dict[Text, Any]:
-        """Runs the graph (see the parent class): the same outputs as dask gives."""
+        """Runs the graph (see the parent class): the same outputs as dask gives. The first run
+        settles the process's memory with this model loaded (bot/memory.py)."""
+        if not self._settled:
+            self._settled = True
+            memory.settle()
         run_targets = tuple(targets if targets else self._graph_schema.target_names)
         steps = self.plan(run_targets)
         results: Dict[Text, Any] = {}

@@ -72,3 +72,59 @@ def test_whether_a_domain_is_empty_is_worked_out_once_per_domain(monkeypatch):
     assert [id(d) for d in asked] == [id(full), id(empty)]  # Rasa's check once for each domain
     remember_domain_emptiness()  # installed again: still one layer over Rasa's
     assert Domain.is_empty.uncached.__name__ == "<lambda>"
+
+
+class _Transport:
+    """A connection's transport that records what the protocol does with it."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+def _protocol(loop, grace: float):
+    from types import SimpleNamespace
+
+    from sanic.server.protocols.base_protocol import SanicProtocol
+
+    app = SimpleNamespace(config=SimpleNamespace(GRACEFUL_SHUTDOWN_TIMEOUT=grace))
+    protocol = SanicProtocol(loop=loop, app=app)
+    protocol.transport = _Transport()
+    return protocol
+
+
+async def test_a_closed_connection_leaves_no_timer_holding_its_protocol(monkeypatch):
+    import asyncio
+    import gc
+    import types
+
+    from sanic.server.protocols.base_protocol import SanicProtocol
+
+    from bot import rasa_server
+
+    def held_by_a_timer(protocol) -> bool:
+        # A timer's callback bound to the protocol (Sanic's `self.abort`) holds it.
+        return any(isinstance(r, types.MethodType) for r in gc.get_referrers(protocol))
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(SanicProtocol, "close", SanicProtocol.close)
+    sanics = _protocol(loop, grace=0.01)
+    sanics.close()
+    assert held_by_a_timer(sanics), "Sanic's own close holds the protocol until the timer runs"
+    rasa_server.release_closed_connections()
+    protocol = _protocol(loop, grace=0.01)
+    transport = protocol.transport
+    protocol.close()
+    assert transport.calls == ["close"]
+    assert not held_by_a_timer(protocol)
+    # A connection that is not lost is still aborted when the grace period runs out.
+    await asyncio.sleep(0.05)
+    assert transport.calls == ["close", "abort"]
