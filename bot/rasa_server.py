@@ -16,8 +16,6 @@ how the Rasa server works, installed before it starts (`bot.serve` starts it thi
   directly, the prediction step called as its one compiled function; and the classifier
   loaded without the training step Rasa runs to make its variables (bot/nlu/inference.py);
 - the garbage collector set for a large model and many short turns (bot/memory.py);
-- a closed client connection's protocol released when the connection is lost, not 15 s
-  later;
 - log records have control characters escaped (core/logsafe.py), so that a client's text
   cannot forge a log line;
 - the stores named by class path in the endpoints file (the conversations' SQL store, the
@@ -31,9 +29,8 @@ replaced here change.
 """
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import Any, Dict, List, Optional, Type
+from typing import Dict, List, Optional, Type
 
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
@@ -73,34 +70,6 @@ def remember_domain_emptiness() -> None:
 
     remembered.uncached = is_empty  # type: ignore[attr-defined]
     Domain.is_empty = remembered
-
-
-def release_closed_connections() -> None:
-    """Sanic closes a connection (after a response without keep-alive, at the keep-alive
-    timeout, ...) by closing its transport and setting a timer to abort the connection after
-    GRACEFUL_SHUTDOWN_TIMEOUT (15 s), in case the client never finishes closing. The timer
-    held the connection's protocol, and through it the request, for those 15 s, also when
-    the connection was gone a moment later (as a rule: the client has usually closed its end
-    before Sanic closes its own): at 170 requests a second from clients that do not keep
-    connections alive, some 2,000 protocols, and the Rasa server's memory grew with the
-    request rate. Here the timer holds the transport, which lets go of the protocol once the
-    connection is lost, and aborts it as Sanic's timer did if it is not."""
-    from sanic.server.protocols.base_protocol import SanicProtocol
-
-    def close(self: Any, timeout: Optional[float] = None) -> None:
-        # As SanicProtocol.close, with the transport aborted instead of the protocol.
-        if self.transport:
-            self.transport.close()
-            if timeout is None:
-                timeout = self.app.config.GRACEFUL_SHUTDOWN_TIMEOUT
-            self.loop.call_later(timeout, _abort, self.transport)
-
-    SanicProtocol.close = close  # type: ignore[method-assign]
-
-
-def _abort(transport: asyncio.WriteTransport) -> None:
-    """SanicProtocol.abort of the connection, by its transport (nothing once it is lost)."""
-    transport.abort()
 
 
 STORES = ("tracker_store", "lock_store")
@@ -166,7 +135,6 @@ def install() -> None:
     remember_domain_emptiness()
     run_graphs_in_sequence()
     inference.install()
-    release_closed_connections()
     _installed = True
 
 

@@ -5,8 +5,7 @@ replaces RemoteAction.run, _validate_action_result and _action_call_format
 per domain), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
 joins sparse features, calls its compiled prediction step and counts a message's words
-(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces), how
-Sanic closes a connection (bot/rasa_server.py); the
+(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces); the
 classifier's intent is DIET's network computed with numpy (bot/nlu/classifier.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
@@ -90,10 +89,6 @@ PINNED = {
     ("rasa.shared.core.trackers", "DialogueStateTracker", "generate_all_prior_trackers"): "a8ee3547f7588887",
     ("rasa.shared.core.trackers", "DialogueStateTracker", "travel_back_in_time"): "ac5dbfd3e3bc2df3",
     ("rasa.shared.core.trackers", "DialogueStateTracker", "__init__"): "174966138a5c0aa0",
-    # bot/rasa_server.py: Sanic's close of a connection, its timer aborting the transport
-    # (as abort does) instead of holding the protocol.
-    ("sanic.server.protocols.base_protocol", "SanicProtocol", "close"): "891c011b31cf4f55",
-    ("sanic.server.protocols.base_protocol", "SanicProtocol", "abort"): "bfda13af466fa0e9",
 }
 
 
