@@ -42,7 +42,8 @@ def test_the_server_collects_the_youngest_generation_less_often(monkeypatch):
     called = []
     monkeypatch.setattr(rasa_server, "_installed", False)
     monkeypatch.setattr(rasa_server.memory, "tune", lambda: called.append("tune"))
-    for name in ("cache_event_types", "remember_domain_emptiness", "run_graphs_in_sequence"):
+    for name in ("cache_event_types", "remember_domain_emptiness", "run_graphs_in_sequence",
+                 "release_closed_connections"):
         monkeypatch.setattr(rasa_server, name, lambda: None)
     monkeypatch.setattr(rasa_server.logsafe, "install", lambda: None)
     monkeypatch.setattr(rasa_server.action_calls, "install_from_environment", lambda: None)

@@ -5,7 +5,8 @@ replaces RemoteAction.run, _validate_action_result and _action_call_format
 per domain), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
 joins sparse features, calls its compiled prediction step and counts a message's words
-(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces); the
+(bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces), how
+Sanic closes an HTTP connection and checks its timeouts (bot/rasa_server.py); the
 classifier's intent is DIET's network computed with numpy (bot/nlu/classifier.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
@@ -89,6 +90,13 @@ PINNED = {
     ("rasa.shared.core.trackers", "DialogueStateTracker", "generate_all_prior_trackers"): "a8ee3547f7588887",
     ("rasa.shared.core.trackers", "DialogueStateTracker", "travel_back_in_time"): "ac5dbfd3e3bc2df3",
     ("rasa.shared.core.trackers", "DialogueStateTracker", "__init__"): "174966138a5c0aa0",
+    # bot/rasa_server.py: how Sanic closes an HTTP connection and checks its timeouts, with the
+    # timers let go of when the connection is lost.
+    ("sanic.server.protocols.base_protocol", "SanicProtocol", "close"): "891c011b31cf4f55",
+    ("sanic.server.protocols.base_protocol", "SanicProtocol", "connection_lost"): "470a0a2bb0d0b62d",
+    ("sanic.server.protocols.base_protocol", "SanicProtocol", "abort"): "bfda13af466fa0e9",
+    ("sanic.server.protocols.http_protocol", "HttpProtocol", "check_timeouts"): "62f688392f8eea35",
+    ("sanic.server.protocols.http_protocol", "HttpProtocol", "connection_task"): "04eb038eaa735869",
 }
 
 

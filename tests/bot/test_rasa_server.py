@@ -73,3 +73,97 @@ def test_whether_a_domain_is_empty_is_worked_out_once_per_domain(monkeypatch):
     remember_domain_emptiness()  # installed again: still one layer over Rasa's
     assert Domain.is_empty.uncached.__name__ == "<lambda>"
 
+
+
+class _Transport:
+    """A connection's transport that records what is done with it."""
+
+    def __init__(self) -> None:
+        self.calls: list = []
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """HttpProtocol with the project's handling of closed connections, put back afterwards;
+    makes protocols on a fake transport."""
+    import asyncio
+    import uuid
+
+    from sanic import Sanic
+    from sanic.server.protocols.http_protocol import HttpProtocol
+
+    from bot import rasa_server
+
+    for name in ("close", "connection_lost", "check_timeouts"):
+        monkeypatch.setattr(HttpProtocol, name, getattr(HttpProtocol, name))
+    rasa_server.release_closed_connections()
+    app = Sanic(f"closed_connections_{uuid.uuid4().hex[:8]}")
+
+    def make(grace: float = 15) -> HttpProtocol:
+        app.config.GRACEFUL_SHUTDOWN_TIMEOUT = grace
+        protocol = HttpProtocol(loop=asyncio.get_running_loop(), app=app)
+        protocol.transport = _Transport()
+        return protocol
+
+    return make
+
+
+async def test_a_connection_the_client_closed_first_is_let_go_at_once(connections):
+    from bot import rasa_server
+
+    protocol = connections()
+    transport = protocol.transport
+    protocol.connection_lost(None)
+    protocol.close()  # as Sanic does when the connection's task ends
+    assert transport.calls == ["close"]
+    assert id(protocol) not in rasa_server._abort_timers, "no timer set to abort it"
+    assert id(protocol) not in rasa_server._lost_first
+
+
+async def test_a_connection_closed_first_by_the_server_is_let_go_when_lost_or_aborted(connections):
+    import asyncio
+
+    from bot import rasa_server
+
+    protocol = connections()
+    protocol.close()
+    timer = rasa_server._abort_timers[id(protocol)]
+    assert not timer.cancelled(), "the abort is set while the connection is open"
+    protocol.connection_lost(None)
+    assert timer.cancelled() and id(protocol) not in rasa_server._abort_timers
+    assert id(protocol) not in rasa_server._lost_first
+    stuck = connections(grace=0.01)
+    transport = stuck.transport
+    stuck.close()
+    await asyncio.sleep(0.05)
+    assert transport.calls == ["close", "abort"], "a connection that is never lost is aborted"
+    assert id(stuck) not in rasa_server._abort_timers
+
+
+async def test_the_timeout_check_of_a_lost_connection_is_cancelled(connections):
+    from types import SimpleNamespace
+
+    from sanic.http import Stage
+
+    from bot import rasa_server
+
+    protocol = connections()
+    protocol._task = SimpleNamespace(cancel=lambda: None)
+    protocol._http = SimpleNamespace(stage=Stage.IDLE, upgrade_websocket=False)
+    protocol._time = 0.0
+    protocol.keep_alive_timeout = 10**9  # never timed out here: the check reschedules itself
+    protocol.check_timeouts()
+    check = rasa_server._timeout_checks[id(protocol)]
+    assert not check.cancelled(), "an open connection is checked again later"
+    protocol.connection_lost(None)
+    assert check.cancelled() and id(protocol) not in rasa_server._timeout_checks
+    rasa_server._lost_first.discard(id(protocol))
