@@ -81,6 +81,7 @@ def remember_domain_emptiness() -> None:
 _abort_timers: Dict[int, asyncio.TimerHandle] = {}
 _lost_first: Set[int] = set()
 _timeout_checks: Dict[int, asyncio.TimerHandle] = {}
+LOST_FIRST_KEPT = 10_000
 
 
 def release_closed_connections() -> None:
@@ -156,7 +157,12 @@ def release_closed_connections() -> None:
         if timer is not None:
             timer.cancel()
         else:
-            # Sanic closes it when its connection task ends (always, after a loss).
+            # Sanic closes it when its connection task ends (always, after a loss, once the
+            # task has started). One lost before its task started is never closed: its id
+            # stays, at worst sparing a later connection with the same id the abort timer of
+            # its first close; bounded all the same.
+            if len(_lost_first) >= LOST_FIRST_KEPT:
+                _lost_first.clear()
             _lost_first.add(id(self))
 
     connection_lost.unreleased = lost  # type: ignore[attr-defined]
