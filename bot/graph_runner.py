@@ -23,6 +23,8 @@ from rasa.engine.storage.storage import ModelStorage
 
 from bot import memory
 
+# The run after which memory is settled a second time (see `run`).
+SETTLE_AGAIN_AT = 1000
 # One step: the node's name, the node, and the names of the nodes (or inputs) it needs.
 Step = Tuple[Text, GraphNode, Tuple[Text, ...]]
 
@@ -39,7 +41,7 @@ class SequentialGraphRunner(DaskGraphRunner):
     ) -> None:
         super().__init__(graph_schema, model_storage, execution_context, hooks)
         self._plans: Dict[Tuple[Text, ...], List[Step]] = {}
-        self._settled = False
+        self._runs = 0
 
     def plan(self, targets: Tuple[Text, ...]) -> List[Step]:
         """The nodes the targets need, each after the nodes it needs."""
@@ -72,9 +74,10 @@ class SequentialGraphRunner(DaskGraphRunner):
         targets: Optional[List[Text]] = None,
     ) -> Dict[Text, Any]:
         """Runs the graph (see the parent class): the same outputs as dask gives. The first run
-        settles the process's memory with this model loaded (bot/memory.py)."""
-        if not self._settled:
-            self._settled = True
+        settles the process's memory with this model loaded (bot/memory.py), and the
+        SETTLE_AGAIN_AT-th again: by then no turn still holds a model this one replaced."""
+        self._runs += 1
+        if self._runs in (1, SETTLE_AGAIN_AT):
             memory.settle()
         run_targets = tuple(targets if targets else self._graph_schema.target_names)
         steps = self.plan(run_targets)

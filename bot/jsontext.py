@@ -4,8 +4,9 @@ ujson (a dependency of Rasa) writes the same JSON as `json.dumps` about two to t
 fast: the same values, ASCII-escaped the same way, only without the spaces after separators.
 What it does not write as `json.dumps` does (NaN and infinities, integers beyond 64 bits, a
 string with a lone surrogate, a value of a type it does not know) goes to `json.dumps`, so
-the text, or the error, is the one Rasa's own encoding gives. (ujson would also write an
-object through its `toDict()` or `__json__()`; Rasa's events and payloads hold none.)
+the text, or the error, is the one Rasa's own encoding gives. (ujson also writes what
+`json.dumps` refuses or writes otherwise in dict keys, an enum or a tuple as a key, and an
+object with `toDict()` or `__json__()`; Rasa's events and payloads hold none of these.)
 """
 from __future__ import annotations
 

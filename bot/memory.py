@@ -4,11 +4,12 @@ many short turns.
 - **The model frozen.** A loaded model is some 600,000 Python objects (TensorFlow, spaCy,
   jieba, the domain) that live as long as the process. CPython's full collection walks all of
   them: 260–400 ms with everything else stopped, several times a minute under load, and every
-  turn in flight on the event loop waits for it. Once the model has answered its first
-  message, `settle()` collects what loading it left behind and freezes the rest
+  turn in flight on the event loop waits for it. When the model is first run (the first
+  message it reads), `settle()` collects what loading it left behind and freezes the rest
   (`gc.freeze()`): full collections then walk only what was made since (the conversations
-  kept in memory, ...). A model that replaces another is settled the same way, after the
-  frozen objects are first unfrozen, so that nothing of the model it replaced stays frozen.
+  kept in memory, ...). A model that replaces another is settled the same way, the frozen
+  objects first unfrozen, and once more a thousand runs later, so that nothing of the model
+  it replaced stays frozen (a turn still under way on it may hold it at the first).
 - **Young objects.** A turn makes thousands of short-lived containers (parse data, events,
   dialogue states); with CPython's default of a collection every 700 new objects, those of
   the turns in flight were collected again and again while still in use, and promoted

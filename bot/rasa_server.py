@@ -156,11 +156,11 @@ def release_closed_connections() -> None:
         timer = _abort_timers.pop(id(self), None)
         if timer is not None:
             timer.cancel()
-        else:
-            # Sanic closes it when its connection task ends (always, after a loss, once the
-            # task has started). One lost before its task started is never closed: its id
-            # stays, at worst sparing a later connection with the same id the abort timer of
-            # its first close; bounded all the same.
+        elif self._task is not None and type(self).close is close:
+            # Still to be closed: by its connection task, when that ends (Sanic sets `_task`
+            # to None just before). One lost before its task started is never closed: its
+            # id stays, at worst sparing a later connection with the same id the abort timer
+            # of its first close; bounded all the same.
             if len(_lost_first) >= LOST_FIRST_KEPT:
                 _lost_first.clear()
             _lost_first.add(id(self))

@@ -474,7 +474,10 @@ class SQLConversationStore(SQLTrackerStore):
             return None
         tracker = snapshot(kept, ConversationTracker)
         for e in events:
-            tracker.update(e)
+            # As the replay of a read applies them (`update` would also stamp this server's
+            # model id on another server's events).
+            tracker.events.append(e)
+            e.apply_to(tracker)
         return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -46,3 +47,12 @@ def redis_or_skip(url: str, purpose: str) -> "redis.StrictRedis":
             pytest.fail(f"{purpose} need Redis at {url}: {e}")
         pytest.skip(f"{purpose} skipped outside CI: no Redis at {url}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_frozen():
+    """A served model's graph runner freezes the garbage collector's objects on its first run
+    (bot/memory.py); in the test process, unfrozen after each test so that nothing stays
+    uncollectable."""
+    yield
+    gc.unfreeze()

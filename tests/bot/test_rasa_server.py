@@ -118,12 +118,16 @@ def connections(monkeypatch):
 
 
 async def test_a_connection_the_client_closed_first_is_let_go_at_once(connections):
+    from types import SimpleNamespace
+
     from bot import rasa_server
 
     protocol = connections()
     transport = protocol.transport
+    protocol._task = SimpleNamespace(cancel=lambda: None)  # its connection task under way
     protocol.connection_lost(None)
-    protocol.close()  # as Sanic does when the connection's task ends
+    protocol._task = None  # as Sanic does when the task ends, before it closes the connection
+    protocol.close()
     assert transport.calls == ["close"]
     assert id(protocol) not in rasa_server._abort_timers, "no timer set to abort it"
     assert id(protocol) not in rasa_server._lost_first
@@ -147,6 +151,8 @@ async def test_a_connection_closed_first_by_the_server_is_let_go_when_lost_or_ab
     await asyncio.sleep(0.05)
     assert transport.calls == ["close", "abort"], "a connection that is never lost is aborted"
     assert id(stuck) not in rasa_server._abort_timers
+    stuck.connection_lost(None)  # the abort's own loss: nothing left to close
+    assert id(stuck) not in rasa_server._lost_first
 
 
 async def test_the_timeout_check_of_a_lost_connection_is_cancelled(connections):

@@ -287,6 +287,17 @@ async def test_state_the_other_process_left_is_caught_up_as_a_replay_gives_it(tm
         _state(await SQLConversationStore(domain, host=f"sqlite:///{tmp_path / 't.db'}").retrieve("m-1"))
 
 
+
+async def test_the_other_processs_events_are_caught_up_as_they_were_stored(tmp_path):
+    """Applied as a read replays them: not stamped with this server's model id."""
+    mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
+    await _turn(mine, "m-1", 0)
+    mine._known["m-1"].tracker.model_id = "this-servers-model"
+    await _turn(other, "m-1", 1)
+    caught_up = await mine.retrieve("m-1")
+    fresh = await _store(tmp_path / "t.db").retrieve("m-1")
+    assert [e.metadata for e in caught_up.events] == [e.metadata for e in fresh.events]
+
 async def test_a_new_session_or_an_older_event_from_the_other_process_is_read_whole(tmp_path):
     mine, other = _store(tmp_path / "t.db"), _store(tmp_path / "t.db")
     for n in range(2):
