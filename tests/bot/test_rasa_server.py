@@ -108,29 +108,35 @@ def connections(monkeypatch):
     rasa_server.release_closed_connections()
     app = Sanic(f"closed_connections_{uuid.uuid4().hex[:8]}")
 
-    def make(grace: float = 15) -> HttpProtocol:
+    def make(grace: float = 15, loop=None) -> HttpProtocol:
         app.config.GRACEFUL_SHUTDOWN_TIMEOUT = grace
-        protocol = HttpProtocol(loop=asyncio.get_running_loop(), app=app)
+        protocol = HttpProtocol(loop=loop or asyncio.get_running_loop(), app=app)
         protocol.transport = _Transport()
         return protocol
 
     return make
 
 
-async def test_a_connection_the_client_closed_first_is_let_go_at_once(connections):
+def test_a_connection_the_client_closed_first_is_let_go_at_once(connections):
+    import asyncio
     from types import SimpleNamespace
 
     from bot import rasa_server
 
-    protocol = connections()
-    transport = protocol.transport
-    protocol._task = SimpleNamespace(cancel=lambda: None)  # its connection task under way
-    protocol.connection_lost(None)
-    protocol._task = None  # as Sanic does when the task ends, before it closes the connection
-    protocol.close()
-    assert transport.calls == ["close"]
-    assert id(protocol) not in rasa_server._abort_timers, "no timer set to abort it"
-    assert id(protocol) not in rasa_server._lost_first
+    loop = asyncio.SelectorEventLoop()  # asyncio's own (not uvloop): its pending timers can be listed
+    try:
+        protocol = connections(loop=loop)
+        transport = protocol.transport
+        protocol._task = SimpleNamespace(cancel=lambda: None)  # its connection task under way
+        protocol.connection_lost(None)
+        protocol._task = None  # as Sanic does when the task ends, before closing the connection
+        protocol.close()
+        assert transport.calls == ["close"]
+        assert not [h for h in loop._scheduled if not h.cancelled()], "no timer set to abort it"
+        assert id(protocol) not in rasa_server._abort_timers
+        assert id(protocol) not in rasa_server._lost_first
+    finally:
+        loop.close()
 
 
 async def test_a_connection_closed_first_by_the_server_is_let_go_when_lost_or_aborted(connections):
