@@ -144,6 +144,15 @@ async def _turn(store: SQLConversationStore, sender: str, n: int):
     return tracker
 
 
+def _begin_session(tracker, question: str, answer: str) -> None:
+    """A session started on `tracker`, with one question and its answer."""
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    tracker.update(ActionExecuted("action_listen"))
+    tracker.update(UserUttered(question, {"name": "ask_programme"}))
+    tracker.update(BotUttered(answer))
+
+
 def _answers(tracker) -> list:
     return [e.text for e in tracker.events if isinstance(e, BotUttered)]
 
@@ -303,11 +312,7 @@ async def test_a_new_session_or_an_older_event_from_the_other_process_is_read_wh
     for n in range(2):
         await _turn(mine, "m-1", n)
     tracker = await other.retrieve("m-1")
-    tracker.update(ActionExecuted("action_session_start"))
-    tracker.update(SessionStarted())
-    tracker.update(ActionExecuted("action_listen"))
-    tracker.update(UserUttered("新会话的问题", {"name": "ask_programme"}))
-    tracker.update(BotUttered("新会话的回答"))
+    _begin_session(tracker, "新会话的问题", "新会话的回答")
     await other.save(tracker)
     reads = _reads(mine)
     again = await mine.retrieve("m-1")
@@ -553,11 +558,7 @@ async def test_a_conversation_rasa_creates_is_saved_without_counting_what_is_sto
     reads = _reads(store)
     tracker = await store.get_or_create_tracker("new", append_action_listen=False)
     assert tracker.events == deque() or not tracker.events
-    tracker.update(ActionExecuted("action_session_start"))
-    tracker.update(SessionStarted())
-    tracker.update(ActionExecuted("action_listen"))
-    tracker.update(UserUttered("第一个问题", {"name": "ask_programme"}))
-    tracker.update(BotUttered("第一个回答"))
+    _begin_session(tracker, "第一个问题", "第一个回答")
     await store.save(tracker)
     assert reads == ["new"], "read once (nothing there), then neither counted nor read back"
     again = await store.retrieve("new")
