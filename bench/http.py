@@ -209,19 +209,29 @@ def copy_tree(src: Path, dst: Path) -> Path:
 def growth(send: Callable[[str, int], Tuple[bool, float]], conversations: int = 3, turns: int = 500,
            window: int = 10) -> Dict[str, Any]:
     """Latency as one conversation grows: `conversations` conversations of `turns` turns each,
-    one after the other; the p50 of the `window` turns around turn 1, 100 and `turns` (pooled
-    over the conversations), in ms, and the errors."""
+    one after the other, each next one begun while the one before asks its last `window` turns
+    (a turn of each in alternation), so that the end of a conversation and the start of a new
+    one are measured in the same seconds, whatever the machine's speed does meanwhile (a last
+    conversation of `window` turns is begun beside the end of the last long one).
+
+    The p50 of the `window` turns up to turn 1 (those begun beside an ending conversation), 100
+    and `turns` (pooled over the conversations), in ms, and the errors."""
+    assert turns >= 2 * window, "the start and end windows of a conversation must not overlap"
+    steps: List[Tuple[int, int]] = []
+    for c in range(conversations):
+        steps += [(c, i) for i in range(window if c else 0, turns - window)]
+        for k in range(window):
+            steps += [(c, turns - window + k), (c + 1, k)]
+    senders = [f"growth-{c}-{uuid.uuid4().hex[:8]}" for c in range(conversations + 1)]
     at: Dict[int, List[float]] = {1: [], 100: [], turns: []}
     errors = 0
-    for c in range(conversations):
-        sender = f"growth-{c}-{uuid.uuid4().hex[:8]}"
-        for i in range(turns):
-            ok, seconds = send(sender, i)
-            errors += 0 if ok else 1
-            for mark in at:
-                # The window that ends at turn `mark` (turn 1: the first `window` turns).
-                if max(0, mark - window) <= i < max(mark, window):
-                    at[mark].append(seconds * 1000)
+    for c, i in steps:
+        ok, seconds = send(senders[c], i)
+        errors += 0 if ok else 1
+        for mark in at:
+            # The window that ends at turn `mark` (turn 1: the first `window` turns).
+            if max(0, mark - window) <= i < max(mark, window) and (mark != 1 or c > 0):
+                at[mark].append(seconds * 1000)
     return {"turns": turns, "conversations": conversations, "errors": errors,
             **{f"turn_{mark}_p50_ms": round(percentile(ms, 50), 1) for mark, ms in at.items()}}
 

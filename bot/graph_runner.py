@@ -23,8 +23,11 @@ from rasa.engine.storage.storage import ModelStorage
 
 from bot import memory
 
-# The run after which memory is settled a second time (see `run`).
+# The run after which memory is settled a second time, for a model that replaced another
+# (see `run`).
 SETTLE_AGAIN_AT = 1000
+# Models whose graph has run in this process.
+_models_run = 0
 # One step: the node's name, the node, and the names of the nodes (or inputs) it needs.
 Step = Tuple[Text, GraphNode, Tuple[Text, ...]]
 
@@ -42,6 +45,7 @@ class SequentialGraphRunner(DaskGraphRunner):
         super().__init__(graph_schema, model_storage, execution_context, hooks)
         self._plans: Dict[Tuple[Text, ...], List[Step]] = {}
         self._runs = 0
+        self._replaced_another = False
 
     def plan(self, targets: Tuple[Text, ...]) -> List[Step]:
         """The nodes the targets need, each after the nodes it needs."""
@@ -74,10 +78,17 @@ class SequentialGraphRunner(DaskGraphRunner):
         targets: Optional[List[Text]] = None,
     ) -> Dict[Text, Any]:
         """Runs the graph (see the parent class): the same outputs as dask gives. The first run
-        settles the process's memory with this model loaded (bot/memory.py), and the
-        SETTLE_AGAIN_AT-th again: by then no turn still holds a model this one replaced."""
+        settles the process's memory with this model loaded (bot/memory.py). A model that
+        replaced another is settled once more at its SETTLE_AGAIN_AT-th run: by then no turn
+        still holds the model it replaced (the process's first model has none to wait for,
+        and its turns are not held up by a second full collection)."""
+        global _models_run
         self._runs += 1
-        if self._runs in (1, SETTLE_AGAIN_AT):
+        if self._runs == 1:
+            _models_run += 1
+            self._replaced_another = _models_run > 1
+            memory.settle()
+        elif self._runs == SETTLE_AGAIN_AT and self._replaced_another:
             memory.settle()
         run_targets = tuple(targets if targets else self._graph_schema.target_names)
         steps = self.plan(run_targets)

@@ -11,12 +11,20 @@ Here every change of a queue (issue a ticket, drop expired tickets, give a ticke
 optimistic Redis transaction (WATCH the key, read, MULTI/SET or DEL, EXEC, again if another
 server changed the key in between), so no change is lost. A queue left empty is deleted in the
 same transaction. `bot.serve` selects this store for LOCK_STORE_TYPE=redis.
+
+Most messages find their conversation's queue empty. For them `lock` takes two Redis round
+trips instead of seven: the first ticket is one SET of a new queue if none exists (NX), and
+it is given back by one script that deletes the queue if it is still exactly as written.
+When a queue exists, or another ticket joined the queue meanwhile, the transactions above do
+the work.
 """
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from collections import deque
+from contextlib import asynccontextmanager
+from typing import Any, AsyncGenerator, Callable, Optional, Tuple, TypeVar
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -25,6 +33,14 @@ from rasa.utils.endpoints import EndpointConfig
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Change = Callable[[Optional[TicketLock]], Tuple[Optional[TicketLock], T]]
+
+# Delete KEYS[1] if it holds ARGV[1]; 1 if deleted, else 0.
+DELETE_IF_UNCHANGED = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
 
 
 class AtomicRedisLockStore(RedisLockStore):
@@ -35,6 +51,50 @@ class AtomicRedisLockStore(RedisLockStore):
             # Loaded by module path from endpoints.yml: `url` is the Redis host, as for `redis`.
             kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
         super().__init__(**kwargs)
+        self._delete_if_unchanged = self.red.register_script(DELETE_IF_UNCHANGED)
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
+                   wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
+        """Rasa's `LockStore.lock`: the message's ticket held while the context is open."""
+        first = self._first_ticket(conversation_id, lock_lifetime)
+        if first is None:
+            # Other tickets are in the queue: wait for ours in turn, as Rasa does.
+            async with super().lock(conversation_id, lock_lifetime, wait_time_in_seconds) as lock:
+                yield lock
+            return
+        lock, written = first
+        try:
+            yield lock
+        finally:
+            self._give_back_first(conversation_id, lock.tickets[0], written)
+
+    def _first_ticket(self, conversation_id: str, lifetime: float) -> Optional[Tuple[TicketLock, str]]:
+        """The first ticket of a new queue and the queue as written, or None when the
+        conversation has a queue already."""
+        lock = self.create_lock(conversation_id)
+        lock.issue_ticket(lifetime)
+        written = lock.dumps()
+        try:
+            created = self.red.set(self.key_prefix + conversation_id, written, nx=True)
+        except Exception as e:  # Rasa's contract: any failure here is a LockError
+            raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
+        return (lock, written) if created else None
+
+    def _give_back_first(self, conversation_id: str, ticket: Any, written: str) -> None:
+        """Delete the queue if it is still as `_first_ticket` wrote it; else (another message
+        joined the queue, or the ticket expired and was dropped) take this very ticket out in
+        a transaction: a ticket of the same number issued after it expired is not ours."""
+        if self._delete_if_unchanged(keys=[self.key_prefix + conversation_id], args=[written]):
+            return
+
+        def give_back(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
+            if lock is not None:
+                lock.tickets = deque(t for t in lock.tickets
+                                     if (t.number, t.expires) != (ticket.number, ticket.expires))
+            return lock, None
+
+        self._change(conversation_id, give_back)
 
     def _change(self, conversation_id: str, change: Change[T]) -> T:
         """Apply `change` to the stored lock in one transaction; an empty lock is deleted."""

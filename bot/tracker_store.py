@@ -168,6 +168,11 @@ class _Applied:
         return self
 
 
+# The most events one INSERT statement writes (a turn saves a handful; a conversation read
+# from elsewhere and saved whole, more).
+INSERT_ROWS = 32
+
+
 class DriverStatement:
     """A Core statement compiled once for a dialect and run on the database driver's cursor of
     a connection: the SQL and parameters SQLAlchemy would send (the dialect's parameter
@@ -213,6 +218,43 @@ class DriverStatement:
             raise sa.exc.DBAPIError.instance(self.sql, parameters, e, dialect.dbapi.Error,
                                              connection_invalidated=lost, dialect=dialect) from e
         return list(rows)
+
+
+class EventInsert:
+    """A conversation's new events written with one multi-row INSERT (per INSERT_ROWS events)
+    on the driver's cursor (`DriverStatement`), compiled once for each number of rows: the
+    statement SQLAlchemy's Core insert of the rows sends, without its work around the
+    execution. On PostgreSQL the statement also returns the new rows' ids, so that the
+    newest id need not be read again after it (a round trip to the server)."""
+
+    COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+
+    def __init__(self, table: Any, dialect: Any) -> None:
+        self.table, self.dialect = table, dialect
+        self.returning = dialect.name == "postgresql"
+        self._statements: Dict[int, DriverStatement] = {}
+
+    def _statement(self, count: int) -> DriverStatement:
+        known = self._statements.get(count)
+        if known is None:
+            statement = self.table.insert().values(
+                [{c: sa.bindparam(f"{c}_{i}") for c in self.COLUMNS} for i in range(count)])
+            if self.returning:
+                statement = statement.returning(self.table.c.id)
+            known = self._statements[count] = DriverStatement(statement, self.dialect)
+        return known
+
+    def write(self, connection: Any, rows: List[Dict[str, Any]]) -> Optional[int]:
+        """Insert `rows` (each a value for every column in COLUMNS) in the transaction of
+        `connection` (Core); the largest new id when the database returns ids, else None."""
+        newest: Optional[int] = None
+        for start in range(0, len(rows), INSERT_ROWS):
+            chunk = rows[start:start + INSERT_ROWS]
+            values = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in self.COLUMNS}
+            returned = self._statement(len(chunk)).rows(connection, values)
+            if self.returning:
+                newest = max([newest or 0, *(row[0] for row in returned)])
+        return newest
 
 
 class ConversationTracker(DialogueStateTracker):
@@ -380,7 +422,8 @@ class SQLConversationStore(SQLTrackerStore):
         TrackerStore.__init__(self, domain, event_broker, **kwargs)
         self._known: "OrderedDict[str, _Known]" = OrderedDict()
         # One statement, compiled once for the database: the id of a conversation's newest
-        # event, read three times a turn.
+        # event, read when a turn gets and saves the conversation (and after the events are
+        # written, where the database does not return their ids).
         table = self.SQLEvent.__table__
         self._newest = DriverStatement(
             sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id")),
@@ -391,6 +434,7 @@ class SQLConversationStore(SQLTrackerStore):
                                           table.c.id > sa.bindparam("after"),
                                           table.c.id <= sa.bindparam("upto")).order_by(table.c.id),
             self.engine.dialect)
+        self._event_insert = EventInsert(table, self.engine.dialect)
         self._keep = settings.kept_conversations()
 
     def _remember(self, sender_id: str, known: _Known) -> None:
@@ -399,9 +443,10 @@ class SQLConversationStore(SQLTrackerStore):
         while len(self._known) > max(self._keep, 0):
             self._known.popitem(last=False)
 
-    def _insert(self, executor: Any, sender_id: str, events: List[Event]) -> None:
-        """Write `events` (a Core connection's or an ORM session's `execute`), as Rasa does
-        (the same JSON, written by `bot.jsontext.dumps`)."""
+    def _insert(self, executor: Any, sender_id: str, events: List[Event]) -> Optional[int]:
+        """Write `events` (in the transaction of a Core connection or an ORM session), as Rasa
+        does (the same JSON, written by `bot.jsontext.dumps`); the conversation's newest event
+        id after them when the database returned it (see `EventInsert`), else None."""
         rows = []
         for logged in events:
             data = logged.as_dict()
@@ -409,8 +454,10 @@ class SQLConversationStore(SQLTrackerStore):
                          "timestamp": data.get("timestamp"),
                          "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
                          "action_name": data.get("name"), "data": jsontext.dumps(data)})
-        if rows:
-            executor.execute(self.SQLEvent.__table__.insert(), rows)
+        if not rows:
+            return None
+        connection = executor.connection() if isinstance(executor, sa.orm.Session) else executor
+        return self._event_insert.write(connection, rows)
 
     def _last_id(self, executor: Any, sender_id: str) -> Optional[int]:
         """The id of the conversation's newest event, in the transaction of `executor` (a Core
@@ -494,14 +541,16 @@ class SQLConversationStore(SQLTrackerStore):
                 continued = self._last_id(connection, sender_id) == known.last_id
                 if continued:
                     new = added
-                    self._insert(connection, sender_id, new)
-                    last_id = self._last_id(connection, sender_id)
+                    last_id = self._insert(connection, sender_id, new)
+                    if last_id is None:
+                        last_id = self._last_id(connection, sender_id)
         if not continued:
             with self.session_scope() as session:
                 stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
                 new = list(itertools.islice(tracker.events, stored, None))
-                self._insert(session, sender_id, new)
-                last_id = self._last_id(session, sender_id)
+                last_id = self._insert(session, sender_id, new)
+                if last_id is None:
+                    last_id = self._last_id(session, sender_id)
                 session.commit()
         if last_id is None:
             # Nothing stored (Rasa saves a conversation it creates before its first event).

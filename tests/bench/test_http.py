@@ -64,17 +64,47 @@ def test_cpu_seconds_reads_this_process():
 def test_growth_takes_the_p50_of_the_turns_around_1_100_and_the_last():
     from bench.http import growth
 
-    senders = set()
+    asked = []
 
     def send(sender, i):
-        senders.add(sender)
+        asked.append((sender, i))
         return i != 7, (1 + i) / 1000  # turn i+1 takes i+1 ms; one turn fails
 
     result = growth(send, conversations=2, turns=500, window=10)
-    assert len(senders) == 2 and result["errors"] == 2
+    senders = list(dict.fromkeys(s for s, _ in asked))
+    # Two conversations of 500 turns, and a third begun beside the second's last turns.
+    assert [sum(1 for s, _ in asked if s == sender) for sender in senders] == [500, 500, 10]
+    assert result["errors"] == 3
     # Turns 1-10 take 1-10 ms, turns 91-100 take 91-100 ms, turns 491-500 take 491-500 ms.
     marks = (result["turn_1_p50_ms"], result["turn_100_p50_ms"], result["turn_500_p50_ms"])
     assert marks == (6.0, 96.0, 496.0)
+
+
+def test_growth_asks_a_conversations_last_turns_beside_the_next_ones_first():
+    from bench.http import growth
+
+    asked = []
+    growth(lambda sender, i: (asked.append((sender, i)), (True, 0.001))[1], conversations=2, turns=30,
+           window=10)
+    first, second, third = dict.fromkeys(s for s, _ in asked)
+    end = asked.index((first, 20))
+    assert asked[end:end + 20] == [pair for k in range(10) for pair in ((first, 20 + k), (second, k))]
+    assert asked[:end] == [(first, i) for i in range(20)]
+    assert asked[-20:] == [pair for k in range(10) for pair in ((second, 20 + k), (third, k))]
+
+
+def test_growth_measures_turn_1_beside_the_end_of_a_conversation():
+    from bench.http import growth
+
+    calls = []
+
+    def send(sender, i):
+        # The machine slows down fourfold once the first conversation's first 20 turns are asked.
+        calls.append(sender)
+        return True, (0.001 if len(calls) <= 20 else 0.004)
+
+    result = growth(send, conversations=2, turns=30, window=10)
+    assert result["turn_1_p50_ms"] == result["turn_30_p50_ms"] == 4.0
 
 
 def test_growth_is_a_target_of_the_benchmark_once_measured():

@@ -136,3 +136,83 @@ def test_redis_down_is_a_lock_error_not_a_hang():
     with pytest.raises(LockError):
         unreachable.issue_ticket("test-down", 60)
     assert time.monotonic() - started < 5
+
+
+def _commands(s: AtomicRedisLockStore) -> List[str]:
+    """The Redis commands `s` sends from now on, by name (transactions as TRANSACTION)."""
+    sent: List[str] = []
+    execute, transaction = s.red.execute_command, s.red.transaction
+
+    def counted(*args, **kwargs):
+        sent.append(str(args[0]).split()[0].upper())
+        return execute(*args, **kwargs)
+
+    def counted_transaction(*args, **kwargs):
+        sent.append("TRANSACTION")
+        return transaction(*args, **kwargs)
+
+    s.red.execute_command, s.red.transaction = counted, counted_transaction
+    return sent
+
+
+def test_a_message_alone_in_its_conversation_takes_the_lock_in_two_round_trips(redis_db):
+    s, cid = store(), f"test-{uuid.uuid4().hex}"
+    sent = _commands(s)
+
+    async def turn() -> List[int]:
+        async with s.lock(cid) as lock:
+            assert redis_db.get(s.key_prefix + cid) is not None, "the queue is in Redis meanwhile"
+            return [t.number for t in lock.tickets]
+
+    assert asyncio.run(turn()) == [0]
+    assert sent == ["SET", "EVALSHA"]
+    assert redis_db.get(s.key_prefix + cid) is None, "the queue is deleted"
+
+
+def test_a_message_that_finds_a_queue_waits_its_turn_and_the_first_gives_back_in_a_transaction(redis_db):
+    first, second, cid = store(), store(), f"test-{uuid.uuid4().hex}"
+    order: List[str] = []
+
+    async def both() -> None:
+        async def later() -> None:
+            async with second.lock(cid, wait_time_in_seconds=0.005) as lock:
+                order.append(f"second {[t.number for t in lock.tickets]}")
+
+        async with first.lock(cid):
+            waiting = asyncio.ensure_future(later())
+            await asyncio.sleep(0.05)
+            assert [t.number for t in first.get_lock(cid).tickets] == [0, 1]
+            order.append("first")
+            sent = _commands(first)
+        await asyncio.wait_for(waiting, 5)
+        assert sent[:2] == ["EVALSHA", "TRANSACTION"], "the queue had changed: given back in a transaction"
+
+    asyncio.run(both())
+    assert order == ["first", "second [1]"]
+    assert redis_db.get(first.key_prefix + cid) is None
+
+
+def test_a_first_ticket_that_expired_and_was_dropped_is_given_back_without_harm(redis_db):
+    s, other, cid = store(), store(), f"test-{uuid.uuid4().hex}"
+
+    async def slow_turn() -> None:
+        async with s.lock(cid, lock_lifetime=0.05):
+            await asyncio.sleep(0.1)
+            # Another server drops the expired ticket and takes the next.
+            assert other.issue_ticket(cid, 60) == 0  # numbered afresh: the queue was empty
+            assert len(other.get_lock(cid).tickets) == 1
+
+    asyncio.run(slow_turn())
+    left = s.get_lock(cid).tickets
+    assert len(left) == 1 and left[0].expires > time.time() + 30, "the other server's ticket stays"
+
+
+def test_redis_down_is_a_lock_error_when_taking_the_lock():
+    unreachable = AtomicRedisLockStore(host="127.0.0.1", port=1, db=0, socket_timeout=1)
+
+    async def turn() -> None:
+        async with unreachable.lock("test-down"):
+            pass
+
+    with pytest.raises(LockError):
+        asyncio.run(turn())

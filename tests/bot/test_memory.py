@@ -53,6 +53,7 @@ def test_the_server_collects_the_youngest_generation_less_often(monkeypatch):
 
 
 def test_the_first_run_of_a_loaded_model_collects_then_freezes_and_only_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_runner, "_models_run", 0)  # the process's first model
     runner = SequentialGraphRunner(SCHEMA, LocalModelStorage(tmp_path), ExecutionContext(SCHEMA, "model"))
     gone = _garbage_cycle()
     gc.disable()  # no collection of its own in between
@@ -65,16 +66,28 @@ def test_the_first_run_of_a_loaded_model_collects_then_freezes_and_only_once(tmp
     assert gc.get_freeze_count() > 0, "what remains is frozen"
     settled = []
     monkeypatch.setattr(memory, "settle", lambda: settled.append(1))
-    runner.run(inputs={"__message__": "hi"}, targets=["d"])
-    assert settled == [], "settled on the first run"
-    for _ in range(graph_runner.SETTLE_AGAIN_AT - 2):
+    for _ in range(graph_runner.SETTLE_AGAIN_AT + 1):
         runner.run(inputs={"__message__": "hi"}, targets=["d"])
-    assert settled == [1], "... and once more later"
-    runner.run(inputs={"__message__": "hi"}, targets=["d"])
+    assert settled == [], "the process's first model is settled on its first run only"
+
+
+def test_a_model_that_replaced_another_is_settled_again_later(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_runner, "_models_run", 0)
+    settled = []
+    monkeypatch.setattr(memory, "settle", lambda: settled.append(1))
+    first = SequentialGraphRunner(SCHEMA, LocalModelStorage(tmp_path), ExecutionContext(SCHEMA, "model"))
+    first.run(inputs={"__message__": "hi"}, targets=["d"])
     assert settled == [1]
-    again = SequentialGraphRunner(SCHEMA, LocalModelStorage(tmp_path), ExecutionContext(SCHEMA, "model"))
-    again.run(inputs={"__message__": "hi"}, targets=["d"])
+    replacing = SequentialGraphRunner(SCHEMA, LocalModelStorage(tmp_path), ExecutionContext(SCHEMA, "model"))
+    replacing.run(inputs={"__message__": "hi"}, targets=["d"])
     assert settled == [1, 1], "a model loaded later is settled on its own first run"
+    for _ in range(graph_runner.SETTLE_AGAIN_AT - 2):
+        replacing.run(inputs={"__message__": "hi"}, targets=["d"])
+    assert settled == [1, 1]
+    replacing.run(inputs={"__message__": "hi"}, targets=["d"])
+    assert settled == [1, 1, 1], "... and once more at its SETTLE_AGAIN_AT-th run"
+    replacing.run(inputs={"__message__": "hi"}, targets=["d"])
+    assert settled == [1, 1, 1]
 
 
 def test_what_was_frozen_and_became_garbage_since_is_collected_by_the_next_settling():

@@ -578,7 +578,8 @@ async def test_an_empty_conversation_another_process_wrote_to_meanwhile_is_saved
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, database):
-    """The id the store checks three times a turn, read on the driver's cursor: the same as
+    """The id the store checks when a turn gets and saves a conversation, read on the driver's
+    cursor (and returned by the insert on PostgreSQL): the same as
     SQLAlchemy's execution of the statement, in the same transaction, with SQLAlchemy's error
     when the driver fails (what the channels answer 503 to)."""
     import sqlalchemy as sa
@@ -603,8 +604,10 @@ async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, dat
             expected = [connection.execute(query, {"sender_id": s}).scalar() for s in senders]
             assert [store._last_id(connection, s) for s in senders] == expected
             assert expected[0] > expected[1] > 0 and expected[2] is None
-            store._insert(connection, "merchant-2", [UserUttered("再问一个")])  # not committed yet
+            # Not committed yet:
+            returned = store._insert(connection, "merchant-2", [UserUttered("再问一个")])
             assert store._last_id(connection, "merchant-2") == expected[0] + 1
+            assert returned == (expected[0] + 1 if database == "postgresql" else None)
         with store.session_scope() as session:
             assert store._last_id(session, "merchant-2") == expected[0] + 1
         broken = DriverStatement(sa.select(sa.column("no_such_column")).select_from(table),
@@ -612,6 +615,49 @@ async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, dat
         with store.engine.connect() as connection:
             with pytest.raises(sa.exc.DBAPIError):
                 broken.scalar(connection, {})
+    finally:
+        store.engine.dispose()
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_events_are_written_as_sqlalchemys_insert_writes_them(tmp_path, database):
+    """The store's own INSERT (one statement per 32 events, on the driver's cursor) writes the
+    rows SQLAlchemy's Core insert of the same values writes, in the same order; on PostgreSQL
+    it returns the newest id."""
+    import sqlalchemy as sa
+
+    from tests.database import _postgres_schema_url
+
+    admin = schema = None
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 't.db'}"
+    else:
+        admin, schema, url = _postgres_schema_url()
+    store = SQLConversationStore(Domain.empty(), host=url)
+    try:
+        events = [UserUttered(f"问题{i}", {"name": "ask_programme", "confidence": 0.9}, timestamp=1000.0 + i)
+                  if i % 2 else ActionExecuted("action_listen", timestamp=1000.0 + i) for i in range(70)]
+        table = store.SQLEvent.__table__
+        with store.engine.begin() as connection:
+            returned = store._insert(connection, "ours", events)
+            newest = connection.execute(sa.select(sa.func.max(table.c.id))).scalar()
+            # SQLAlchemy's Core insert of the rows the store makes, as Rasa's store executes it.
+            rows = []
+            store._event_insert.write = lambda _, made: rows.extend(made)
+            store._insert(connection, "sqlalchemy", events)
+            connection.execute(table.insert(), [dict(r, sender_id="sqlalchemy") for r in rows])
+        assert returned == (newest if database == "postgresql" else None)
+        columns = [c for c in table.c if c.name not in ("id", "sender_id")]
+        with store.engine.connect() as connection:
+            written = {sender: connection.execute(sa.select(*columns).where(table.c.sender_id == sender)
+                                                  .order_by(table.c.id)).fetchall()
+                       for sender in ("ours", "sqlalchemy")}
+        assert len(written["ours"]) == 70 and written["ours"] == written["sqlalchemy"]
+        assert [r.timestamp for r in written["ours"]] == [1000.0 + i for i in range(70)]
     finally:
         store.engine.dispose()
         if admin is not None:
