@@ -24,7 +24,7 @@ def cpu_seconds(pid: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--turns", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))

@@ -483,9 +483,11 @@ class SQLConversationStore(SQLTrackerStore):
                 return caught_up
         with self.session_scope() as session:
             last_id = self._last_id(session, sender_id)
-            # The events' data alone: no ORM object made for each row.
-            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-            events = [json.loads(row.data) for row in query.with_entities(self.SQLEvent.data)]
+            events = []
+            if last_id is not None:  # (a conversation with no event: nothing to read)
+                # The events' data alone: no ORM object made for each row.
+                query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+                events = [json.loads(row.data) for row in query.with_entities(self.SQLEvent.data)]
         if not (self.domain and events):
             if self.domain and last_id is None:
                 # Nothing stored (so no handoff either): the save that creates it need not

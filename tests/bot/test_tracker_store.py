@@ -363,8 +363,8 @@ async def test_a_conversation_with_nothing_stored_is_remembered_as_empty(tmp_pat
     assert await store.retrieve("z") is None
     assert store._known["z"].tracker is None and store._known["z"].stored == 0
     reads = _reads(store)
-    await _turn(store, "z", 0)  # read (still empty), then its first save counts nothing
-    assert reads == ["z"]
+    await _turn(store, "z", 0)  # no event stored, so none read; its first save counts nothing
+    assert reads == []
     other = _store(tmp_path / "t.db")
     assert await other.retrieve("y") is None
     await _turn(store, "y", 0)  # meanwhile written by this process: the other one sees it
@@ -560,9 +560,9 @@ async def test_a_conversation_rasa_creates_is_saved_without_counting_what_is_sto
     assert tracker.events == deque() or not tracker.events
     _begin_session(tracker, "第一个问题", "第一个回答")
     await store.save(tracker)
-    assert reads == ["new"], "read once (nothing there), then neither counted nor read back"
+    assert reads == [], "nothing stored, so nothing read; then neither counted nor read back"
     again = await store.retrieve("new")
-    assert reads == ["new"]
+    assert reads == []
     assert _state(again) == _state(await _store(tmp_path / "t.db").retrieve("new"))
 
 
@@ -664,3 +664,22 @@ async def test_events_are_written_as_sqlalchemys_insert_writes_them(tmp_path, da
             with admin.begin() as connection:
                 connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+
+async def test_a_conversation_with_no_event_is_not_read_for_its_events(tmp_path):
+    import sqlalchemy as sa
+
+    store = _store(tmp_path / "t.db")
+    await _turn(store, "stored", 0)
+    queries: list = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+    try:
+        assert await store.retrieve("nobody") is None
+        assert not any(q.startswith("SELECT events.data") for q in queries), queries
+        assert await _store(tmp_path / "t.db").retrieve("stored") is not None  # (another store: read)
+        assert await store.retrieve("stored-elsewhere") is None
+        store._known.clear()  # nothing kept: read from the database
+        assert _answers(await store.retrieve("stored")) == ["第0个回答"]
+        assert any(q.startswith("SELECT events.data") for q in queries), "the listener sees reads"
+    finally:
+        store.engine.dispose()
