@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--model", type=Path, default=Path("models/assistant.tar.gz"))
     parser.add_argument("--growth", type=int, default=0, metavar="TURNS",
-                        help="also time turn 1, 100 and TURNS of three conversations of TURNS turns")
+                        help="also time turn 1, 100 and TURNS (at least 20) of three conversations of "
+                             "TURNS turns")
     parser.add_argument("--kinds", nargs="+", choices=("programme", "greeting", "tier_status"),
                         help="only these kinds of turn (all three by default)")
     args = parser.parse_args(argv)
+    if 0 < args.growth < 20:
+        parser.error("--growth: a conversation needs at least 20 turns (its first 10 and last 10)")
 
     import datetime as dt
     import tempfile

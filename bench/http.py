@@ -216,7 +216,8 @@ def growth(send: Callable[[str, int], Tuple[bool, float]], conversations: int = 
 
     The p50 of the `window` turns up to turn 1 (those begun beside an ending conversation), 100
     and `turns` (pooled over the conversations), in ms, and the errors."""
-    assert turns >= 2 * window, "the start and end windows of a conversation must not overlap"
+    if turns < 2 * window:
+        raise ValueError(f"a conversation of {turns} turns has no separate first and last {window}")
     steps: List[Tuple[int, int]] = []
     for c in range(conversations):
         steps += [(c, i) for i in range(window if c else 0, turns - window)]

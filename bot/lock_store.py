@@ -13,10 +13,12 @@ server changed the key in between), so no change is lost. A queue left empty is 
 same transaction. `bot.serve` selects this store for LOCK_STORE_TYPE=redis.
 
 Most messages find their conversation's queue empty. For them `lock` takes two Redis round
-trips instead of seven: the first ticket is one SET of a new queue if none exists (NX), and
-it is given back by one script that deletes the queue if it is still exactly as written.
-When a queue exists, or another ticket joined the queue meanwhile, the transactions above do
-the work.
+trips instead of seven (once Redis has the script loaded): the first ticket is one SET of a
+new queue if none exists (NX), and it is given back by one script that deletes the queue if
+it is still exactly as written. When a queue exists, or another ticket joined the queue
+meanwhile, the transactions above do the work. A ticket is given back by its number and
+expiry, so that a message whose ticket expired cannot take out a later message's ticket of
+the same number.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncGenerator, Callable, Optional, Tuple, TypeVar
 
-from rasa.core.lock import TicketLock
+from rasa.core.lock import Ticket, TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
@@ -56,18 +58,23 @@ class AtomicRedisLockStore(RedisLockStore):
     @asynccontextmanager
     async def lock(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
-        """Rasa's `LockStore.lock`: the message's ticket held while the context is open."""
+        """Rasa's `LockStore.lock`: the message's ticket held while the context is open (when
+        other tickets are in the queue, after waiting for them in turn as Rasa does), then
+        given back by its number and expiry: a ticket of the same number issued after this
+        one expired and was dropped is another message's."""
         first = self._first_ticket(conversation_id, lock_lifetime)
-        if first is None:
-            # Other tickets are in the queue: wait for ours in turn, as Rasa does.
-            async with super().lock(conversation_id, lock_lifetime, wait_time_in_seconds) as lock:
-                yield lock
-            return
-        lock, written = first
+        written: Optional[str] = None
+        if first is not None:
+            lock, written = first
+            ticket = lock.tickets[0]
+        else:
+            ticket = self._issue(conversation_id, lock_lifetime)
         try:
+            if first is None:
+                lock = await self._acquire_lock(conversation_id, ticket.number, wait_time_in_seconds)
             yield lock
         finally:
-            self._give_back_first(conversation_id, lock.tickets[0], written)
+            self._give_back(conversation_id, ticket, written)
 
     def _first_ticket(self, conversation_id: str, lifetime: float) -> Optional[Tuple[TicketLock, str]]:
         """The first ticket of a new queue and the queue as written, or None when the
@@ -81,11 +88,12 @@ class AtomicRedisLockStore(RedisLockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
         return (lock, written) if created else None
 
-    def _give_back_first(self, conversation_id: str, ticket: Any, written: str) -> None:
-        """Delete the queue if it is still as `_first_ticket` wrote it; else (another message
-        joined the queue, or the ticket expired and was dropped) take this very ticket out in
-        a transaction: a ticket of the same number issued after it expired is not ours."""
-        if self._delete_if_unchanged(keys=[self.key_prefix + conversation_id], args=[written]):
+    def _give_back(self, conversation_id: str, ticket: Ticket, written: Optional[str]) -> None:
+        """Delete the queue if it is still as `_first_ticket` wrote it (`written`); else
+        (another message joined the queue, the ticket expired and was dropped, or it was
+        queued behind others) take this very ticket out in a transaction."""
+        if written is not None and self._delete_if_unchanged(keys=[self.key_prefix + conversation_id],
+                                                             args=[written]):
             return
 
         def give_back(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
@@ -118,15 +126,20 @@ class AtomicRedisLockStore(RedisLockStore):
 
         return self.red.transaction(apply, key, value_from_callable=True)
 
-    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
-        def take(lock: Optional[TicketLock]) -> Tuple[TicketLock, int]:
+    def _issue(self, conversation_id: str, lifetime: float) -> Ticket:
+        """A ticket at the end of the conversation's queue (its number and expiry)."""
+        def take(lock: Optional[TicketLock]) -> Tuple[TicketLock, Ticket]:
             lock = lock or self.create_lock(conversation_id)
-            return lock, lock.issue_ticket(lock_lifetime)
+            lock.issue_ticket(lifetime)
+            return lock, lock.tickets[-1]
 
         try:
             return self._change(conversation_id, take)
         except Exception as e:  # Rasa's contract: any failure here is a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        return self._issue(conversation_id, lock_lifetime).number
 
     def update_lock(self, conversation_id: str) -> None:
         def drop_expired(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:

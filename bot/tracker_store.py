@@ -178,7 +178,7 @@ class DriverStatement:
     a connection: the SQL and parameters SQLAlchemy would send (the dialect's parameter
     style, the connection's transaction), without SQLAlchemy's work around each execution,
     which took most of the time of a one-row lookup. Only for statements whose parameters
-    and results need no conversion by SQLAlchemy's types (strings, integers)."""
+    and results need no conversion by SQLAlchemy's types (strings, text, integers, floats)."""
 
     def __init__(self, statement: Any, dialect: Any) -> None:
         compiled = statement.compile(dialect=dialect)

@@ -1,6 +1,8 @@
 """The benchmark's interleaving and pooling of latency measurements."""
 from __future__ import annotations
 
+import pytest
+
 from bench.http import interleaved, merged, public, summary
 
 
@@ -105,6 +107,13 @@ def test_growth_measures_turn_1_beside_the_end_of_a_conversation():
 
     result = growth(send, conversations=2, turns=30, window=10)
     assert result["turn_1_p50_ms"] == result["turn_30_p50_ms"] == 4.0
+
+
+def test_growth_refuses_a_conversation_too_short_for_a_first_and_a_last_window():
+    from bench.http import growth
+
+    with pytest.raises(ValueError):
+        growth(lambda sender, i: (True, 0.001), conversations=1, turns=19, window=10)
 
 
 def test_growth_is_a_target_of_the_benchmark_once_measured():

@@ -12,7 +12,7 @@ import pytest
 from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.lock_store import AtomicRedisLockStore
+from bot.lock_store import DELETE_IF_UNCHANGED, AtomicRedisLockStore
 from tests.conftest import redis_or_skip
 
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 4
@@ -22,6 +22,9 @@ SERVERS, MESSAGES = 4, 40
 @pytest.fixture
 def redis_db():
     client = redis_or_skip(f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}", "the lock store tests")
+    # The give-back script loaded, as after the first lock a server takes (the first call
+    # after Redis started also sends SCRIPT LOAD).
+    client.script_load(DELETE_IF_UNCHANGED)
     yield client
     for key in client.scan_iter("lock:test-*"):
         client.delete(key)
@@ -216,3 +219,23 @@ def test_redis_down_is_a_lock_error_when_taking_the_lock():
 
     with pytest.raises(LockError):
         asyncio.run(turn())
+
+
+def test_a_queued_ticket_that_expired_is_given_back_without_taking_a_later_one_of_its_number(redis_db):
+    s, other, cid = store(), store(), f"test-{uuid.uuid4().hex}"
+
+    async def turns() -> None:
+        async def queued() -> None:
+            async with s.lock(cid, lock_lifetime=0.2, wait_time_in_seconds=0.005) as lock:
+                assert [t.number for t in lock.tickets] == [1]
+                await asyncio.sleep(0.3)  # past its lifetime
+                # Another server drops it and issues two tickets: the second has its number.
+                assert (other.issue_ticket(cid, 60), other.issue_ticket(cid, 60)) == (0, 1)
+
+        async with s.lock(cid):
+            waiting = asyncio.ensure_future(queued())
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(turns())
+    assert [t.number for t in s.get_lock(cid).tickets] == [0, 1], "the later tickets stay"

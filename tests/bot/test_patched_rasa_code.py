@@ -6,7 +6,8 @@ per domain), an endpoint's session,
 the graph runner a served model is loaded with (bot/graph_runner.py), and how the classifier
 joins sparse features, calls its compiled prediction step and counts a message's words
 (bot/nlu/inference.py, with the sklearn, scipy and TensorFlow code it reproduces), how
-Sanic closes an HTTP connection and checks its timeouts (bot/rasa_server.py); the
+Sanic closes an HTTP connection and checks its timeouts (bot/rasa_server.py), how the lock
+store takes and waits for a conversation's lock (bot/lock_store.py); the
 classifier's intent is DIET's network computed with numpy (bot/nlu/classifier.py);
 the channels rely on the processor taking a message's parse data as given
 (bot/channels/understanding.py); the rule policy (bot/policies.py) and the conversations'
@@ -97,6 +98,10 @@ PINNED = {
     ("sanic.server.protocols.base_protocol", "SanicProtocol", "abort"): "bfda13af466fa0e9",
     ("sanic.server.protocols.http_protocol", "HttpProtocol", "check_timeouts"): "62f688392f8eea35",
     ("sanic.server.protocols.http_protocol", "HttpProtocol", "connection_task"): "04eb038eaa735869",
+    # bot/lock_store.py takes Rasa's lock as LockStore.lock does, waiting for a queued ticket
+    # with its _acquire_lock.
+    ("rasa.core.lock_store", "LockStore", "lock"): "d84cf99f0517cbc1",
+    ("rasa.core.lock_store", "LockStore", "_acquire_lock"): "7accecf388022dd4",
 }
 
 

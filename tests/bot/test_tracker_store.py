@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
@@ -576,15 +578,11 @@ async def test_an_empty_conversation_another_process_wrote_to_meanwhile_is_saved
     assert _answers(await _store(tmp_path / "t.db").retrieve("m-1")) == ["第0个回答", "第1个回答"]
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, database):
-    """The id the store checks when a turn gets and saves a conversation, read on the driver's
-    cursor (and returned by the insert on PostgreSQL): the same as
-    SQLAlchemy's execution of the statement, in the same transaction, with SQLAlchemy's error
-    when the driver fails (what the channels answer 503 to)."""
+@contextmanager
+def _store_on(database: str, tmp_path: Path) -> Iterator[SQLConversationStore]:
+    """A store on SQLite in `tmp_path`, or on PostgreSQL in a schema of its own (dropped after)."""
     import sqlalchemy as sa
 
-    from bot.tracker_store import DriverStatement
     from tests.database import _postgres_schema_url
 
     admin = schema = None
@@ -594,6 +592,25 @@ async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, dat
         admin, schema, url = _postgres_schema_url()
     store = SQLConversationStore(Domain.empty(), host=url)
     try:
+        yield store
+    finally:
+        store.engine.dispose()
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, database):
+    """The id the store checks when a turn gets and saves a conversation, read on the driver's
+    cursor (and returned by the insert on PostgreSQL): the same as
+    SQLAlchemy's execution of the statement, in the same transaction, with SQLAlchemy's error
+    when the driver fails (what the channels answer 503 to)."""
+    import sqlalchemy as sa
+
+    from bot.tracker_store import DriverStatement
+    with _store_on(database, tmp_path) as store:
         await _turn(store, "merchant-1", 1)
         await _turn(store, "merchant-2", 1)
         await _turn(store, "merchant-1", 2)
@@ -615,12 +632,6 @@ async def test_the_newest_events_id_is_read_as_sqlalchemy_reads_it(tmp_path, dat
         with store.engine.connect() as connection:
             with pytest.raises(sa.exc.DBAPIError):
                 broken.scalar(connection, {})
-    finally:
-        store.engine.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -630,15 +641,7 @@ async def test_events_are_written_as_sqlalchemys_insert_writes_them(tmp_path, da
     it returns the newest id."""
     import sqlalchemy as sa
 
-    from tests.database import _postgres_schema_url
-
-    admin = schema = None
-    if database == "sqlite":
-        url = f"sqlite:///{tmp_path / 't.db'}"
-    else:
-        admin, schema, url = _postgres_schema_url()
-    store = SQLConversationStore(Domain.empty(), host=url)
-    try:
+    with _store_on(database, tmp_path) as store:
         events = [UserUttered(f"问题{i}", {"name": "ask_programme", "confidence": 0.9}, timestamp=1000.0 + i)
                   if i % 2 else ActionExecuted("action_listen", timestamp=1000.0 + i) for i in range(70)]
         table = store.SQLEvent.__table__
@@ -658,12 +661,6 @@ async def test_events_are_written_as_sqlalchemys_insert_writes_them(tmp_path, da
                        for sender in ("ours", "sqlalchemy")}
         assert len(written["ours"]) == 70 and written["ours"] == written["sqlalchemy"]
         assert [r.timestamp for r in written["ours"]] == [1000.0 + i for i in range(70)]
-    finally:
-        store.engine.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 async def test_a_conversation_with_no_event_is_not_read_for_its_events(tmp_path):
