@@ -63,18 +63,20 @@ class AtomicRedisLockStore(RedisLockStore):
         given back by its number and expiry: a ticket of the same number issued after this
         one expired and was dropped is another message's."""
         first = self._first_ticket(conversation_id, lock_lifetime)
-        written: Optional[str] = None
         if first is not None:
-            lock, written = first
-            ticket = lock.tickets[0]
+            held: Optional[TicketLock] = first[0]
+            ticket, written = first[0].tickets[0], first[1]
         else:
-            ticket = self._issue(conversation_id, lock_lifetime)
+            held, ticket, written = None, self._issue(conversation_id, lock_lifetime), None
         try:
-            if first is None:
-                lock = await self._acquire_lock(conversation_id, ticket.number, wait_time_in_seconds)
-            yield lock
+            if held is None:
+                held = await self._acquire_lock(conversation_id, ticket.number, wait_time_in_seconds)
+            yield held
         finally:
             self._give_back(conversation_id, ticket, written)
+
+    def _key(self, conversation_id: str) -> str:
+        return self.key_prefix + conversation_id
 
     def _first_ticket(self, conversation_id: str, lifetime: float) -> Optional[Tuple[TicketLock, str]]:
         """The first ticket of a new queue and the queue as written, or None when the
@@ -83,7 +85,7 @@ class AtomicRedisLockStore(RedisLockStore):
         lock.issue_ticket(lifetime)
         written = lock.dumps()
         try:
-            created = self.red.set(self.key_prefix + conversation_id, written, nx=True)
+            created = self.red.set(self._key(conversation_id), written, nx=True)
         except Exception as e:  # Rasa's contract: any failure here is a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
         return (lock, written) if created else None
@@ -92,7 +94,7 @@ class AtomicRedisLockStore(RedisLockStore):
         """Delete the queue if it is still as `_first_ticket` wrote it (`written`); else
         (another message joined the queue, the ticket expired and was dropped, or it was
         queued behind others) take this very ticket out in a transaction."""
-        if written is not None and self._delete_if_unchanged(keys=[self.key_prefix + conversation_id],
+        if written is not None and self._delete_if_unchanged(keys=[self._key(conversation_id)],
                                                              args=[written]):
             return
 
@@ -106,7 +108,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
     def _change(self, conversation_id: str, change: Change[T]) -> T:
         """Apply `change` to the stored lock in one transaction; an empty lock is deleted."""
-        key = self.key_prefix + conversation_id
+        key = self._key(conversation_id)
 
         def apply(pipe: Any) -> T:
             raw = pipe.get(key)
