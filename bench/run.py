@@ -27,6 +27,11 @@ ROUNDS = 4
 # The knowledge base ten times ours against ours, one conversation each: slices of 10 turns
 # taken in turn, so that a slower spell of the machine falls on both alike.
 SCALED_ROUNDS = 20
+# How fast the machine runs Python at the moment: the CPU seconds of a loop of this many
+# additions, timed at the start and at the end of the run. A shared machine's speed changes
+# between spells (2.5 times over one day here): the targets in milliseconds move with it, the
+# ratios to stock Rasa within one run much less.
+SPEED_LOOP = 10_000_000
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = ("127.0.0.1", 6379)
 
@@ -63,7 +68,8 @@ def main(argv: List[str] | None = None) -> int:
     OUT.mkdir(parents=True)
     results: Dict[str, Any] = {"date": dt.date.today().isoformat(), "sizes": sizes,
                                "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
-                                          f"Python {platform.python_version()}"}
+                                          f"Python {platform.python_version()}",
+                               "speed_loop_s": {"start": loop_seconds(SPEED_LOOP)}}
 
     print("training ours and stock …", flush=True)
     started = time.monotonic()
@@ -170,9 +176,27 @@ def main(argv: List[str] | None = None) -> int:
     print("import: 100,000 and 1,000,000 rows on SQLite and PostgreSQL …", flush=True)
     results["imports"] = imports.run(OUT, PG_ADMIN)
 
+    results["speed_loop_s"]["end"] = loop_seconds(SPEED_LOOP)
     results["targets"] = targets(results)
     write(results)
     return 0 if all(ok for _, ok, _ in results["targets"]) else 1
+
+
+def loop_seconds(additions: int) -> float:
+    """CPU seconds of a pure-Python loop of `additions` additions (see SPEED_LOOP)."""
+    started = time.process_time()
+    total = 0
+    for i in range(additions):
+        total += i
+    return round(time.process_time() - started, 2)
+
+
+def heading(r: Dict[str, Any]) -> str:
+    """The first line of bench/results.md: when, on what, and how fast the machine ran."""
+    speed = r.get("speed_loop_s") or {}
+    loop = (f"; a Python loop of {SPEED_LOOP:,} additions took {speed['start']} s of CPU at the "
+            f"start and {speed['end']} s at the end" if "end" in speed else "")
+    return f"Measured {r['date']} on {r['machine']}{loop} (`make bench`, sizes {r['sizes']})."
 
 
 def targets(r: Dict[str, Any]) -> List[Tuple[str, bool, str]]:
@@ -317,7 +341,7 @@ def write(r: Dict[str, Any]) -> None:
     bench = PROJECT / "bench"
     (bench / "results.json").write_text(json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     lat = r["latency"]
-    lines = [f"Measured {r['date']} on {r['machine']} (`make bench`, sizes {r['sizes']}).", "",
+    lines = [heading(r), "",
              "| per turn over HTTP | c=1 p50 / p95 / p99 ms | c=16 p50 / p95 / p99 ms | c=16 turns/s "
              "| CPU ms per turn at 16, Rasa / actions | errors |",
              "|---|---|---|---|---|---|"]

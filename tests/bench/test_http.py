@@ -153,3 +153,15 @@ def test_a_layout_that_could_not_be_measured_is_a_missed_target():
     assert [(ok, figure) for _, ok, figure in layout_targets(missing)] == \
         [(False, "not measured: FileNotFoundError: /usr/sbin/nginx")]
     assert layout_lines(missing, {}) == []
+
+
+def test_the_results_name_how_fast_the_machine_ran_python_at_the_start_and_the_end():
+    from bench.run import heading, loop_seconds
+    run = {"date": "2026-11-29", "machine": "2 cores, x86_64, Python 3.10.13", "sizes": {"soak": 10}}
+    assert heading(run) == "Measured 2026-11-29 on 2 cores, x86_64, Python 3.10.13 " \
+                           "(`make bench`, sizes {'soak': 10})."
+    timed = heading(dict(run, speed_loop_s={"start": 0.52, "end": 1.31}))
+    assert "a Python loop of 10,000,000 additions took 0.52 s of CPU at the start and 1.31 s at the end" \
+        in timed
+    # A loop ten times longer takes longer: the figure is the loop's own CPU time.
+    assert loop_seconds(2_000_000) > loop_seconds(20_000)
