@@ -317,14 +317,21 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s.json")
 
 
+# Cantonese words for Mandarin ones inside a word list's words: "多少场" is also asked "几多场".
+_CANTONESE_FORMS = (("多少", "几多"),)
+
+
 def _both_scripts(words: Tuple[str, ...]) -> Tuple[str, ...]:
-    """The words as written plus their simplified forms, lower-cased, each once.
+    """The words as written plus their simplified forms, lower-cased, each once, and each
+    with "几多" for "多少" (`_CANTONESE_FORMS`).
 
     Messages reach the actions in simplified characters (the NLU normalises them), so a word
     the glossary writes in traditional characters ("幾時", "網址") must match as "几时", "网址".
     """
     out = [w.lower() for w in words]
     out += [_t2s().convert(w).lower() for w in words]
+    out += [w.replace(mandarin, cantonese) for w in out for mandarin, cantonese in _CANTONESE_FORMS
+            if mandarin in w]
     return tuple(dict.fromkeys(out))
 
 

@@ -132,3 +132,10 @@ def test_a_bad_aspect_pattern_is_rejected_with_its_aspect(knowledge_copy, old, n
         load_knowledge(knowledge_copy)
     assert str(path) in str(err.value) and "aspect_patterns" in str(err.value)
     assert problem in str(err.value)
+
+
+def test_word_lists_also_match_the_cantonese_for_how_many(kb):
+    """A word list's "多少" also matches "几多" ("一共有幾多場" asks what "多少场" does)."""
+    from core.knowledge.loader import _both_scripts
+    assert _both_scripts(("多少场", "幾多", "网址")) == ("多少场", "幾多", "网址", "几多", "几多场")
+    assert any("几多场" in s.words for s in kb.silences)
