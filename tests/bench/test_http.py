@@ -163,5 +163,5 @@ def test_the_results_name_how_fast_the_machine_ran_python_at_the_start_and_the_e
     timed = heading(dict(run, speed_loop_s={"start": 0.52, "end": 1.31}))
     assert "a Python loop of 10,000,000 additions took 0.52 s of CPU at the start and 1.31 s at the end" \
         in timed
-    # A loop ten times longer takes longer: the figure is the loop's own CPU time.
+    # A loop a hundred times longer takes longer: the figure is the loop's own CPU time.
     assert loop_seconds(2_000_000) > loop_seconds(20_000)
