@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", choices=("programme", "greeting", "tier_status"),
                         help="only these kinds of turn (all three by default)")
     args = parser.parse_args(argv)
-    if 0 < args.growth < 20:
-        parser.error("--growth: a conversation needs at least 20 turns (its first 10 and last 10)")
+    from bench.http import GROWTH_WINDOW
+    if 0 < args.growth < 2 * GROWTH_WINDOW:
+        parser.error(f"--growth: a conversation needs at least {2 * GROWTH_WINDOW} turns "
+                     f"(its first {GROWTH_WINDOW} and last {GROWTH_WINDOW})")
 
     import datetime as dt
     import tempfile

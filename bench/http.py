@@ -206,8 +206,12 @@ def copy_tree(src: Path, dst: Path) -> Path:
     return dst
 
 
+# Turns of a conversation timed together at its start and at its end (`growth`).
+GROWTH_WINDOW = 10
+
+
 def growth(send: Callable[[str, int], Tuple[bool, float]], conversations: int = 3, turns: int = 500,
-           window: int = 10) -> Dict[str, Any]:
+           window: int = GROWTH_WINDOW) -> Dict[str, Any]:
     """Latency as one conversation grows: `conversations` conversations of `turns` turns each,
     one after the other, each next one begun while the one before asks its last `window` turns
     (a turn of each in alternation), so that the end of a conversation and the start of a new

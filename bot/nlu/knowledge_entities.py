@@ -34,15 +34,15 @@ _MERCHANT_ID = re.compile(r"(?<![a-z0-9_])([a-z]{1,3}[0-9]{3,12})(?![a-z0-9_])")
 
 _DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
            "八": 8, "九": 9}
-_NUMBER = r"([0-9]+|[零一二两三四五六七八九十]+)"
+_NUMERALS = "零一二两三四五六七八九十"
+_NUMBER = rf"([0-9]+|[{_NUMERALS}]+)"
 # A Chinese numeral that begins a word rather than numbers a measure: 措施一共 (in all), 一些,
 # 一样, 一年, 十分, 三个月; 同 ("and" in Cantonese) only before another measure: 措施一同措施二.
-_NOT_A_NUMBER = (r"(?![共些下样般直定起致切旦年次律并概者个分零一二两三四五六七八九十]"
-                 r"|同(?!措施|[0-9零一二两三四五六七八九十]))")
+_NOT_A_NUMBER = rf"(?![共些下样般直定起致切旦年次律并概者个分{_NUMERALS}]|同(?!措施|[0-9{_NUMERALS}]))"
 # "第15条", "第十五项", "措施15", "measure 15", "15号措施"
 _MEASURE_PATTERNS = [
     re.compile(rf"第\s*{_NUMBER}\s*[条项点个]"),
-    re.compile(rf"(?:措施|measure|item)\s*([0-9]+|[零一二两三四五六七八九十]+{_NOT_A_NUMBER})"),
+    re.compile(rf"(?:措施|measure|item)\s*([0-9]+|[{_NUMERALS}]+{_NOT_A_NUMBER})"),
     re.compile(rf"{_NUMBER}\s*号措施"),
 ]
 
